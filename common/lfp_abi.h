@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ABI between lfpd and its BPF programs: map keys and values, events,
+ * socket storage. Fixed-width fields, explicit padding, size asserts.
+ *
+ * Integer types: the includer provides __u8.. __u64 (vmlinux.h in BPF,
+ * <linux/types.h> in user space).
+ *
+ * Policy generations. A commit builds a whole new set of per-generation maps
+ * (labels, tuples, rules, filters, layer config), stores them in slot
+ * (gen & 1) of the outer ARRAY_OF_MAPS maps, then writes the new gen into
+ * lfp_state. A classification reads gen once, takes every inner map from
+ * slot (gen & 1), and re-checks gen at the end (seqlock): it never mixes two
+ * generations.
+ *
+ * Classification (tuple space search over field labels):
+ *  1. Each field the layer's filters use maps the connection's raw value to a
+ *     label: the equivalence class of values that every condition in the
+ *     policy treats alike. Ports: array lbl_port. Addresses, uid, gid, pid:
+ *     LPM trie lbl_lpm (ranges decomposed into prefixes at commit). App,
+ *     cgroup (walk of ancestors), iface: hash lbl_hash. Small fields (proto,
+ *     ipver, direction, icmp, flags): array lbl_small. Label 0 = "no
+ *     condition in the policy names this value".
+ *  2. Each tuple = (layer, sublayer, set of fields). Its rules are keyed by
+ *     the labels of those fields; a filter expands at commit into one rule key
+ *     per combination of labels it covers. The rule value is the best filter
+ *     (highest weight, then oldest) with a terminating effective action among
+ *     the tuple's filters with that key.
+ *  3. Per sublayer keep the best hit over its tuples; fold the sublayers in
+ *     order with lfp_fold(). The cost depends on the number of tuples, not
+ *     on the number of filters.
+ */
+#pragma once
+
+#include "lfp_types.h"
+
+#define LFP_ABI_VERSION 1
+
+#define LFP_MAX_TUPLES        64 /* per layer */
+#define LFP_MAX_SUBLAYERS     32 /* sublayers with filters, per layer */
+#define LFP_TUPLE_MAX_FIELDS  8  /* distinct fields one filter may constrain */
+#define LFP_CGROUP_WALK_MAX   16 /* ancestor levels looked up for `cgroup` */
+#define LFP_PORT_FIELDS       3  /* local.port, remote.port, orig.port */
+#define LFP_SMALL_FIELDS      6  /* proto, ipver, direction, icmp.type, icmp.code, flags */
+
+/* index of a port field in lbl_port: idx * 65536 + port */
+#define LFP_PORTIDX_LOCAL  0
+#define LFP_PORTIDX_REMOTE 1
+#define LFP_PORTIDX_ORIG   2
+
+/* index of a small field in lbl_small: idx * 256 + value */
+#define LFP_SMALLIDX_PROTO     0
+#define LFP_SMALLIDX_IPVER     1
+#define LFP_SMALLIDX_DIRECTION 2
+#define LFP_SMALLIDX_ICMP_TYPE 3
+#define LFP_SMALLIDX_ICMP_CODE 4
+#define LFP_SMALLIDX_FLAGS     5
+
+/* lbl_lpm key: prefixlen counts bits of data[] matched. data[0] = enum
+ * lfp_field, data[1..3] = 0, then the value: addresses 16 bytes (IPv4
+ * v4-mapped), uid/gid/pid 4 bytes big-endian (rest 0). prefixlen = 32 +
+ * value prefix length. */
+struct lfp_lpm_key {
+	__u32 prefixlen;
+	__u8 data[20];
+};
+
+/* lbl_hash key: app {dev, ino}, cgroup {id, 0}, iface {ifindex, 0} */
+struct lfp_hash_key {
+	__u32 field;
+	__u32 pad;
+	__u64 a;
+	__u64 b;
+};
+
+/* a tuple: which sublayer, which fields (in key order) */
+struct lfp_tuple {
+	__u32 id;            /* global tuple id (rule key prefix) */
+	__u8 sublayer_rank;  /* 0 = evaluated first */
+	__u8 nfields;
+	__u8 fields[LFP_TUPLE_MAX_FIELDS]; /* enum lfp_field */
+	__u8 pad[2];
+};
+
+struct lfp_rule_key {
+	__u32 tuple;
+	__u32 label[LFP_TUPLE_MAX_FIELDS]; /* unused slots 0 */
+};
+
+struct lfp_rule_val {
+	__u32 filter_idx; /* index into the generation's filters array */
+};
+
+/* per-generation filter table entry */
+struct lfp_kfilter {
+	__u64 id;
+	__u64 weight;
+	__u32 counter;       /* slot in lfp_counters (stable across generations) */
+	__u8 ans;            /* LFP_ANS_PERMIT / LFP_ANS_BLOCK (effective) */
+	__u8 hard;
+	__u8 callout;        /* answer counts as a callout's (veto rule) */
+	__u8 flags;          /* LFP_FF_LOG / LFP_FF_NOLOG */
+	__u8 sublayer_rank;
+	__u8 action;         /* enum lfp_action_type as written */
+	__u8 pad[6];
+};
+
+/* per-generation, per-layer config: lbl_cfg[layer] */
+struct lfp_layer_cfg {
+	__u32 n_tuples;
+	__u32 used_fields;   /* bit per enum lfp_field used by the layer's filters */
+	__u32 tuple_base;    /* index of the layer's first tuple in the tuples array */
+	__u32 n_sublayers;
+};
+
+/* global state: lfp_state[0] */
+struct lfp_state {
+	__u64 gen;           /* active generation; slot = gen & 1; 0 = no policy (permit all) */
+	__u32 log_permits;   /* 1: events for permitted connections (default) */
+	__u32 abi;           /* LFP_ABI_VERSION of the maps */
+	__u64 scope_cgroup;  /* cgroup id of --cgroup */
+};
+
+/* lfp_stats (per-CPU array) indexes */
+enum lfp_stat {
+	LFP_STAT_CLASSIFY,      /* classifications run */
+	LFP_STAT_EVENTS,        /* events written */
+	LFP_STAT_EVENT_DROPS,   /* ring buffer full: event lost (counted, never silent) */
+	LFP_STAT_GEN_RETRY,     /* generation changed under a classification */
+	LFP_STAT_UDP_CACHE_HIT,
+	LFP_STAT_ERRORS,        /* unexpected map failures: the layer's default applied */
+	LFP_STAT_COUNT,
+};
+
+/* Event types on the lfp_events ring buffer. */
+enum lfp_event_type {
+	LFP_EV_CLASSIFY = 1, /* an ALE classification (connect, first UDP datagram) */
+	LFP_EV_EXEC = 2,     /* a process in scope exec'd a binary not seen before */
+};
+
+struct lfp_event {
+	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 type;          /* enum lfp_event_type */
+	__u8 layer;
+	__u8 verdict;        /* enum lfp_verdict */
+	__u8 proto;
+	__u8 ipver;
+	__u64 filter_id;     /* 0: no filter matched (default permit) */
+	__u64 cookie;        /* socket cookie */
+	__u32 pid;
+	__u32 uid;
+	__u32 gid;
+	__u32 flags;         /* LFP_CF_* */
+	__u64 cgroup;
+	__u64 exe_dev;
+	__u64 exe_ino;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad[2];
+	char comm[16];       /* display only; identity is exe_dev/exe_ino */
+};
+
+/* LFP_EV_EXEC: pid + exe identity + the filename given to execve (display) */
+struct lfp_exec_event {
+	__u64 ts_ns;
+	__u32 type;
+	__u32 pid;
+	__u64 exe_dev;
+	__u64 exe_ino;
+	char filename[256];
+};
+
+/* Socket storage: who made the socket, and its ALE state. */
+struct lfp_sk {
+	__u64 gen;           /* policy generation of the cached verdict (connected flows) */
+	__u64 filter_id;
+	__u64 cgroup;
+	__u64 exe_dev;
+	__u64 exe_ino;
+	__u32 pid;
+	__u32 uid;
+	__u32 gid;
+	__u8 verdict;
+	__u8 pending_event;  /* 1: emit the event when the local address is known */
+	__u8 proto;
+	__u8 pad;
+	__u8 raddr[16];
+	__u16 rport;
+	__u16 pad2;
+	__u32 cflags;
+	char comm[16];
+};
+
+/* Unconnected UDP: decision per (socket, remote), with the generation. */
+struct lfp_udp_key {
+	__u64 cookie;
+	__u8 raddr[16];
+	__u16 rport;
+	__u8 pad[6];
+};
+
+struct lfp_udp_val {
+	__u64 gen;
+	__u64 filter_id;
+	__u8 verdict;
+	__u8 pad[7];
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct lfp_lpm_key) == 24, "lpm key");
+_Static_assert(sizeof(struct lfp_hash_key) == 24, "hash key");
+_Static_assert(sizeof(struct lfp_tuple) == 16, "tuple");
+_Static_assert(sizeof(struct lfp_rule_key) == 36, "rule key");
+_Static_assert(sizeof(struct lfp_kfilter) == 32, "kfilter");
+_Static_assert(sizeof(struct lfp_event) % 8 == 0, "event");
+_Static_assert(sizeof(struct lfp_udp_key) == 32, "udp key");
+#endif

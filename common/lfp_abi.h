@@ -210,6 +210,38 @@ struct lfp_udp_val {
 	__u8 pad[7];
 };
 
+/*
+ * Per-generation inner maps ("roles"). Each role has an outer
+ * BPF_MAP_TYPE_ARRAY_OF_MAPS with 2 slots, named lfp_o_<role> in the BPF
+ * object. Inner maps are created by lfpd at commit with exactly these
+ * types, sizes and flags (the BPF object's inner templates match):
+ *
+ *  role            type        key                 value                 max_entries        flags
+ *  LBL_PORT        ARRAY       u32                 u32 label             3*65536            0
+ *  LBL_SMALL       ARRAY       u32                 u32 label             6*256              0
+ *  LBL_LPM         LPM_TRIE    lfp_lpm_key         u32 label             n (>=1)            NO_PREALLOC
+ *  LBL_HASH        HASH        lfp_hash_key        u32 label             n (>=1)            0
+ *  TUPLES          ARRAY       u32                 lfp_tuple             LAYERS*MAX_TUPLES  0
+ *  RULES           HASH        lfp_rule_key        lfp_rule_val          n (>=1)            0
+ *  FILTERS         ARRAY       u32                 lfp_kfilter           n (>=1)            INNER_MAP
+ *  LAYER_CFG       ARRAY       u32                 lfp_layer_cfg         LFP_LAYER_COUNT    0
+ */
+enum lfp_map_role {
+	LFP_ROLE_LBL_PORT,
+	LFP_ROLE_LBL_SMALL,
+	LFP_ROLE_LBL_LPM,
+	LFP_ROLE_LBL_HASH,
+	LFP_ROLE_TUPLES,
+	LFP_ROLE_RULES,
+	LFP_ROLE_FILTERS,
+	LFP_ROLE_LAYER_CFG,
+	LFP_ROLE_COUNT,
+};
+
+#define LFP_LBL_PORT_ENTRIES  (LFP_PORT_FIELDS * 65536)
+#define LFP_LBL_SMALL_ENTRIES (LFP_SMALL_FIELDS * 256)
+#define LFP_TUPLES_ENTRIES    (LFP_LAYER_COUNT * LFP_MAX_TUPLES)
+
 #ifndef __bpf__
 _Static_assert(sizeof(struct lfp_lpm_key) == 24, "lpm key");
 _Static_assert(sizeof(struct lfp_hash_key) == 24, "hash key");

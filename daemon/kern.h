@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file kern.h
+ * @brief lfpd's kernel side: load or adopt the pinned BPF programs, attach
+ * them to the scope cgroup, commit policy generations, read counters and
+ * events. The only part of lfpd that talks to libbpf.
+ *
+ * Pins live under opts->bpffs (default /sys/fs/bpf/lfp): links (so
+ * enforcement survives lfpd), the outer maps, state, counters, stats, the
+ * event ring buffer. lfp_kern_open() adopts existing pins: it reuses the
+ * maps, and replaces the programs behind the pinned links with
+ * bpf_link_update (no gap, no duplicate attachment).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include <lfp/lower.h>
+
+struct lfp_kern;
+
+struct lfp_kern_opts {
+	size_t sz;
+	const char *cgroup;  /**< cgroup v2 directory to attach to (required) */
+	const char *bpffs;   /**< pin directory (required) */
+	bool log_permits;    /**< events for permitted connections */
+};
+
+/** One hook's status for `lfp status`. */
+struct lfp_kern_hook {
+	const char *name;    /**< "connect4", "sendmsg6", "sock_ops", "exec tracepoint", ... */
+	int layer;           /**< enum lfp_layer it serves, or -1 */
+	bool active;
+	char reason[128];    /**< why not active ("" when active) */
+};
+
+#define LFP_KERN_MAX_HOOKS 16
+
+struct lfp_kern_status {
+	bool adopted;        /**< pins existed and were adopted */
+	uint64_t gen;        /**< active generation (0: none, permit all) */
+	uint64_t scope_cgroup_id;
+	size_t n_hooks;
+	struct lfp_kern_hook hooks[LFP_KERN_MAX_HOOKS];
+	uint64_t stats[LFP_STAT_COUNT]; /**< summed over CPUs */
+};
+
+/**
+ * Load (or adopt) and attach. On partial failure the hooks that loaded
+ * stay active and the others are reported in status; returns 0 if at least
+ * auth-connect is enforced, else a negative errno.
+ */
+int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out);
+
+/** Close handles; pinned programs keep enforcing. NULL-safe. */
+void lfp_kern_close(struct lfp_kern *k);
+
+/**
+ * Remove every pin under @p bpffs (links first, so programs detach), then the
+ * directory. @return 0 or -errno (ENOENT when nothing was pinned is 0).
+ */
+int lfp_kern_unload(const char *bpffs);
+
+/**
+ * Make @p lw the active policy: build a new generation of inner maps, place
+ * it in the inactive slot, flip lfp_state.gen. All or nothing: on error the
+ * old generation stays active. lw->filters[i].counter must be set.
+ * @param gen_out the new generation number.
+ */
+int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen_out);
+
+/** The active generation recorded in the pinned state (0 = none). */
+uint64_t lfp_kern_gen(struct lfp_kern *k);
+
+/** Hit counter of one counter slot, summed over CPUs. */
+int lfp_kern_counter(struct lfp_kern *k, uint32_t slot, uint64_t *hits);
+/** Zero a counter slot (when a slot is given to a new filter). */
+int lfp_kern_counter_reset(struct lfp_kern *k, uint32_t slot);
+
+/** Turn events for permitted connections on or off. */
+int lfp_kern_set_log_permits(struct lfp_kern *k, bool on);
+
+/** Fill @p st. */
+int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st);
+
+/** Callback for each event: data is a struct lfp_event or struct lfp_exec_event (check ->type). */
+typedef int (*lfp_kern_event_fn)(void *ctx, const void *data, size_t size);
+
+/** An fd to poll for events (readable when the ring buffer has data). */
+int lfp_kern_event_fd(struct lfp_kern *k);
+
+/** Consume available events, calling @p fn for each. @return number consumed or -errno. */
+int lfp_kern_event_poll(struct lfp_kern *k, lfp_kern_event_fn fn, void *ctx);
+
+/** Maximum counter slots (size of the pinned counters map). */
+#define LFP_KERN_COUNTER_SLOTS (1u << 21)

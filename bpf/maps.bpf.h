@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every map of the BPF object. Names are ABI: lfpd pins them under
+ * BPFFS/maps/<name> and the evaluator (classify.bpf.h) looks them up by
+ * these identifiers.
+ *
+ * The outer ARRAY_OF_MAPS maps carry inner templates that must match the
+ * inner maps lfpd creates at commit exactly (type, key/value size, flags;
+ * for ARRAY also max_entries unless BPF_F_INNER_MAP) -- see the role table
+ * in common/lfp_abi.h. The kernel refuses an inner map that differs.
+ *
+ * Inner templates give key_size/value_size rather than __type(): clang emits
+ * only a forward declaration for a struct named in a nested map definition,
+ * and libbpf cannot size a forward declaration.
+ */
+#pragma once
+
+#include "lfp_abi.h"
+
+#ifndef LFP_KERN_COUNTER_SLOTS
+#define LFP_KERN_COUNTER_SLOTS (1u << 21) /* same value as daemon/kern.h */
+#endif
+
+#define LFP_EVENTS_BYTES   (1u << 20) /* ring buffer size (power of two, page multiple) */
+#define LFP_UDP_CACHE_MAX  65536      /* (socket, remote) verdicts of unconnected UDP */
+#define LFP_EXEC_SEEN_MAX  16384      /* executable identities already reported */
+
+/* ---- per-generation maps: outer ARRAY_OF_MAPS, slot = gen & 1 ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, LFP_LBL_PORT_ENTRIES);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(__u32));
+	});
+} lfp_o_lbl_port SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, LFP_LBL_SMALL_ENTRIES);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(__u32));
+	});
+} lfp_o_lbl_small SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+		__uint(max_entries, 1);
+		__uint(map_flags, BPF_F_NO_PREALLOC);
+		__uint(key_size, sizeof(struct lfp_lpm_key));
+		__uint(value_size, sizeof(__u32));
+	});
+} lfp_o_lbl_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_HASH);
+		__uint(max_entries, 1);
+		__uint(key_size, sizeof(struct lfp_hash_key));
+		__uint(value_size, sizeof(__u32));
+	});
+} lfp_o_lbl_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, LFP_TUPLES_ENTRIES);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(struct lfp_tuple));
+	});
+} lfp_o_tuples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_HASH);
+		__uint(max_entries, 1);
+		__uint(key_size, sizeof(struct lfp_rule_key));
+		__uint(value_size, sizeof(struct lfp_rule_val));
+	});
+} lfp_o_rules SEC(".maps");
+
+/* BPF_F_INNER_MAP: the filter table's size varies per generation, and only
+ * this flag lets an ARRAY inner map differ in max_entries from the template
+ * (the verifier then bounds-checks the index at run time). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, 1);
+		__uint(map_flags, BPF_F_INNER_MAP);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(struct lfp_kfilter));
+	});
+} lfp_o_filters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, LFP_LAYER_COUNT);
+		__uint(key_size, sizeof(__u32));
+		__uint(value_size, sizeof(struct lfp_layer_cfg));
+	});
+} lfp_o_layer_cfg SEC(".maps");
+
+/* ---- global state ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lfp_state);
+} lfp_state SEC(".maps");
+
+/* Hit counters, indexed by lfp_kfilter.counter; stable across generations
+ * so a filter's count survives commits. Shared (not per-CPU) to keep 2M
+ * slots affordable; the evaluator adds atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LFP_KERN_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lfp_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LFP_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} lfp_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, LFP_EVENTS_BYTES);
+} lfp_events SEC(".maps");
+
+/* ---- per-socket and per-flow state ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct lfp_sk);
+} lfp_sk_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LFP_UDP_CACHE_MAX);
+	__type(key, struct lfp_udp_key);
+	__type(value, struct lfp_udp_val);
+} lfp_udp_cache SEC(".maps");
+
+/* ---- exec identity reporting ---- */
+
+/* Slot 0: the scope cgroup (--cgroup); the global exec tracepoint reports
+ * only tasks under it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lfp_scope SEC(".maps");
+
+struct lfp_exe_id {
+	__u64 dev;
+	__u64 ino;
+};
+
+/* Executables already reported. Not pinned: a new lfpd starts with an empty
+ * path cache, so it must hear about every binary again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LFP_EXEC_SEEN_MAX);
+	__type(key, struct lfp_exe_id);
+	__type(value, __u8);
+} lfp_exec_seen SEC(".maps");
+

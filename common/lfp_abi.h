@@ -193,6 +193,8 @@ struct lfp_sk {
 	__u16 pad2;
 	__u32 cflags;
 	char comm[16];
+	__u32 udp_pending;   /* unconnected UDP: (socket, remote) events waiting for their first packet */
+	__u32 pad3;
 };
 
 /* Unconnected UDP: decision per (socket, remote), with the generation. */
@@ -207,7 +209,8 @@ struct lfp_udp_val {
 	__u64 gen;
 	__u64 filter_id;
 	__u8 verdict;
-	__u8 pad[7];
+	__u8 pending_event;  /* 1: emit the event at the first packet (real local address) */
+	__u8 pad[6];
 };
 
 /*
@@ -250,4 +253,6 @@ _Static_assert(sizeof(struct lfp_rule_key) == 36, "rule key");
 _Static_assert(sizeof(struct lfp_kfilter) == 32, "kfilter");
 _Static_assert(sizeof(struct lfp_event) % 8 == 0, "event");
 _Static_assert(sizeof(struct lfp_udp_key) == 32, "udp key");
+_Static_assert(sizeof(struct lfp_sk) == 104, "socket storage");
+_Static_assert(sizeof(struct lfp_udp_val) == 24, "udp val");
 #endif

@@ -68,6 +68,9 @@ struct lfp_sublayer_result {
 	const struct lfp_sublayer *sublayer;
 	struct lfp_answer answer;          /**< ans NONE when no filter answered */
 	const struct lfp_filter *filter;   /**< the filter that answered, or NULL */
+	bool pend;                         /**< the answer is a pend (ask, or a registered
+					        terminating/unknown callout): folded as a soft
+					        block that never vetoes */
 };
 
 struct lfp_classify_result {
@@ -95,8 +98,10 @@ int lfp_policy_sublayer_order(const struct lfp_policy *p, size_t *order /* n_sub
 
 /**
  * Resolver used at commit: app path -> identity, user/group name -> id,
- * cgroup path -> id. Each returns 0, -ENOENT (absent: the value matches
- * nothing) or another -errno.
+ * cgroup path -> id, iface name -> ifindex. Each returns 0, -ENOENT
+ * (absent: the value matches nothing; for user and group names an error)
+ * or another -errno. A NULL callback leaves that kind of value unresolved
+ * (an unresolved name matches nothing).
  */
 struct lfp_resolver {
 	int (*app)(void *ctx, const char *path, uint64_t *dev, uint64_t *ino);
@@ -104,9 +109,15 @@ struct lfp_resolver {
 	int (*group)(void *ctx, const char *name, uint32_t *gid);
 	int (*cgroup)(void *ctx, const char *path, uint64_t *id);
 	void *ctx;
+	/** iface name -> ifindex (added after ctx so existing initializers stay valid) */
+	int (*iface)(void *ctx, const char *name, uint32_t *ifindex);
 };
 
-/** The system resolver: stat(2), getpwnam(3), getgrnam(3), cgroup v2 dir inode. */
+/**
+ * The system resolver: stat(2) (follows symlinks), getpwnam_r(3),
+ * getgrnam_r(3), the inode of the cgroup v2 directory (found under the
+ * cgroup2 mount listed in /proc/mounts), if_nametoindex(3).
+ */
 extern const struct lfp_resolver lfp_resolver_system;
 
 /**

@@ -17,15 +17,15 @@
  * (a bare ruleset never does); then it behaves as if listed with id 1.
  */
 static const struct lfp_sublayer default_sublayer = {
-	.id = 1,
-	.name = (char *)LFP_SUBLAYER_DEFAULT_NAME,
-	.weight = LFP_SUBLAYER_DEFAULT_WEIGHT,
+    .id = 1,
+    .name = (char *)LFP_SUBLAYER_DEFAULT_NAME,
+    .weight = LFP_SUBLAYER_DEFAULT_WEIGHT,
 };
 
 /* ::ffff:0:0/96, where IPv4 lives once written v4-mapped */
-static const uint8_t v4mapped_lo[16] = { [10] = 0xff, [11] = 0xff };
-static const uint8_t v4mapped_hi[16] = { [10] = 0xff, [11] = 0xff, [12] = 0xff, [13] = 0xff,
-					 [14] = 0xff, [15] = 0xff };
+static const uint8_t v4mapped_lo[16] = {[10] = 0xff, [11] = 0xff};
+static const uint8_t v4mapped_hi[16] = {
+    [10] = 0xff, [11] = 0xff, [12] = 0xff, [13] = 0xff, [14] = 0xff, [15] = 0xff};
 
 static bool addr_is_v4mapped(const uint8_t a[16])
 {
@@ -186,8 +186,7 @@ static bool cond_compare(const struct lfp_cond *cd, const struct lfp_conn *c)
 	case LFP_F_ORIG_ADDR: {
 		const uint8_t *a = conn_addr(c, cd->field);
 
-		if (v->absent || (!v->v4 && addr_is_v4mapped(a)) ||
-		    (v->v4 && !addr_is_v4mapped(a)))
+		if (v->absent || (!v->v4 && addr_is_v4mapped(a)) || (v->v4 && !addr_is_v4mapped(a)))
 			return false;
 		cmp = memcmp(a, v->alo, 16);
 		break;
@@ -417,7 +416,7 @@ int lfp_oracle_classify(const struct lfp_policy *p, const struct lfp_conn *c,
 	bool add_default = !policy_has_default(p);
 	size_t n = p->n_sublayers + add_default;
 	const struct lfp_sublayer **sl;
-	struct lfp_answer d = { 0 };
+	struct lfp_answer d = {0};
 	size_t *order;
 
 	memset(out, 0, sizeof(*out));
@@ -435,8 +434,8 @@ int lfp_oracle_classify(const struct lfp_policy *p, const struct lfp_conn *c,
 	/* evaluation order, with the implicit default slotted in by its weight and id */
 	lfp_policy_sublayer_order(p, order);
 	for (size_t i = 0, k = 0; k < n; k++) {
-		if (add_default &&
-		    (i == p->n_sublayers || sublayer_before(&default_sublayer, &p->sublayers[order[i]]))) {
+		if (add_default && (i == p->n_sublayers ||
+				    sublayer_before(&default_sublayer, &p->sublayers[order[i]]))) {
 			sl[k] = &default_sublayer;
 			add_default = false;
 		} else {

@@ -152,11 +152,11 @@ static int sys_iface(void *ctx, const char *name, uint32_t *ifindex)
 }
 
 const struct lfp_resolver lfp_resolver_system = {
-	.app = sys_app,
-	.user = sys_user,
-	.group = sys_group,
-	.cgroup = sys_cgroup,
-	.iface = sys_iface,
+    .app = sys_app,
+    .user = sys_user,
+    .group = sys_group,
+    .cgroup = sys_cgroup,
+    .iface = sys_iface,
 };
 
 static int diag_filter(struct lfp_diags *d, const struct lfp_filter *f, const struct lfp_value *v,
@@ -254,8 +254,7 @@ static const char *field_word(enum lfp_field f)
 	}
 }
 
-int lfp_policy_resolve(struct lfp_policy *p, const struct lfp_resolver *r,
-		       struct lfp_diags *diags)
+int lfp_policy_resolve(struct lfp_policy *p, const struct lfp_resolver *r, struct lfp_diags *diags)
 {
 	int ret = 0;
 

@@ -1,3 +1,661 @@
 // SPDX-License-Identifier: MIT
+/*
+ * lfpd: loads (or adopts) the BPF programs, keeps the engine's policy in the
+ * kernel, serves the Unix-socket API and streams events.
+ *
+ * One thread, one epoll loop: the listening socket, clients, the event ring
+ * buffer, signals and inotify. Nothing here sits on the classification path:
+ * the kernel decides on its own and only reports to us.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("lfpd"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "event.h"
+#include "kern.h"
+#include "lfpd.h"
+
+#define TAG_LISTEN ((uint64_t)1)
+#define TAG_SIGNAL ((uint64_t)2)
+#define TAG_EVENTS ((uint64_t)3)
+#define TAG_INOTIFY ((uint64_t)4)
+
+#define CLIENT_OUT_MAX (8u << 20) /* a monitor reading slower than this loses events (counted) */
+
+static const char usage[] =
+	"Usage: lfpd [OPTIONS]\n"
+	"\n"
+	"The Linux Filtering Platform daemon: enforces the WFP-style policy in the kernel\n"
+	"(eBPF on cgroup hooks), serves the lfp API and streams connection events.\n"
+	"With no persistent policy it runs in monitor mode: permit everything, log every\n"
+	"connection.\n"
+	"\n"
+	"Options:\n"
+	"  --cgroup PATH     cgroup v2 directory whose processes are filtered\n"
+	"                    (default: the root of the cgroup v2 hierarchy)\n"
+	"  --socket PATH     API socket (default /run/lfp/lfp.sock)\n"
+	"  --state-dir DIR   persistent policy (default /var/lib/lfp)\n"
+	"  --bpffs DIR       where programs and maps are pinned (default /sys/fs/bpf/lfp)\n"
+	"  --foreground      stay in the foreground and print events to stdout\n"
+	"  --quiet           with --foreground: do not print events\n"
+	"  --no-log-permits  no events for permitted connections (blocks are always logged)\n"
+	"  --unload          remove every program, map and pin lfp installed, then exit\n"
+	"  -h, --help        this text\n"
+	"  --version         print the version\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop lfpd; the persistent policy stays enforced by the\n"
+	"pinned programs and a later lfpd adopts them. Runtime (--runtime) filters end with\n"
+	"lfpd.\n"
+	"\n"
+	"Files: STATE-DIR/policy.json (persistent policy), BPFFS/{maps,links}/ (pins).\n"
+	"See docs/lfpd.md and docs/api.md.\n";
+
+static struct lfpd *the_daemon;
+
+static int log_print(enum lfp_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LFP_DEBUG && !getenv("LFP_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_to_real(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return ((uint64_t)r.tv_sec * 1000000000ull + (uint64_t)r.tv_nsec) -
+	       ((uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec);
+}
+
+static char *find_cgroup2_root(void)
+{
+	FILE *f = fopen("/proc/mounts", "re");
+	char dev[256], dir[PATH_MAX], type[64];
+	char *res = NULL;
+
+	if (!f)
+		return NULL;
+	while (fscanf(f, "%255s %4095s %63s %*s %*d %*d\n", dev, dir, type) == 3) {
+		if (!strcmp(type, "cgroup2")) {
+			res = strdup(dir);
+			break;
+		}
+	}
+	fclose(f);
+	return res;
+}
+
+/* ---- clients ---- */
+
+static void client_close(struct lfpd *d, struct client *c)
+{
+	struct client **pp;
+
+	for (pp = &d->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	lfp_linebuf_fini(&c->in);
+	free(c->out);
+	free(c);
+}
+
+static int client_flush(struct lfpd *d, struct client *c)
+{
+	while (c->out_len) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -errno;
+		}
+		memmove(c->out, c->out + n, c->out_len - (size_t)n);
+		c->out_len -= (size_t)n;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c };
+
+	epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	return 0;
+}
+
+int client_send(struct lfpd *d, struct client *c, const json_t *msg)
+{
+	size_t len;
+	char *s = lfp_msg_dump(msg, &len);
+	char *o;
+
+	if (!s)
+		return -ENOMEM;
+	if (c->out_len + len > CLIENT_OUT_MAX && c->monitor) {
+		free(s);
+		c->dropped++;
+		d->events_to_clients_dropped++;
+		return -ENOBUFS;
+	}
+	o = realloc(c->out, c->out_len + len);
+	if (!o) {
+		free(s);
+		return -ENOMEM;
+	}
+	memcpy(o + c->out_len, s, len);
+	c->out = o;
+	c->out_len += len;
+	free(s);
+	return client_flush(d, c);
+}
+
+static bool peer_in_lfp_group(struct lfpd *d, int fd, const struct ucred *cr)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (!d->have_lfp_gid)
+		return false;
+	if (cr->gid == d->lfp_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == d->lfp_gid)
+			return true;
+	return false;
+}
+
+static void accept_clients(struct lfpd *d)
+{
+	for (;;) {
+		int fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		struct client *c;
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len)) {
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->pid = cr.pid;
+		c->uid = cr.uid;
+		c->gid = cr.gid;
+		c->privileged = cr.uid == 0 || peer_in_lfp_group(d, fd, &cr);
+		ev.data.ptr = c;
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = d->clients;
+		d->clients = c;
+	}
+}
+
+static void client_readable(struct lfpd *d, struct client *c)
+{
+	for (;;) {
+		int r = lfp_linebuf_fill(&c->in, c->fd);
+		char *line;
+
+		while ((line = lfp_linebuf_next(&c->in))) {
+			api_handle(d, c, line);
+			free(line);
+		}
+		if (c->in.overflow) {
+			json_t *err = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+						"message too large (limit 4 MiB)", "exit", 1);
+
+			client_send(d, c, err);
+			json_decref(err);
+			client_close(d, c);
+			return;
+		}
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			client_close(d, c);
+			return;
+		}
+	}
+}
+
+/* ---- events ---- */
+
+static const char *proto_text(uint8_t p, char *buf, size_t size)
+{
+	const char *n = lfp_proto_name(p);
+
+	if (n)
+		return n;
+	snprintf(buf, size, "%u", p);
+	return buf;
+}
+
+static int on_kernel_event(void *ctx, const void *data, size_t size)
+{
+	struct lfpd *d = ctx;
+	const struct lfp_event *ke = data;
+	struct lfp_event_rec rec;
+	char comm[17], pbuf[8];
+	json_t *j;
+
+	if (size < sizeof(uint64_t) + sizeof(uint32_t))
+		return 0;
+	if (ke->type == LFP_EV_EXEC && size >= sizeof(struct lfp_exec_event)) {
+		const struct lfp_exec_event *xe = data;
+		char fn[sizeof(xe->filename) + 1];
+
+		memcpy(fn, xe->filename, sizeof(xe->filename));
+		fn[sizeof(xe->filename)] = 0;
+		exe_cache_learn(&d->exes, (pid_t)xe->pid, xe->exe_dev, xe->exe_ino, fn);
+		return 0;
+	}
+	if (ke->type != LFP_EV_CLASSIFY || size < sizeof(*ke))
+		return 0;
+	d->events_seen++;
+	memset(&rec, 0, sizeof(rec));
+	memcpy(comm, ke->comm, 16);
+	comm[16] = 0;
+	rec.time_ns = ke->ts_ns + d->mono_to_real_ns;
+	rec.verdict = lfp_verdict_name(ke->verdict);
+	rec.layer = lfp_layer_info(ke->layer) ? lfp_layer_info(ke->layer)->name : "?";
+	rec.filter_id = ke->filter_id;
+	rec.filter_name = ke->filter_id ? engine_filter_name(&d->eng, ke->filter_id) : NULL;
+	rec.pid = ke->pid;
+	rec.uid = ke->uid;
+	rec.gid = ke->gid;
+	rec.cgroup = ke->cgroup;
+	rec.path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
+	if (!rec.path && ke->exe_ino)
+		rec.path = exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
+	rec.comm = comm;
+	rec.proto = proto_text(ke->proto, pbuf, sizeof(pbuf));
+	rec.ipver = ke->ipver;
+	lfp_addr_format(ke->laddr, rec.laddr, sizeof(rec.laddr));
+	lfp_addr_format(ke->raddr, rec.raddr, sizeof(rec.raddr));
+	rec.lport = ke->lport;
+	rec.rport = ke->rport;
+	rec.cookie = ke->cookie;
+	if (d->opts.foreground && !d->opts.quiet) {
+		char line[1024];
+
+		lfp_event_rec_format(&rec, line, sizeof(line));
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+	j = NULL;
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->monitor || (!c->privileged && c->uid != rec.uid))
+			continue;
+		if (!j) {
+			j = json_object();
+			json_object_set_new(j, "event", lfp_event_rec_to_json(&rec));
+		}
+		client_send(d, c, j);
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* ---- setup ---- */
+
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *dir = strdup(path), *slash;
+	int fd;
+
+	if (!dir)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		free(dir);
+		return -ENAMETOOLONG;
+	}
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	free(dir);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* a stale socket from a killed lfpd: replace it, unless another lfpd answers on it */
+	if (!access(path, F_OK)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(probe);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	/* everyone may connect: reads are open, changes are checked per request (SO_PEERCRED) */
+	chmod(path, 0666);
+	return fd;
+}
+
+static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
+{
+	enum { O_CGROUP = 256, O_SOCKET, O_STATE, O_BPFFS, O_FG, O_UNLOAD, O_QUIET, O_NOLOG, O_VER };
+	static const struct option longopts[] = {
+		{ "cgroup", required_argument, 0, O_CGROUP },
+		{ "socket", required_argument, 0, O_SOCKET },
+		{ "state-dir", required_argument, 0, O_STATE },
+		{ "bpffs", required_argument, 0, O_BPFFS },
+		{ "foreground", no_argument, 0, O_FG },
+		{ "unload", no_argument, 0, O_UNLOAD },
+		{ "quiet", no_argument, 0, O_QUIET },
+		{ "no-log-permits", no_argument, 0, O_NOLOG },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, O_VER },
+		{ 0 },
+	};
+	int c;
+
+	o->socket = "/run/lfp/lfp.sock";
+	o->state_dir = "/var/lib/lfp";
+	o->bpffs = "/sys/fs/bpf/lfp";
+	o->log_permits = true;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_CGROUP: o->cgroup = optarg; break;
+		case O_SOCKET: o->socket = optarg; break;
+		case O_STATE: o->state_dir = optarg; break;
+		case O_BPFFS: o->bpffs = optarg; break;
+		case O_FG: o->foreground = true; break;
+		case O_UNLOAD: o->unload = true; break;
+		case O_QUIET: o->quiet = true; break;
+		case O_NOLOG: o->log_permits = false; break;
+		case 'h': fputs(usage, stdout); exit(0);
+		case O_VER: printf("lfpd %s\n", lfp_version()); exit(0);
+		default: fputs(usage, stderr); exit(1);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "lfpd: unexpected argument '%s'\n%s", argv[optind], usage);
+		exit(1);
+	}
+}
+
+static void on_signal(struct lfpd *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			d->running = false;
+	}
+}
+
+static void refresh_if_due(struct lfpd *d)
+{
+	struct lfp_diags diags = { 0 };
+	int r;
+
+	if (!d->refresh_pending || now_ms() < d->refresh_at_ms)
+		return;
+	d->refresh_pending = false;
+	r = engine_refresh(&d->eng, &diags);
+	if (r) {
+		fprintf(stderr, "lfpd: re-resolving app identities failed:\n");
+		lfp_diags_print(&diags, stderr);
+	} else {
+		lfp_print(LFP_INFO, "lfpd: app identities re-resolved (generation %" PRIu64 ")\n",
+			  d->eng.gen);
+	}
+	lfp_diags_fini(&diags);
+	appwatch_rebuild(d);
+}
+
+static int run(struct lfpd *d)
+{
+	struct epoll_event evs[32];
+
+	d->running = true;
+	while (d->running) {
+		int timeout = 100; /* the kernel batches wakeups: drain at least this often */
+		int n = epoll_wait(d->epfd, evs, 32, timeout);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag == TAG_LISTEN)
+				accept_clients(d);
+			else if (tag == TAG_SIGNAL)
+				on_signal(d);
+			else if (tag == TAG_EVENTS)
+				;
+			else if (tag == TAG_INOTIFY)
+				appwatch_handle(d);
+			else {
+				struct client *c = evs[i].data.ptr;
+
+				if (evs[i].events & EPOLLOUT && client_flush(d, c)) {
+					client_close(d, c);
+					continue;
+				}
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					client_readable(d, c);
+			}
+		}
+		if (d->kern)
+			lfp_kern_event_poll(d->kern, on_kernel_event, d);
+		refresh_if_due(d);
+	}
+	return 0;
+}
+
+static void shutdown_runtime(struct lfpd *d)
+{
+	struct lfp_diags diags = { 0 };
+	struct eng_txn txn;
+	bool any = false;
+
+	for (size_t i = 0; i < d->eng.n_filters; i++)
+		any |= d->eng.filters[i]->f.lifetime != LFP_LT_PERSISTENT;
+	if (!any)
+		return;
+	if (!eng_txn_begin(&d->eng, &txn)) {
+		eng_txn_drop_lifetime(&txn, LFP_LT_RUNTIME);
+		eng_txn_drop_lifetime(&txn, LFP_LT_DYNAMIC);
+		if (eng_txn_commit(&txn, &diags)) {
+			fprintf(stderr, "lfpd: could not remove runtime filters at exit:\n");
+			lfp_diags_print(&diags, stderr);
+		}
+	}
+	lfp_diags_fini(&diags);
+}
+
+int main(int argc, char **argv)
+{
+	static struct lfpd daemon;
+	struct lfpd *d = &daemon;
+	LFP_OPTS(lfp_kern_opts, kopts);
+	struct lfp_diags diags = { 0 };
+	struct group *gr;
+	sigset_t mask;
+	struct epoll_event ev;
+	char nsbuf[64];
+	ssize_t nl;
+	int r;
+
+	the_daemon = d;
+	lfp_set_print(log_print);
+	parse_opts(argc, argv, &d->opts);
+	if (geteuid() != 0) {
+		fprintf(stderr, "lfpd: must run as root (it loads BPF programs)\n");
+		return 2;
+	}
+	if (d->opts.unload) {
+		r = lfp_kern_unload(d->opts.bpffs);
+		if (r) {
+			fprintf(stderr, "lfpd: unload of %s failed: %s\n", d->opts.bpffs,
+				strerror(-r));
+			return 2;
+		}
+		printf("lfpd: removed every program, map and pin under %s\n", d->opts.bpffs);
+		return 0;
+	}
+	d->cgroup_abs = d->opts.cgroup ? realpath(d->opts.cgroup, NULL) : find_cgroup2_root();
+	if (!d->cgroup_abs) {
+		fprintf(stderr, "lfpd: cgroup %s: %s\n", d->opts.cgroup ? d->opts.cgroup : "v2 root",
+			d->opts.cgroup ? strerror(errno) : "no cgroup2 mount in /proc/mounts");
+		return 2;
+	}
+	nl = readlink("/proc/self/ns/net", nsbuf, sizeof(nsbuf) - 1);
+	nsbuf[nl > 0 ? nl : 0] = 0;
+	d->netns = strdup(nsbuf);
+	gr = getgrnam("lfp");
+	if (gr) {
+		d->lfp_gid = gr->gr_gid;
+		d->have_lfp_gid = true;
+	}
+	d->mono_to_real_ns = mono_to_real();
+
+	kopts.cgroup = d->cgroup_abs;
+	kopts.bpffs = d->opts.bpffs;
+	kopts.log_permits = d->opts.log_permits;
+	r = lfp_kern_open(&kopts, &d->kern);
+	if (r) {
+		fprintf(stderr, "lfpd: cannot enforce auth-connect on %s: %s\n", d->cgroup_abs,
+			strerror(-r));
+		return 2;
+	}
+	exe_cache_scan_proc(&d->exes);
+	r = engine_init(&d->eng, d->kern, d->opts.state_dir);
+	if (r)
+		goto fail;
+	r = engine_load(&d->eng, &diags);
+	if (r) {
+		fprintf(stderr, "lfpd: the persistent policy in %s could not be loaded; the "
+				"pinned policy stays enforced:\n",
+			d->opts.state_dir);
+		lfp_diags_print(&diags, stderr);
+		goto fail;
+	}
+	if (diags.n)
+		lfp_diags_print(&diags, stderr);
+	lfp_diags_fini(&diags);
+	if (!d->eng.n_filters && !lfp_kern_gen(d->kern)) {
+		/* nothing to enforce: commit an empty generation so monitor mode is explicit */
+		struct eng_txn txn;
+
+		if (!eng_txn_begin(&d->eng, &txn))
+			eng_txn_commit(&txn, &diags);
+		lfp_diags_fini(&diags);
+	} else if (!d->eng.n_filters) {
+		/* adopted pins with an empty state dir: the state dir is the truth */
+		struct eng_txn txn;
+
+		if (!eng_txn_begin(&d->eng, &txn))
+			eng_txn_commit(&txn, &diags);
+		lfp_diags_fini(&diags);
+	}
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->lfd = listen_socket(d->opts.socket);
+	if (d->lfd < 0) {
+		r = d->lfd;
+		fprintf(stderr, "lfpd: socket %s: %s\n", d->opts.socket,
+			r == -EADDRINUSE ? "another lfpd is serving it" : strerror(-r));
+		goto fail;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ev.events = EPOLLIN;
+	ev.data.u64 = TAG_LISTEN;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->lfd, &ev);
+	ev.data.u64 = TAG_SIGNAL;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.u64 = TAG_INOTIFY;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->inofd, &ev);
+	ev.data.u64 = TAG_EVENTS;
+	if (lfp_kern_event_fd(d->kern) >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, lfp_kern_event_fd(d->kern), &ev);
+	appwatch_rebuild(d);
+
+	{
+		struct lfp_kern_status st;
+
+		lfp_kern_status(d->kern, &st);
+		fprintf(stderr,
+			"lfpd %s: %s cgroup %s, %s, %zu filters, generation %" PRIu64
+			", socket %s%s\n",
+			lfp_version(), st.adopted ? "adopted pinned programs on" : "enforcing on",
+			d->cgroup_abs, d->netns, d->eng.n_filters, d->eng.gen, d->opts.socket,
+			d->eng.n_filters ? "" : " (monitor mode: permit all, log all)");
+	}
+	r = run(d);
+	shutdown_runtime(d);
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		client_close(d, c);
+	}
+	close(d->lfd);
+	unlink(d->opts.socket);
+	fprintf(stderr, "lfpd: stopped; the persistent policy stays enforced by the pinned "
+			"programs (lfpd --unload removes them)\n");
+fail:
+	lfp_diags_fini(&diags);
+	engine_fini(&d->eng);
+	exe_cache_fini(&d->exes);
+	lfp_kern_close(d->kern);
+	free(d->wds);
+	free(d->netns);
+	free(d->cgroup_abs);
+	return r ? 2 : 0;
+}

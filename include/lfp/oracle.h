@@ -121,6 +121,13 @@ struct lfp_resolver {
 extern const struct lfp_resolver lfp_resolver_system;
 
 /**
+ * The offline resolver (`lfp explain -f`): user and group names as the system
+ * resolver does; app, cgroup and iface values stay unresolved so they match by
+ * the name or path given.
+ */
+extern const struct lfp_resolver lfp_resolver_offline;
+
+/**
  * Resolve every named value of every filter of @p p in place (value lo/hi
  * for ids, identities for apps and cgroups). Unknown user or group names
  * are errors appended to @p diags (naming the filter); an absent app path

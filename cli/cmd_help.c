@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/* The command table (with each command's man-style help) and `lfp help layers`. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static void print_fields(FILE *f, uint32_t fields)
+{
+	bool first = true;
+
+	for (int i = 0; i < LFP_F_COUNT; i++) {
+		if (!(fields & (1u << i)))
+			continue;
+		fprintf(f, "%s%s", first ? "" : ", ", lfp_field_info(i)->name);
+		first = false;
+	}
+}
+
+static int help_layers(struct cli *cli)
+{
+	if (cli->json) {
+		json_t *arr = json_array();
+
+		for (int l = 0; l < LFP_LAYER_COUNT; l++) {
+			const struct lfp_layer_info *li = lfp_layer_info(l);
+			json_t *fields = json_array(), *acts = json_array();
+
+			for (int i = 0; i < LFP_F_COUNT; i++)
+				if (li->fields & (1u << i))
+					json_array_append_new(fields,
+							      json_string(lfp_field_info(i)->name));
+			for (int a = 0; a <= LFP_ACT_REDIRECT; a++)
+				if (li->actions & (1u << a))
+					json_array_append_new(acts, json_string(lfp_action_name(a)));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}",
+							     "name", li->name, "wfp", li->wfp,
+							     "hook", li->hook, "help", li->help,
+							     "fields", fields, "actions", acts,
+							     "can_pend", li->can_pend));
+		}
+		cli_print_json(arr);
+		json_decref(arr);
+		return 0;
+	}
+	for (int l = 0; l < LFP_LAYER_COUNT; l++) {
+		const struct lfp_layer_info *li = lfp_layer_info(l);
+		bool first = true;
+
+		printf("%s (WFP %s): %s\n", li->name, li->wfp, li->help);
+		printf("  hook:    %s\n", li->hook);
+		printf("  fields:  ");
+		print_fields(stdout, li->fields);
+		printf("\n  actions: ");
+		for (int a = 0; a <= LFP_ACT_REDIRECT; a++) {
+			if (!(li->actions & (1u << a)))
+				continue;
+			printf("%s%s", first ? "" : ", ", lfp_action_name(a));
+			first = false;
+		}
+		printf("%s\n\n", li->can_pend ? " (can pend)" : "");
+	}
+	printf("Which layers this lfpd enforces, and by which mechanism on this kernel: lfp status\n");
+	return 0;
+}
+
+int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "layers"))
+		return help_layers(cli);
+	if (argc >= 2) {
+		for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
+			if (!strcmp(c->name, argv[1])) {
+				fputs(c->help, stdout);
+				return 0;
+			}
+		}
+		fprintf(stderr, "error: no help on '%s' (try: lfp help layers)\n", argv[1]);
+		return EXIT_REQUEST;
+	}
+	fputs("lfp help layers   each layer, its hook, fields and actions\n"
+	      "lfp COMMAND --help\n", stdout);
+	return 0;
+}
+
+const char cli_apply_help[] =
+	"Usage: lfp -f FILE [--runtime] [--provider NAME]\n"
+	"       lfp -c -f FILE\n"
+	"\n"
+	"Apply FILE as one transaction: afterwards FILE's provider (its `provider NAME`\n"
+	"line, else --provider, else the file's name without its extension) holds exactly\n"
+	"what FILE says; other providers' objects are left alone. Filters FILE keeps\n"
+	"unchanged keep their ids and hit counts, so applying the same file twice changes\n"
+	"nothing. All or nothing: on any error (reported as FILE:LINE:COL) nothing\n"
+	"changes, and the kernel sees either the whole old or the whole new policy.\n"
+	"\n"
+	"  -c          only check FILE (parse and validate); no daemon needed; prints\n"
+	"              nothing on success\n"
+	"  --runtime   the objects end when lfpd stops (default: persistent)\n"
+	"  FILE = -    read standard input\n"
+	"\n"
+	"Exit: 0 applied, 1 FILE is wrong or refused, 2 lfpd unreachable or the kernel failed.\n";
+
+const struct cli_cmd cli_cmds[] = {
+	{ "status", cmd_status, "daemon, scope, each layer's mechanism, counters",
+	  "Usage: lfp status [--json]\n"
+	  "\n"
+	  "Shows lfpd's version, the cgroup and network namespace it filters, whether it\n"
+	  "adopted pinned programs, the policy generation, every kernel hook with its state\n"
+	  "(and why it is not active), each layer's enforcement on this kernel, filter and\n"
+	  "sublayer counts, and counters: classifications, events, event drops (never\n"
+	  "silent), generation retries, UDP cache hits, errors.\n" },
+	{ "filter", cmd_filter, "add, delete or list filters",
+	  "Usage: lfp filter add [--runtime] [--provider NAME] STATEMENT\n"
+	  "       lfp filter delete ID|NAME\n"
+	  "       lfp filter list [--layer LAYER] [--json]\n"
+	  "\n"
+	  "STATEMENT: [name NAME] [desc TEXT] layer LAYER [sublayer NAME] [weight N|class N]\n"
+	  "           CONDITION... ACTION [FLAG...]\n"
+	  "  CONDITION  FIELD [OP] VALUE | FIELD [OP] {VALUE, ...}   (OP: == != < <= > >=)\n"
+	  "  ACTION     permit | block | callout NAME\n"
+	  "  FLAG       hard | soft | log | nolog | permit-if-callout-unregistered\n"
+	  "\n"
+	  "add prints the new filter's id. Conditions on different fields AND, values in a\n"
+	  "set and conditions on the same field OR. `app PATH` matches the executable by\n"
+	  "identity (a renamed or copied binary is another app). Without `sublayer` the\n"
+	  "filter goes to `default` (weight 0x8000); without weight/class the engine\n"
+	  "generates one from the conditions' specificity.\n"
+	  "list shows id, effective weight, hit count, provider and canonical rule text.\n"
+	  "\n"
+	  "Examples:\n"
+	  "  lfp filter add name no-curl layer auth-connect app /usr/bin/curl block\n"
+	  "  lfp filter add layer auth-connect remote.addr 10.0.0.0/8 proto tcp permit hard\n"
+	  "  lfp filter add layer auth-connect user 1000 remote.port {80, 443} block\n"
+	  "  lfp filter delete no-curl\n"
+	  "\n"
+	  "Changing policy needs root or group lfp. Rule language: docs/rule-language.md.\n" },
+	{ "sublayer", cmd_sublayer, "add, delete or list sublayers",
+	  "Usage: lfp sublayer add [--runtime] [--provider NAME] NAME weight N\n"
+	  "       lfp sublayer delete NAME\n"
+	  "       lfp sublayer list [--json]\n"
+	  "\n"
+	  "Sublayers are priority buckets present in every layer (16-bit weight, higher\n"
+	  "first). Every sublayer is evaluated; their answers fold by WFP's rules (a hard\n"
+	  "answer cannot be overridden by a later sublayer). A sublayer that holds filters\n"
+	  "cannot be deleted. Built-in: default (weight 0x8000).\n" },
+	{ "export", cmd_export, "print the persistent policy as a file -f accepts",
+	  "Usage: lfp export [--provider NAME]\n"
+	  "\n"
+	  "Prints the persistent policy (of one provider) as rule text. Credentials in\n"
+	  "redirect URLs are shown as user:***.\n" },
+	{ "flush", cmd_flush, "delete the persistent policy (of one provider)",
+	  "Usage: lfp flush [--provider NAME]\n"
+	  "\n"
+	  "Deletes every persistent filter (of one provider) and the provider's sublayers\n"
+	  "that are then empty, in one transaction.\n" },
+	{ "monitor", cmd_monitor, "live connection events",
+	  "Usage: lfp monitor [--json] [--count N]\n"
+	  "\n"
+	  "One line per event until interrupted (or N events): time, verdict, layer,\n"
+	  "deciding filter id and name, pid, executable path, uid, protocol, local and\n"
+	  "remote address:port. The local address is the real one, taken when the flow\n"
+	  "is established. --json prints one JSON object per line with the same fields.\n"
+	  "Root and group lfp see every process; other users see their own.\n" },
+	{ "explain", cmd_explain, "evaluate a described connection against the policy",
+	  "Usage: lfp explain [-f FILE] [--json] CONNECTION\n"
+	  "\n"
+	  "CONNECTION: layer LAYER followed by FIELD VALUE pairs, e.g.\n"
+	  "  lfp explain layer auth-connect app /usr/bin/curl proto tcp \\\n"
+	  "      remote.addr 93.184.216.34 remote.port 443\n"
+	  "\n"
+	  "Prints the verdict (permit, block, veto, pend, redirect), the deciding filter\n"
+	  "and each sublayer's answer with its hardness. Online it uses lfpd's policy;\n"
+	  "with -f FILE it works offline on FILE, matching `app` by the path given.\n"
+	  "Exit 0 whatever the verdict.\n" },
+	{ "help", cmd_help, "lfp help layers: layers, hooks, fields, actions",
+	  "Usage: lfp help layers [--json]\n"
+	  "\n"
+	  "Each layer with the WFP layer it mirrors, its Linux hook, the fields its\n"
+	  "filters may use and the actions it takes (from the same table the parser uses).\n" },
+	{ 0 },
+};

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "event.h"
+
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+void lfp_addr_format(const uint8_t addr[16], char *buf, size_t size)
+{
+	if (!memcmp(addr, v4mapped_prefix, 12))
+		inet_ntop(AF_INET, addr + 12, buf, (socklen_t)size);
+	else
+		inet_ntop(AF_INET6, addr, buf, (socklen_t)size);
+}
+
+json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
+{
+	json_t *j = json_object();
+
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "time_ns", json_integer((json_int_t)e->time_ns));
+	json_object_set_new(j, "verdict", json_string(e->verdict));
+	json_object_set_new(j, "layer", json_string(e->layer));
+	json_object_set_new(j, "filter_id", json_integer((json_int_t)e->filter_id));
+	json_object_set_new(j, "filter_name", e->filter_name ? json_string(e->filter_name) : json_null());
+	json_object_set_new(j, "pid", json_integer(e->pid));
+	json_object_set_new(j, "uid", json_integer(e->uid));
+	json_object_set_new(j, "gid", json_integer(e->gid));
+	json_object_set_new(j, "cgroup", json_integer((json_int_t)e->cgroup));
+	json_object_set_new(j, "path", e->path ? json_string(e->path) : json_null());
+	json_object_set_new(j, "comm", json_string(e->comm ? e->comm : ""));
+	json_object_set_new(j, "proto", json_string(e->proto ? e->proto : "?"));
+	json_object_set_new(j, "ipver", json_integer(e->ipver));
+	json_object_set_new(j, "local_addr", json_string(e->laddr));
+	json_object_set_new(j, "local_port", json_integer(e->lport));
+	json_object_set_new(j, "remote_addr", json_string(e->raddr));
+	json_object_set_new(j, "remote_port", json_integer(e->rport));
+	json_object_set_new(j, "cookie", json_integer((json_int_t)e->cookie));
+	return j;
+}
+
+static const char *jstr(const json_t *j, const char *k)
+{
+	const json_t *v = json_object_get(j, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static uint64_t jint(const json_t *j, const char *k)
+{
+	const json_t *v = json_object_get(j, k);
+
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
+{
+	const char *s;
+
+	if (!json_is_object(j))
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	e->time_ns = jint(j, "time_ns");
+	e->verdict = jstr(j, "verdict");
+	e->layer = jstr(j, "layer");
+	if (!e->verdict || !e->layer)
+		return -EINVAL;
+	e->filter_id = jint(j, "filter_id");
+	e->filter_name = jstr(j, "filter_name");
+	e->pid = (uint32_t)jint(j, "pid");
+	e->uid = (uint32_t)jint(j, "uid");
+	e->gid = (uint32_t)jint(j, "gid");
+	e->cgroup = jint(j, "cgroup");
+	e->path = jstr(j, "path");
+	e->comm = jstr(j, "comm");
+	e->proto = jstr(j, "proto");
+	e->ipver = (int)jint(j, "ipver");
+	s = jstr(j, "local_addr");
+	snprintf(e->laddr, sizeof(e->laddr), "%s", s ? s : "");
+	s = jstr(j, "remote_addr");
+	snprintf(e->raddr, sizeof(e->raddr), "%s", s ? s : "");
+	e->lport = (uint16_t)jint(j, "local_port");
+	e->rport = (uint16_t)jint(j, "remote_port");
+	e->cookie = jint(j, "cookie");
+	return 0;
+}
+
+static void endpoint(char *buf, size_t size, const char *addr, uint16_t port)
+{
+	if (strchr(addr, ':'))
+		snprintf(buf, size, "[%s]:%u", addr, port);
+	else
+		snprintf(buf, size, "%s:%u", addr, port);
+}
+
+int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
+{
+	char ts[40], filt[160], loc[80], rem[80];
+	time_t secs = (time_t)(e->time_ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (e->filter_id)
+		snprintf(filt, sizeof(filt), "%" PRIu64 "%s%s%s", e->filter_id,
+			 e->filter_name ? "(" : "", e->filter_name ? e->filter_name : "",
+			 e->filter_name ? ")" : "");
+	else
+		snprintf(filt, sizeof(filt), "none");
+	endpoint(loc, sizeof(loc), e->laddr, e->lport);
+	endpoint(rem, sizeof(rem), e->raddr, e->rport);
+	return snprintf(buf, size,
+			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s",
+			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
+			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
+			e->proto ? e->proto : "?", loc, rem);
+}

@@ -124,7 +124,8 @@ static int explain_offline(struct cli *cli, const char *file, const char *conn_t
 	arr = json_array();
 	for (size_t i = 0; i < res.n_subs; i++) {
 		const struct lfp_sublayer_result *s = &res.subs[i];
-		const char *ans = s->answer.ans == LFP_ANS_PERMIT ? "permit" :
+		const char *ans = s->pend ? "pend" :
+				  s->answer.ans == LFP_ANS_PERMIT ? "permit" :
 				  s->answer.ans == LFP_ANS_BLOCK  ? "block" : "none";
 
 		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name",

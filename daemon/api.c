@@ -350,9 +350,13 @@ static json_t *filter_ref(const struct lfp_filter *f)
 	return json_pack("{s:I, s:s?}", "id", (json_int_t)f->id, "name", f->name);
 }
 
-static const char *answer_name(const struct lfp_answer *a)
+static const char *answer_name(const struct lfp_sublayer_result *s)
 {
-	return a->ans == LFP_ANS_PERMIT ? "permit" : a->ans == LFP_ANS_BLOCK ? "block" : "none";
+	if (s->pend)
+		return "pend";
+	return s->answer.ans == LFP_ANS_PERMIT ? "permit" :
+	       s->answer.ans == LFP_ANS_BLOCK	? "block" :
+						  "none";
 }
 
 static int api_explain(struct api_req *r)
@@ -394,7 +398,7 @@ static int api_explain(struct api_req *r)
 		json_array_append_new(subs, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name",
 						      s->sublayer->name, "weight",
 						      s->sublayer->weight, "answer",
-						      answer_name(&s->answer), "hard",
+						      answer_name(s), "hard",
 						      s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(r->reply, "sublayers", subs);

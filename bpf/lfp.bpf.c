@@ -1,4 +1,704 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * lfp's BPF programs: thin adapters from each hook's context to struct
+ * lfp_eval_in, the shared evaluator (classify.bpf.h) and back to the hook's
+ * verdict. Everything policy-shaped lives in the evaluator; this file knows
+ * hooks, sockets and events. docs/kernel.md describes the design.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "maps.bpf.h"
+
+/* The evaluator's cgroup walk defaults to the current task's ancestors:
+ * right here, since only process-context hooks (connect, sendmsg)
+ * classify. */
+#include "classify.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";
+
+/* Wake the reader only when this many bytes wait in the ring: lfpd polls
+ * with a short timeout anyway, and a wakeup per connection costs more than
+ * the event. Set by lfpd before load. */
+const volatile __u32 lfp_wakeup_bytes = 16384;
+
+#define AF_INET  2
+#define AF_INET6 10
+#define ETH_P_IP   0x0800
+#define ETH_P_IPV6 0x86DD
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&lfp_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct lfp_state *state_get(void)
+{
+	__u32 k = 0;
+
+	return bpf_map_lookup_elem(&lfp_state, &k);
+}
+
+/*
+ * The evaluator's input and output live in a per-CPU scratch slot, not on
+ * the stack: the evaluator's own frame takes most of the 512 bytes a
+ * program may use over its call chain. Slots are claimed with a
+ * compare-and-swap, so a classification preempted on this CPU (preempt=full
+ * kernels) and another one starting meanwhile never share a slot.
+ */
+#define SCRATCH_SLOTS 4
+
+struct scratch {
+	struct lfp_eval_in in;
+	struct lfp_eval_out out;
+	__u64 gen;
+	__u32 busy;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} lfp_scratch SEC(".maps");
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	for (__u32 i = 0; i < SCRATCH_SLOTS; i++) {
+		__u32 k = i;
+		struct scratch *sc = bpf_map_lookup_elem(&lfp_scratch, &k);
+
+		if (sc && __sync_val_compare_and_swap(&sc->busy, 0, 1) == 0) {
+			__builtin_memset(&sc->in, 0, sizeof(sc->in));
+			__builtin_memset(&sc->out, 0, sizeof(sc->out));
+			sc->gen = 0;
+			return sc;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline void scratch_put(struct scratch *sc)
+{
+	/* same CPU: program order is enough, the barrier keeps the compiler's */
+	asm volatile("" ::: "memory");
+	sc->busy = 0;
+}
+
+/*
+ * Who is doing it, read in process context straight into the evaluator's
+ * input (the stack is shared with the inlined evaluator: no copies).
+ * The executable's identity is its (device, inode), the pair lfpd gets from
+ * stat(2) of a path: the kernel's s_dev encoding is MAJOR << 20 | MINOR, and
+ * lfpd converts st_dev the same way. Kernel threads have no mm: (0, 0);
+ * bpf_probe_read_kernel zeroes its destination on failure, so a NULL link
+ * in the chain reads as 0.
+ */
+static __always_inline void ident_current(struct lfp_eval_in *in)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+
+	in->pid = pid_tgid >> 32;
+	in->uid = (__u32)uid_gid;
+	in->gid = uid_gid >> 32;
+	in->cgroup = bpf_get_current_cgroup_id();
+	in->cgroup_level = BPF_CORE_READ(t, cgroups, dfl_cgrp, level);
+	in->app_ino = BPF_CORE_READ(ino, i_ino);
+	in->app_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+}
+
+/* Stamp the owner into socket storage for the softirq hooks. */
+static __always_inline void ident_to_sk(struct lfp_sk *s, const struct lfp_eval_in *in)
+{
+	s->cgroup = in->cgroup;
+	s->exe_dev = in->app_dev;
+	s->exe_ino = in->app_ino;
+	s->pid = in->pid;
+	s->uid = in->uid;
+	s->gid = in->gid;
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+}
+
+static __always_inline void addr_v4mapped(__u8 *a, __u32 ip4 /* network order */)
+{
+	__builtin_memset(a, 0, 10);
+	a[10] = 0xff;
+	a[11] = 0xff;
+	__builtin_memcpy(a + 12, &ip4, 4);
+}
+
+static __always_inline void addr_v6(__u8 *a, __u32 w0, __u32 w1, __u32 w2, __u32 w3)
+{
+	__builtin_memcpy(a, &w0, 4);
+	__builtin_memcpy(a + 4, &w1, 4);
+	__builtin_memcpy(a + 8, &w2, 4);
+	__builtin_memcpy(a + 12, &w3, 4);
+}
+
+static __always_inline bool addr_is_v4mapped(const __u8 *a)
+{
+	__u64 hi;
+	__u32 mid;
+
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return hi == 0 && mid == bpf_htonl(0xffff);
+}
+
+static __always_inline bool addr_is_loopback(const __u8 *a)
+{
+	__u64 hi, lo;
+
+	if (addr_is_v4mapped(a))
+		return a[12] == 127;
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&lo, a + 8, 8);
+	return hi == 0 && lo == bpf_cpu_to_be64(1);
+}
+
+/* Permit events are optional (global switch, per-filter log/nolog);
+ * anything else is always reported. */
+static __always_inline bool event_wanted(const struct lfp_eval_out *out)
+{
+	struct lfp_state *st;
+
+	if (out->verdict != LFP_V_PERMIT)
+		return true;
+	if (out->filter_idx >= 0) {
+		if (out->kf.flags & LFP_FF_NOLOG)
+			return false;
+		if (out->kf.flags & LFP_FF_LOG)
+			return true;
+	}
+	st = state_get();
+	return st && st->log_permits;
+}
+
+static __always_inline void ring_submit(void *rec)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&lfp_events, BPF_RB_AVAIL_DATA) >= lfp_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+	stat_inc(LFP_STAT_EVENTS);
+}
+
+/* An auth-connect event, identity and verdict from the socket storage (the
+ * storage is written before any event, in every hook), the endpoints from
+ * the caller: only they differ between the hooks. */
+static __always_inline void event_classify(const struct lfp_sk *s, __u8 verdict, __u64 filter_id,
+					   __u32 cflags, const __u8 *laddr, __u16 lport,
+					   const __u8 *raddr, __u16 rport, __u64 cookie)
+{
+	struct lfp_event *e = bpf_ringbuf_reserve(&lfp_events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(LFP_STAT_EVENT_DROPS);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = LFP_EV_CLASSIFY;
+	e->layer = LFP_LAYER_AUTH_CONNECT;
+	e->verdict = verdict;
+	e->proto = s->proto;
+	e->ipver = addr_is_v4mapped(raddr) ? 4 : 6;
+	e->filter_id = filter_id;
+	e->cookie = cookie;
+	e->pid = s->pid;
+	e->uid = s->uid;
+	e->gid = s->gid;
+	e->flags = cflags;
+	e->cgroup = s->cgroup;
+	e->exe_dev = s->exe_dev;
+	e->exe_ino = s->exe_ino;
+	__builtin_memcpy(e->laddr, laddr, 16);
+	__builtin_memcpy(e->raddr, raddr, 16);
+	e->lport = lport;
+	e->rport = rport;
+	e->icmp_type = 0;
+	e->icmp_code = 0;
+	e->pad[0] = 0;
+	e->pad[1] = 0;
+	__builtin_memcpy(e->comm, s->comm, sizeof(e->comm));
+	ring_submit(e);
+}
+
+/* Only a permit lets the operation through. The evaluator answers permit,
+ * block or veto; pend (ask) has no holding path at auth-connect yet and
+ * would fail closed here. */
+static __always_inline int verdict_allows(__u8 v)
+{
+	return v == LFP_V_PERMIT;
+}
+
+/*
+ * The auth-connect input from a sock_addr context. The remote comes from
+ * user_ip4/user_ip6 (attach-type specific fields, so the caller says which
+ * family the hook is for). IPv4-mapped IPv6 counts as IPv4: addresses are
+ * v4-mapped in the ABI either way.
+ */
+static __always_inline void in_remote(struct lfp_eval_in *in, struct bpf_sock_addr *ctx, bool v6)
+{
+	if (v6)
+		addr_v6(in->raddr, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+			ctx->user_ip6[3]);
+	else
+		addr_v4mapped(in->raddr, ctx->user_ip4);
+	in->rport = bpf_ntohs((__u16)ctx->user_port);
+}
+
+/* The rest of the input: the socket's local end and who is calling. Bound
+ * sockets know their local end already; others learn it later (sock_ops,
+ * first packet) and classify with 0. */
+static __always_inline void in_rest(struct lfp_eval_in *in, struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	in->layer = LFP_LAYER_AUTH_CONNECT;
+	in->direction = LFP_DIR_OUTBOUND;
+	in->proto = ctx->protocol;
+	in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
+	if (addr_is_loopback(in->raddr))
+		in->flags |= LFP_CF_LOOPBACK;
+	if (sk) {
+		in->lport = sk->src_port;
+		in->ifindex = sk->bound_dev_if;
+		if (sk->family == AF_INET6)
+			addr_v6(in->laddr, sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2],
+				sk->src_ip6[3]);
+		else if (sk->src_ip4)
+			addr_v4mapped(in->laddr, sk->src_ip4);
+	}
+	ident_current(in);
+}
+
+/* The evaluator, in a subprogram of its own: verified once per program
+ * rather than once per call site. */
+static __noinline int classify(const struct lfp_eval_in *in, struct lfp_eval_out *out,
+			       __u64 *gen_out)
+{
+	return lfp_classify(in, out, gen_out);
+}
+
+static __always_inline __u64 out_filter_id(const struct lfp_eval_out *out)
+{
+	return out->filter_idx >= 0 ? out->kf.id : 0;
+}
+
+/*
+ * connect4/6: TCP and connected UDP. One classification per connect();
+ * the socket remembers owner and verdict. A permitted flow's event waits
+ * for its real local address: sock_ops TCP_CONNECT_CB (TCP) or the first
+ * packet (UDP). A blocked flow never gets one, so its event goes now.
+ * Without storage (out of memory) the verdict still holds; the event is
+ * lost and counted as an error.
+ */
+static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, struct scratch *sc)
+{
+	struct lfp_eval_in *in = &sc->in;
+	struct lfp_eval_out *out = &sc->out;
+	struct lfp_sk *s;
+	int allow;
+
+	in_remote(in, ctx, v6);
+	in_rest(in, ctx);
+	classify(in, out, &sc->gen);
+	allow = verdict_allows(out->verdict);
+
+	s = bpf_sk_storage_get(&lfp_sk_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
+		stat_inc(LFP_STAT_ERRORS);
+		return allow;
+	}
+	ident_to_sk(s, in);
+	s->gen = sc->gen;
+	s->filter_id = out_filter_id(out);
+	s->verdict = out->verdict;
+	s->proto = in->proto;
+	__builtin_memcpy(s->raddr, in->raddr, 16);
+	s->rport = in->rport;
+	s->cflags = in->flags;
+	s->pending_event = 0;
+	if (event_wanted(out)) {
+		if (allow)
+			s->pending_event = 1;
+		else
+			event_classify(s, out->verdict, s->filter_id, in->flags, in->laddr,
+				       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(ctx));
+	}
+	return allow;
+}
+
+/* No free scratch slot (more classifications preempted on this CPU than
+ * slots): fail closed and count it; never let a flow through unjudged. */
+static __always_inline int ale_connect(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct scratch *sc = scratch_get();
+	int allow;
+
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	allow = connect_classify(ctx, v6, sc);
+	scratch_put(sc);
+	return allow;
+}
+
+SEC("cgroup/connect4")
+int lfp_connect4(struct bpf_sock_addr *ctx)
+{
+	return ale_connect(ctx, false);
+}
+
+SEC("cgroup/connect6")
+int lfp_connect6(struct bpf_sock_addr *ctx)
+{
+	return ale_connect(ctx, true);
+}
+
+#define UDPC_MISS    (-1)
+#define UDPC_FRESH   (1 << 8) /* entry of the active generation */
+#define UDPC_PENDING (1 << 9) /* its event still waits for the packet */
+
+/* Cached decision for (socket, remote): UDPC_MISS or verdict | UDPC_* bits. */
+static __always_inline int udp_cache_get(__u64 cookie, const __u8 *raddr, __u32 rport)
+{
+	struct lfp_udp_key key = {};
+	struct lfp_udp_val *v;
+	struct lfp_state *st;
+	int r;
+
+	key.cookie = cookie;
+	__builtin_memcpy(key.raddr, raddr, 16);
+	key.rport = rport;
+	v = bpf_map_lookup_elem(&lfp_udp_cache, &key);
+	if (!v)
+		return UDPC_MISS;
+	st = state_get();
+	r = v->verdict;
+	if (st && v->gen == st->gen)
+		r |= UDPC_FRESH;
+	if (v->pending_event)
+		r |= UDPC_PENDING;
+	return r;
+}
+
+/* Store a decision; @pvp = rport << 16 | verdict | UDPC_PENDING. */
+static __always_inline int udp_cache_put(__u64 cookie, const __u8 *raddr, __u64 gen,
+					 __u64 filter_id, __u32 pvp, __u32 cflags)
+{
+	struct lfp_udp_key key = {};
+	struct lfp_udp_val val = {};
+
+	key.cookie = cookie;
+	__builtin_memcpy(key.raddr, raddr, 16);
+	key.rport = pvp >> 16;
+	val.gen = gen;
+	val.filter_id = filter_id;
+	val.verdict = pvp & 0xff;
+	val.pending_event = !!(pvp & UDPC_PENDING);
+	val.cflags = cflags;
+	return bpf_map_update_elem(&lfp_udp_cache, &key, &val, BPF_ANY);
+}
+
+/*
+ * sendmsg4/6: unconnected UDP. Decided once per (socket, remote) and cached
+ * with the policy generation; a stale generation classifies again (flagged
+ * reauthorize). The socket storage keeps the identity of the socket's first
+ * user for the egress hook, which runs where `current` means nothing.
+ */
+static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, struct scratch *sc,
+					    __u64 cookie, int c)
+{
+	struct lfp_eval_in *in = &sc->in;
+	struct lfp_eval_out *out = &sc->out;
+	bool was_pending = c != UDPC_MISS && (c & UDPC_PENDING);
+	bool pending;
+	struct lfp_sk *s;
+	int allow;
+	__u64 fid;
+
+	in_rest(in, ctx);
+	if (!v6 && ctx->msg_src_ip4)
+		addr_v4mapped(in->laddr, ctx->msg_src_ip4);
+	if (c != UDPC_MISS)
+		in->flags |= LFP_CF_REAUTHORIZE;
+	classify(in, out, &sc->gen);
+	allow = verdict_allows(out->verdict);
+	fid = out_filter_id(out);
+
+	s = bpf_sk_storage_get(&lfp_sk_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
+		stat_inc(LFP_STAT_ERRORS);
+		return allow;
+	}
+	if (!s->pid) {
+		ident_to_sk(s, in);
+		s->proto = in->proto;
+	}
+
+	/* A permitted datagram's event waits for its packet (real local
+	 * address); udp_pending lets egress skip sockets with nothing pending. */
+	pending = allow && event_wanted(out);
+	if (udp_cache_put(cookie, in->raddr, sc->gen, fid,
+			  (__u32)in->rport << 16 | out->verdict | (pending ? UDPC_PENDING : 0),
+			  in->flags)) {
+		/* not cached: classified again next time, nothing pending */
+		stat_inc(LFP_STAT_ERRORS);
+		if (was_pending && s->udp_pending)
+			__sync_fetch_and_add(&s->udp_pending, -1);
+		if (pending)
+			event_classify(s, out->verdict, fid, in->flags, in->laddr, in->lport,
+				       in->raddr, in->rport, cookie);
+		return allow;
+	}
+	/* a stale entry may have been pending already: count changes only */
+	if (pending && !was_pending)
+		__sync_fetch_and_add(&s->udp_pending, 1);
+	else if (!pending && was_pending && s->udp_pending)
+		__sync_fetch_and_add(&s->udp_pending, -1);
+	if (!allow)
+		event_classify(s, out->verdict, fid, in->flags, in->laddr, in->lport, in->raddr,
+			       in->rport, cookie);
+	return allow;
+}
+
+static __always_inline int ale_sendmsg(struct bpf_sock_addr *ctx, bool v6)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct scratch *sc;
+	int c, allow;
+
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	in_remote(&sc->in, ctx, v6);
+	c = udp_cache_get(cookie, sc->in.raddr, sc->in.rport);
+	if (c != UDPC_MISS && (c & UDPC_FRESH)) {
+		stat_inc(LFP_STAT_UDP_CACHE_HIT);
+		allow = verdict_allows(c & 0xff);
+	} else {
+		allow = sendmsg_classify(ctx, v6, sc, cookie, c);
+	}
+	scratch_put(sc);
+	return allow;
+}
+
+SEC("cgroup/sendmsg4")
+int lfp_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return ale_sendmsg(ctx, false);
+}
+
+SEC("cgroup/sendmsg6")
+int lfp_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return ale_sendmsg(ctx, true);
+}
+
+/*
+ * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
+ * and port, just before the SYN: the moment to emit a permitted connect's
+ * event with the seed's `Local=`. The kernel calls it without any callback
+ * flags set.
+ */
+SEC("sockops")
+int lfp_sockops(struct bpf_sock_ops *ctx)
+{
+	__u8 laddr[16];
+	struct bpf_sock *sk;
+	struct lfp_sk *s;
+
+	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	sk = ctx->sk;
+	if (!sk)
+		return 1;
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || !s->pending_event)
+		return 1;
+	s->pending_event = 0;
+	if (ctx->family == AF_INET6) {
+		/* ctx fields need loads at constant offsets from ctx itself;
+		 * the barriers keep clang from folding the four into pointer
+		 * arithmetic, which the verifier refuses */
+		__u32 w0 = ctx->local_ip6[0], w1, w2, w3;
+
+		barrier_var(w0);
+		w1 = ctx->local_ip6[1];
+		barrier_var(w1);
+		w2 = ctx->local_ip6[2];
+		barrier_var(w2);
+		w3 = ctx->local_ip6[3];
+		barrier_var(w3);
+		addr_v6(laddr, w0, w1, w2, w3);
+	} else {
+		__u32 w = ctx->local_ip4;
+
+		barrier_var(w);
+		addr_v4mapped(laddr, w);
+	}
+	event_classify(s, s->verdict, s->filter_id, s->cflags, laddr, ctx->local_port, s->raddr,
+		       s->rport, bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+/* IPv4 / IPv6 + UDP header fields the egress hook needs. */
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+};
+
+static __always_inline int pkt_parse_udp(struct __sk_buff *skb, struct pkt *p)
+{
+	struct udphdr uh;
+	__u32 off;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
+			return -1;
+		/* later fragments carry no UDP header */
+		if (ih.protocol != IPPROTO_UDP || (ih.frag_off & bpf_htons(0x1fff)))
+			return -1;
+		addr_v4mapped(p->saddr, ih.saddr);
+		addr_v4mapped(p->daddr, ih.daddr);
+		off = ih.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
+			return -1;
+		/* the UDP stack adds no extension headers of its own */
+		if (ih.nexthdr != IPPROTO_UDP)
+			return -1;
+		__builtin_memcpy(p->saddr, &ih.saddr, 16);
+		__builtin_memcpy(p->daddr, &ih.daddr, 16);
+		off = sizeof(ih);
+	} else {
+		return -1;
+	}
+	if (bpf_skb_load_bytes(skb, off, &uh, sizeof(uh)))
+		return -1;
+	p->sport = bpf_ntohs(uh.source);
+	p->dport = bpf_ntohs(uh.dest);
+	return 0;
+}
+
+/*
+ * cgroup_skb egress: the first packet of a permitted UDP flow carries the
+ * real local address and port; emit the event that connect/sendmsg left
+ * pending. Sockets with nothing pending cost a storage lookup and no map
+ * work. Observe only: always lets the packet pass.
+ */
+SEC("cgroup_skb/egress")
+int lfp_egress(struct __sk_buff *skb)
+{
+	struct lfp_udp_key key = {};
+	struct lfp_udp_val *val;
+	struct bpf_sock *sk;
+	struct lfp_sk *s;
+	struct pkt p = {};
+	__u64 cookie;
+
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_UDP)
+		return 1;
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || (!s->pending_event && !s->udp_pending))
+		return 1;
+	if (pkt_parse_udp(skb, &p))
+		return 1;
+	cookie = bpf_get_socket_cookie(skb);
+
+	if (s->pending_event) {
+		/* connected UDP: one remote, the verdict is in the storage */
+		s->pending_event = 0;
+		event_classify(s, s->verdict, s->filter_id, s->cflags, p.saddr, p.sport, p.daddr,
+			       p.dport, cookie);
+		return 1;
+	}
+	key.cookie = cookie;
+	__builtin_memcpy(key.raddr, p.daddr, 16);
+	key.rport = p.dport;
+	val = bpf_map_lookup_elem(&lfp_udp_cache, &key);
+	if (!val || !val->pending_event)
+		return 1;
+	val->pending_event = 0;
+	if (s->udp_pending)
+		__sync_fetch_and_add(&s->udp_pending, -1);
+	event_classify(s, val->verdict, val->filter_id, val->cflags, p.saddr, p.sport, p.daddr,
+		       p.dport, cookie);
+	return 1;
+}
+
+/*
+ * Exec in scope: report each executable identity once, so lfpd can name
+ * (dev, ino) in events without reading /proc on the hot path. The hook is
+ * global; only tasks under the scope cgroup count.
+ *
+ * A raw tracepoint, attached by name: a classic tracepoint needs tracefs
+ * mounted to find its id (it is not, here), and the trampoline-based
+ * kinds are refused on some kernels. Arguments of sched_process_exec:
+ * (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm), and
+ * p is current.
+ */
+SEC("raw_tp/sched_process_exec")
+int lfp_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	struct task_struct *t;
+	struct lfp_exec_event *e;
+	struct lfp_exe_id key;
+	struct inode *ino;
+	__u8 one = 1;
+
+	if (bpf_current_task_under_cgroup(&lfp_scope, 0) != 1)
+		return 0;
+	t = (struct task_struct *)bpf_get_current_task();
+	ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	key.ino = BPF_CORE_READ(ino, i_ino);
+	key.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	if (!key.ino)
+		return 0;
+	/* NOEXIST: of two racing execs of a new binary, one reports it */
+	if (bpf_map_update_elem(&lfp_exec_seen, &key, &one, BPF_NOEXIST))
+		return 0;
+
+	e = bpf_ringbuf_reserve(&lfp_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(LFP_STAT_EVENT_DROPS);
+		/* forget it, so the next exec of this binary reports it */
+		bpf_map_delete_elem(&lfp_exec_seen, &key);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = LFP_EV_EXEC;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->exe_dev = key.dev;
+	e->exe_ino = key.ino;
+	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename),
+				      BPF_CORE_READ(bprm, filename)) < 0)
+		e->filename[0] = 0;
+	ring_submit(e);
+	return 0;
+}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Every map of the BPF object. Names are ABI: lfpd pins them under
+ * The maps of the BPF object. Names are ABI: lfpd pins them under
  * BPFFS/maps/<name> and the evaluator (classify.bpf.h) looks them up by
- * these identifiers.
+ * these identifiers. (lfp.bpf.c adds one private map, the adapters' per-CPU
+ * scratch, which needs the evaluator's types.)
  *
  * The outer ARRAY_OF_MAPS maps carry inner templates that must match the
  * inner maps lfpd creates at commit exactly (type, key/value size, flags;
@@ -130,9 +131,12 @@ struct {
 
 /* ---- global state ---- */
 
+/* MMAPABLE: lfpd flips the generation with one aligned 8-byte store into
+ * the mapped page (a map update would copy the whole value). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct lfp_state);
 } lfp_state SEC(".maps");

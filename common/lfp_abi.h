@@ -210,7 +210,8 @@ struct lfp_udp_val {
 	__u64 filter_id;
 	__u8 verdict;
 	__u8 pending_event;  /* 1: emit the event at the first packet (real local address) */
-	__u8 pad[6];
+	__u8 cflags;         /* LFP_CF_* of the classification, for that event */
+	__u8 pad[5];
 };
 
 /*

@@ -1,0 +1,1081 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lfpd's kernel side (daemon/kern.h): load or adopt the BPF object, attach
+ * it to the scope cgroup with pinned links, commit policy generations.
+ *
+ * Pins are the source of truth, not this process: links under
+ * BPFFS/links/ keep the programs attached when lfpd dies, maps under
+ * BPFFS/maps/ keep policy, counters and socket state. A new lfpd reuses the
+ * pinned maps and swaps its freshly loaded programs in behind the pinned
+ * links (BPF_LINK_UPDATE): the hook is never empty and never doubled.
+ *
+ * docs/kernel.md is the long version.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <lfp/common.h>
+#include "kern.h"
+#include "kern_internal.h"
+#include "lfp.skel.h"
+
+#define BPFFS_ROOT "/sys/fs/bpf"
+
+/* auth-connect is enforced only when both connect hooks are */
+#define HOOK_REQUIRED 1u
+#define HOOK_CGROUP   2u
+
+struct hook_desc {
+	const char *name; /* status name and link pin name */
+	const char *prog; /* program (function) name in lfp.bpf.c */
+	int layer;
+	unsigned flags;
+};
+
+static const struct hook_desc hook_descs[] = {
+    {"connect4", "lfp_connect4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED},
+    {"connect6", "lfp_connect6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED},
+    {"sendmsg4", "lfp_sendmsg4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
+    {"sendmsg6", "lfp_sendmsg6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
+    {"sock_ops", "lfp_sockops", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
+    {"egress", "lfp_egress", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
+    {"exec tracepoint", "lfp_exec", -1, 0},
+};
+
+#define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
+
+_Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
+
+/* Maps that belong to one loaded object, never pinned: the exec dedup set
+ * (a new lfpd must hear about every binary again), the scope cgroup slot
+ * (set at every open), the adapters' scratch. */
+static const char *const unpinned_maps[] = {"lfp_exec_seen", "lfp_scope", "lfp_scratch"};
+
+const char *lfp_kern_test_refuse;
+
+struct lfp_kern {
+	struct lfp_bpf *skel;
+	char *bpffs;
+	int cgroup_fd;
+	uint64_t cgroup_id;
+	bool adopted;
+	struct lfp_state *state; /* lfp_state[0], mmapped */
+	size_t state_len;
+	struct bpf_link *links[N_HOOKS];
+	struct lfp_kern_hook hooks[N_HOOKS];
+	struct ring_buffer *rb;
+	lfp_kern_event_fn ev_fn;
+	void *ev_ctx;
+};
+
+/* ---- libbpf messages ---- */
+
+/*
+ * libbpf reports through one global print callback. Everything goes on to
+ * lfp_print(); while a load is under way the callback also notes which
+ * program the kernel refused and why, so the refusal can be reported per
+ * hook and the load retried without that program.
+ */
+static struct {
+	bool on;
+	char prog[64];
+	int err;
+	char why[128];
+	bool map_mismatch;
+	char mismatch[160];
+} cap;
+
+static void last_log_line(const char *log, char *out, size_t outsz)
+{
+	const char *end = strstr(log, "-- END PROG LOAD LOG --");
+	const char *begin = strstr(log, "-- BEGIN PROG LOAD LOG --");
+
+	if (!begin || !end)
+		return;
+	begin = strchr(begin, '\n');
+	if (!begin)
+		return;
+	/* the verifier's last lines are statistics; the reason is just before */
+	while (end > begin) {
+		const char *ls = end - 1;
+		size_t len;
+
+		while (ls > begin && ls[-1] != '\n')
+			ls--;
+		len = (size_t)(end - ls);
+		while (len && (ls[len - 1] == '\n' || ls[len - 1] == ' '))
+			len--;
+		if (len && strncmp(ls, "processed ", 10) && strncmp(ls, "verification time", 17) &&
+		    strncmp(ls, "stack depth", 11)) {
+			if (len >= outsz)
+				len = outsz - 1;
+			memcpy(out, ls, len);
+			out[len] = 0;
+			return;
+		}
+		end = ls;
+	}
+}
+
+static int kern_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[8192];
+	const char *p;
+	enum lfp_print_level lv;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (cap.on) {
+		if ((p = strstr(buf, "prog '")) && strstr(buf, "failed to load: ")) {
+			const char *q = strchr(p + 6, '\'');
+
+			if (q && (size_t)(q - p - 6) < sizeof(cap.prog)) {
+				memcpy(cap.prog, p + 6, q - p - 6);
+				cap.prog[q - p - 6] = 0;
+				cap.err = atoi(strstr(buf, "failed to load: ") + 16);
+			}
+		} else if (strstr(buf, "-- BEGIN PROG LOAD LOG --")) {
+			cap.why[0] = 0;
+			last_log_line(buf, cap.why, sizeof(cap.why));
+		} else if (strstr(buf, "couldn't reuse pinned map")) {
+			cap.map_mismatch = true;
+			snprintf(cap.mismatch, sizeof(cap.mismatch), "%.150s", buf);
+		}
+	}
+	/* refusals are summarised per hook at WARN; libbpf's own detail
+	 * (verifier logs) goes to INFO */
+	lv = level == LIBBPF_WARN && !cap.on ? LFP_WARN
+	     : level == LIBBPF_DEBUG	     ? LFP_DEBUG
+					     : LFP_INFO;
+	lfp_print(lv, "libbpf: %s", buf);
+	return 0;
+}
+
+/* Status text: truncation is fine, it is for people. */
+__attribute__((format(printf, 2, 3))) static void reason_set(struct lfp_kern_hook *h,
+							     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->reason, sizeof(h->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- paths ---- */
+
+static int path_join(char *out, size_t sz, const char *a, const char *b, const char *c)
+{
+	int n = snprintf(out, sz, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+
+	return n < 0 || (size_t)n >= sz ? -ENAMETOOLONG : 0;
+}
+
+static bool path_exists(const char *p)
+{
+	return access(p, F_OK) == 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The pin directory must be on a bpf filesystem. Mount one at /sys/fs/bpf
+ * when nothing is mounted there (minimal systems); a pin directory anywhere
+ * else is the administrator's business.
+ */
+static int bpffs_prepare(const char *dir)
+{
+	char path[PATH_MAX];
+	struct statfs sf;
+	size_t rl = strlen(BPFFS_ROOT);
+	int r;
+
+	if (!strncmp(dir, BPFFS_ROOT, rl) && (dir[rl] == '/' || !dir[rl])) {
+		if (statfs(BPFFS_ROOT, &sf))
+			return -errno;
+		if (sf.f_type != BPF_FS_MAGIC) {
+			if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700")) {
+				r = -errno;
+				lfp_print(LFP_WARN,
+					  "lfp: no bpffs at %s, and mounting one failed: %s\n",
+					  BPFFS_ROOT, strerror(-r));
+				return r;
+			}
+			lfp_print(LFP_INFO, "lfp: mounted a bpffs at %s\n", BPFFS_ROOT);
+		}
+	}
+	r = mkdir_p(dir, 0700);
+	if (r)
+		return r;
+	if (statfs(dir, &sf))
+		return -errno;
+	if (sf.f_type != BPF_FS_MAGIC) {
+		lfp_print(LFP_WARN, "lfp: %s is not on a bpf filesystem\n", dir);
+		return -ENOTSUP;
+	}
+	if ((r = path_join(path, sizeof(path), dir, "maps", NULL)) || (r = mkdir_p(path, 0700)))
+		return r;
+	if ((r = path_join(path, sizeof(path), dir, "links", NULL)) || (r = mkdir_p(path, 0700)))
+		return r;
+	return 0;
+}
+
+/* A cgroup v2 directory and its id (the kernfs inode number). */
+static int cgroup_open(const char *dir, int *fd_out, uint64_t *id)
+{
+	struct statfs sf;
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		lfp_print(LFP_WARN, "lfp: cgroup %s: %s\n", dir, strerror(-r));
+		return r;
+	}
+	if (fstatfs(fd, &sf) || sf.f_type != CGROUP2_SUPER_MAGIC || fstat(fd, &st)) {
+		lfp_print(LFP_WARN, "lfp: %s is not a cgroup v2 directory\n", dir);
+		close(fd);
+		return -EINVAL;
+	}
+	*fd_out = fd;
+	*id = st.st_ino;
+	return 0;
+}
+
+/* ---- adoption checks ---- */
+
+static bool map_unpinned(const char *name)
+{
+	for (size_t i = 0; i < sizeof(unpinned_maps) / sizeof(unpinned_maps[0]); i++)
+		if (!strcmp(name, unpinned_maps[i]))
+			return true;
+	return false;
+}
+
+static bool dir_has_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			any = true;
+			break;
+		}
+	closedir(d);
+	return any;
+}
+
+/*
+ * Pins from an earlier lfpd: usable only if they speak this ABI and guard
+ * the same cgroup. Anything else needs `lfpd --unload` first; silently
+ * replacing them would move or drop enforcement the user set up.
+ * @return 1 adopt, 0 nothing pinned, -errno refuse.
+ */
+static int pins_check(const char *bpffs, uint64_t cgroup_id, const char *cgroup)
+{
+	char path[PATH_MAX];
+	struct lfp_state st = { 0 };
+	__u32 zero = 0;
+	int fd, r;
+
+	if ((r = path_join(path, sizeof(path), bpffs, "maps", "lfp_state")))
+		return r;
+	if (!path_exists(path)) {
+		if ((r = path_join(path, sizeof(path), bpffs, "links", NULL)))
+			return r;
+		if (dir_has_entries(path)) {
+			lfp_print(LFP_WARN,
+				  "lfp: %s holds links but no state map (an interrupted unload?); "
+				  "run `lfpd --unload` first\n",
+				  bpffs);
+			return -EUCLEAN;
+		}
+		return 0;
+	}
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		r = -errno;
+		lfp_print(LFP_WARN, "lfp: %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = bpf_map_lookup_elem(fd, &zero, &st) ? -errno : 0;
+	close(fd);
+	if (r) {
+		lfp_print(LFP_WARN, "lfp: reading %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	if (st.abi != LFP_ABI_VERSION) {
+		lfp_print(LFP_WARN,
+			  "lfp: the programs pinned under %s speak ABI %u, this lfpd speaks %u; "
+			  "run `lfpd --unload` first\n",
+			  bpffs, st.abi, LFP_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (st.scope_cgroup != cgroup_id) {
+		lfp_print(
+		    LFP_WARN,
+		    "lfp: the programs pinned under %s guard cgroup id %llu, not %s (id %llu); "
+		    "run `lfpd --unload` first to move enforcement\n",
+		    bpffs, (unsigned long long)st.scope_cgroup, cgroup,
+		    (unsigned long long)cgroup_id);
+		return -EBUSY;
+	}
+	return 1;
+}
+
+/* ---- load ---- */
+
+static int hook_index(const char *prog)
+{
+	for (size_t i = 0; i < N_HOOKS; i++)
+		if (!strcmp(hook_descs[i].prog, prog))
+			return (int)i;
+	return -1;
+}
+
+/* Test hook (kern_internal.h): have the kernel refuse one IPv4 sock_addr
+ * program for real. Declared for an IPv6 attach type, its reads of
+ * user_ip4 fail verification. */
+static void test_refuse(struct lfp_bpf *skel)
+{
+	struct bpf_program *p;
+
+	if (!lfp_kern_test_refuse)
+		return;
+	p = bpf_object__find_program_by_name(skel->obj, lfp_kern_test_refuse);
+	if (p)
+		bpf_program__set_expected_attach_type(p, BPF_CGROUP_INET6_CONNECT);
+}
+
+static int skel_open(struct lfp_kern *k, const bool *refused, struct lfp_bpf **out)
+{
+	char path[PATH_MAX];
+	struct lfp_bpf *skel;
+	struct bpf_map *m;
+	int r;
+
+	skel = lfp_bpf__open();
+	if (!skel)
+		return -errno ? -errno : -ENOMEM;
+	bpf_object__for_each_map(m, skel->obj)
+	{
+		if (bpf_map__is_internal(m) || map_unpinned(bpf_map__name(m)))
+			continue;
+		if ((r = path_join(path, sizeof(path), k->bpffs, "maps", bpf_map__name(m))) ||
+		    (r = bpf_map__set_pin_path(m, path))) {
+			lfp_bpf__destroy(skel);
+			return r;
+		}
+	}
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		struct bpf_program *p =
+		    bpf_object__find_program_by_name(skel->obj, hook_descs[i].prog);
+
+		if (!p) {
+			lfp_bpf__destroy(skel);
+			return -ENOENT;
+		}
+		if (refused[i])
+			bpf_program__set_autoload(p, false);
+	}
+	test_refuse(skel);
+	*out = skel;
+	return 0;
+}
+
+/*
+ * Load the object, reusing pinned maps (libbpf's pin_path: reuse when
+ * pinned and compatible, else create and pin). libbpf loads all programs or
+ * none, so a program the kernel refuses is noted, switched off, and the
+ * load retried: one refused hook never takes the others down.
+ */
+static int kern_load(struct lfp_kern *k)
+{
+	bool refused[N_HOOKS] = { false };
+
+	for (size_t attempt = 0; attempt <= N_HOOKS; attempt++) {
+		struct lfp_bpf *skel;
+		int r, i;
+
+		r = skel_open(k, refused, &skel);
+		if (r) {
+			lfp_print(LFP_WARN, "lfp: opening the BPF object: %s\n", strerror(-r));
+			return r;
+		}
+		memset(&cap, 0, sizeof(cap));
+		cap.on = true;
+		r = lfp_bpf__load(skel);
+		cap.on = false;
+		if (!r) {
+			k->skel = skel;
+			return 0;
+		}
+		lfp_bpf__destroy(skel);
+		if (cap.map_mismatch) {
+			lfp_print(LFP_WARN,
+				  "lfp: maps pinned under %s do not match this lfpd's (%s); "
+				  "run `lfpd --unload` first\n",
+				  k->bpffs, cap.mismatch);
+			return -EPROTO;
+		}
+		i = cap.prog[0] ? hook_index(cap.prog) : -1;
+		if (i < 0) {
+			lfp_print(LFP_WARN, "lfp: loading the BPF object: %s\n", strerror(-r));
+			return r;
+		}
+		refused[i] = true;
+		k->hooks[i].active = false;
+		reason_set(&k->hooks[i], "the kernel refused the program: %s%s%s",
+			   strerror(-cap.err), cap.why[0] ? ": " : "", cap.why);
+		lfp_print(LFP_WARN, "lfp: hook %s: %s\n", hook_descs[i].name, k->hooks[i].reason);
+		if (hook_descs[i].flags & HOOK_REQUIRED)
+			return cap.err < 0 ? cap.err : -EINVAL;
+	}
+	return -ELOOP;
+}
+
+/* ---- attach ---- */
+
+static bool link_on_cgroup(int link_fd, uint64_t cgroup_id)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return false;
+	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroup_id;
+}
+
+/*
+ * One cgroup hook. A pinned link (adoption) gets the new program swapped in
+ * (an atomic replace in the kernel: no moment without the hook, never two);
+ * otherwise attach and pin. A program that did not load leaves a pinned
+ * link's old program in place, which is still enforcing.
+ */
+static void attach_cgroup_hook(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, hook_descs[i].prog);
+	bool loaded = p && bpf_program__fd(p) >= 0;
+	char path[PATH_MAX];
+	struct bpf_link *l;
+	int r;
+
+	if (path_join(path, sizeof(path), k->bpffs, "links", hook_descs[i].name)) {
+		reason_set(h, "pin path too long");
+		return;
+	}
+	if (path_exists(path)) {
+		l = bpf_link__open(path);
+		if (!l) {
+			r = -errno;
+			reason_set(h, "opening pinned link %s: %s", path, strerror(-r));
+			return;
+		}
+		if (!link_on_cgroup(bpf_link__fd(l), k->cgroup_id)) {
+			reason_set(h,
+				   "pinned link %s is not on the scope cgroup; run `lfpd --unload`",
+				   path);
+			bpf_link__destroy(l);
+			return;
+		}
+		k->links[i] = l;
+		h->active = true;
+		if (!loaded) {
+			/* keep the refusal reason: status says the old program runs */
+			size_t n = strlen(h->reason);
+
+			snprintf(h->reason + n, sizeof(h->reason) - n,
+				 "; the previous program stays");
+			return;
+		}
+		r = bpf_link__update_program(l, p);
+		if (r)
+			reason_set(h,
+				   "replacing the program failed (%s); the previous program stays",
+				   strerror(-r));
+		return;
+	}
+	if (!loaded)
+		return;
+	l = bpf_program__attach_cgroup(p, k->cgroup_fd);
+	if (!l) {
+		r = -errno;
+		reason_set(h, "attach: %s", strerror(-r));
+		return;
+	}
+	r = bpf_link__pin(l, path);
+	if (r) {
+		/* an unpinned link dies with lfpd: report it rather than pretend */
+		reason_set(h, "pinning the link: %s", strerror(-r));
+		bpf_link__destroy(l);
+		return;
+	}
+	k->links[i] = l;
+	h->active = true;
+}
+
+/* The exec tracepoint is global and observe-only: attached per lfpd
+ * process, not pinned, filtered in the program to the scope cgroup. */
+static void attach_tracepoint(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, hook_descs[i].prog);
+	__u32 zero = 0;
+	struct bpf_link *l;
+	int r;
+
+	if (!p || bpf_program__fd(p) < 0)
+		return;
+	if (bpf_map_update_elem(bpf_map__fd(k->skel->maps.lfp_scope), &zero, &k->cgroup_fd,
+				BPF_ANY)) {
+		r = -errno;
+		reason_set(h, "setting the scope cgroup: %s", strerror(-r));
+		return;
+	}
+	l = bpf_program__attach(p);
+	if (!l) {
+		r = -errno;
+		reason_set(h, "attach: %s", strerror(-r));
+		return;
+	}
+	k->links[i] = l;
+	h->active = true;
+}
+
+static int ring_cb(void *ctx, void *data, size_t size)
+{
+	struct lfp_kern *k = ctx;
+
+	return k->ev_fn ? k->ev_fn(k->ev_ctx, data, size) : 0;
+}
+
+static int state_map(struct lfp_kern *k)
+{
+	int fd = bpf_map__fd(k->skel->maps.lfp_state);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	k->state_len = (sizeof(struct lfp_state) + page - 1) / page * page;
+	p = mmap(NULL, k->state_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	k->state = p;
+	return 0;
+}
+
+static void kern_free(struct lfp_kern *k)
+{
+	if (!k)
+		return;
+	ring_buffer__free(k->rb);
+	for (size_t i = 0; i < N_HOOKS; i++)
+		bpf_link__destroy(k->links[i]); /* closes our fd; pinned links stay */
+	if (k->state)
+		munmap(k->state, k->state_len);
+	lfp_bpf__destroy(k->skel);
+	if (k->cgroup_fd >= 0)
+		close(k->cgroup_fd);
+	free(k->bpffs);
+	free(k);
+}
+
+int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
+{
+	struct lfp_kern *k;
+	int r;
+
+	if (!opts || !out || !opts->cgroup || !opts->bpffs)
+		return -EINVAL;
+	*out = NULL;
+	libbpf_set_print(kern_libbpf_print);
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->cgroup_fd = -1;
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		k->hooks[i].name = hook_descs[i].name;
+		k->hooks[i].layer = hook_descs[i].layer;
+	}
+	k->bpffs = strdup(opts->bpffs);
+	if (!k->bpffs) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = bpffs_prepare(k->bpffs)) ||
+	    (r = cgroup_open(opts->cgroup, &k->cgroup_fd, &k->cgroup_id)))
+		goto fail;
+	r = pins_check(k->bpffs, k->cgroup_id, opts->cgroup);
+	if (r < 0)
+		goto fail;
+	k->adopted = r == 1;
+
+	r = kern_load(k);
+	if (r)
+		goto fail_unpin;
+	r = state_map(k);
+	if (r)
+		goto fail_unpin;
+	if (!k->adopted) {
+		k->state->abi = LFP_ABI_VERSION;
+		k->state->scope_cgroup = k->cgroup_id;
+		__atomic_store_n(&k->state->gen, 0, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&k->state->log_permits, opts->log_permits ? 1 : 0, __ATOMIC_RELAXED);
+
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if (hook_descs[i].flags & HOOK_CGROUP)
+			attach_cgroup_hook(k, i);
+		else
+			attach_tracepoint(k, i);
+		if (!k->hooks[i].active)
+			lfp_print(LFP_WARN, "lfp: hook %s inactive: %s\n", hook_descs[i].name,
+				  k->hooks[i].reason);
+	}
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if ((hook_descs[i].flags & HOOK_REQUIRED) && !k->hooks[i].active) {
+			r = -ENOLINK;
+			goto fail_unpin;
+		}
+	}
+
+	k->rb = ring_buffer__new(bpf_map__fd(k->skel->maps.lfp_events), ring_cb, k, NULL);
+	if (!k->rb) {
+		r = -errno;
+		lfp_print(LFP_WARN, "lfp: event ring buffer: %s\n", strerror(-r));
+		goto fail_unpin;
+	}
+	*out = k;
+	return 0;
+
+fail_unpin:
+	/* a fresh load that failed leaves nothing behind; adopted pins stay
+	 * (the previous programs are still enforcing behind them) */
+	if (!k->adopted) {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", k->bpffs);
+		kern_free(k);
+		lfp_kern_unload(dir);
+		return r;
+	}
+fail:
+	kern_free(k);
+	return r;
+}
+
+void lfp_kern_close(struct lfp_kern *k)
+{
+	kern_free(k);
+}
+
+/* ---- unload ---- */
+
+/* Remove every pin in @dir; links are detached first (BPF_LINK_DETACH), so
+ * the programs leave the cgroup even while some lfpd still holds an fd. */
+static int pins_remove(const char *dir, bool links)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int r = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (path_join(path, sizeof(path), dir, de->d_name, NULL)) {
+			r = -ENAMETOOLONG;
+			continue;
+		}
+		if (links) {
+			int fd = bpf_obj_get(path);
+
+			if (fd >= 0) {
+				if (bpf_link_detach(fd) && !r)
+					r = -errno;
+				close(fd);
+			}
+		}
+		if (unlink(path) && errno != ENOENT && !r)
+			r = -errno;
+	}
+	closedir(d);
+	if (rmdir(dir) && errno != ENOENT && !r)
+		r = -errno;
+	return r;
+}
+
+int lfp_kern_unload(const char *bpffs)
+{
+	char path[PATH_MAX];
+	int r, r2;
+
+	if (!bpffs)
+		return -EINVAL;
+	if ((r = path_join(path, sizeof(path), bpffs, "links", NULL)))
+		return r;
+	r = pins_remove(path, true);
+	if ((r2 = path_join(path, sizeof(path), bpffs, "maps", NULL)))
+		return r2;
+	r2 = pins_remove(path, false);
+	if (!r)
+		r = r2;
+	if (rmdir(bpffs) && errno != ENOENT && !r)
+		r = -errno;
+	return r;
+}
+
+/* ---- commit ---- */
+
+struct gen_maps {
+	int fd[LFP_ROLE_COUNT];
+};
+
+static void gen_close(struct gen_maps *g)
+{
+	for (int i = 0; i < LFP_ROLE_COUNT; i++)
+		if (g->fd[i] >= 0)
+			close(g->fd[i]);
+}
+
+static int map_new(const char *name, enum bpf_map_type type, __u32 ksz, __u32 vsz, __u32 max,
+		   __u32 flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
+	int fd = bpf_map_create(type, name, ksz, vsz, max ? max : 1, &o);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Fill @n entries. The batch call copies them in one syscall; map types
+ * without batch support (LPM tries on older kernels) take the loop.
+ */
+static int map_fill(int fd, const void *keys, size_t ksz, const void *vals, size_t vsz, size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+	const char *kp = keys, *vp = vals;
+	__u32 count;
+	int r;
+
+	while (n) {
+		count = n > (1u << 20) ? (1u << 20) : (__u32)n;
+		r = bpf_map_update_batch(fd, kp, vp, &count, &o);
+		if (r) {
+			r = -errno;
+			/* 524: the kernel's ENOTSUPP, which uapi headers lack */
+			if (r != -EINVAL && r != -ENOTSUP && r != -EOPNOTSUPP && r != -524)
+				return r;
+			break;
+		}
+		kp += (size_t)count * ksz;
+		vp += (size_t)count * vsz;
+		n -= count;
+	}
+	for (; n; n--, kp += ksz, vp += vsz)
+		if (bpf_map_update_elem(fd, kp, vp, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* The ARRAY label maps start zeroed: only the non-zero labels are written. */
+static int fill_sparse_u32(int fd, const __u32 *labels, size_t n)
+{
+	size_t cnt = 0;
+	__u32 *keys, *vals;
+	int r;
+
+	if (!labels)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		cnt += labels[i] != 0;
+	if (!cnt)
+		return 0;
+	keys = malloc(cnt * sizeof(*keys));
+	vals = malloc(cnt * sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	cnt = 0;
+	for (size_t i = 0; i < n; i++)
+		if (labels[i]) {
+			keys[cnt] = (__u32)i;
+			vals[cnt++] = labels[i];
+		}
+	r = map_fill(fd, keys, sizeof(*keys), vals, sizeof(*vals), cnt);
+	free(keys);
+	free(vals);
+	return r;
+}
+
+static int fill_dense(int fd, const void *vals, size_t vsz, size_t n)
+{
+	__u32 *keys;
+	int r;
+
+	if (!n)
+		return 0;
+	keys = malloc(n * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = (__u32)i;
+	r = map_fill(fd, keys, sizeof(*keys), vals, vsz, n);
+	free(keys);
+	return r;
+}
+
+/* The inner maps of one generation, built per the role table of lfp_abi.h
+ * (the object's inner templates must match, or installing fails). */
+static int gen_build(const struct lfp_lowered *lw, struct gen_maps *g)
+{
+	int r;
+
+	for (int i = 0; i < LFP_ROLE_COUNT; i++)
+		g->fd[i] = -1;
+	if (lw->n_tuples > LFP_TUPLES_ENTRIES || lw->n_filters > UINT32_MAX ||
+	    lw->n_rules > UINT32_MAX || lw->n_lpm > UINT32_MAX || lw->n_hash > UINT32_MAX)
+		return -E2BIG;
+
+#define NEW(role, ...)                                                                             \
+	do {                                                                                       \
+		r = map_new(__VA_ARGS__);                                                          \
+		if (r < 0)                                                                         \
+			return r;                                                                  \
+		g->fd[role] = r;                                                                   \
+	} while (0)
+
+	NEW(LFP_ROLE_LBL_PORT, "lfp_g_port", BPF_MAP_TYPE_ARRAY, 4, 4, LFP_LBL_PORT_ENTRIES, 0);
+	NEW(LFP_ROLE_LBL_SMALL, "lfp_g_small", BPF_MAP_TYPE_ARRAY, 4, 4, LFP_LBL_SMALL_ENTRIES, 0);
+	NEW(LFP_ROLE_LBL_LPM, "lfp_g_lpm", BPF_MAP_TYPE_LPM_TRIE, sizeof(struct lfp_lpm_key), 4,
+	    (__u32)lw->n_lpm, BPF_F_NO_PREALLOC);
+	NEW(LFP_ROLE_LBL_HASH, "lfp_g_hash", BPF_MAP_TYPE_HASH, sizeof(struct lfp_hash_key), 4,
+	    (__u32)lw->n_hash, 0);
+	NEW(LFP_ROLE_TUPLES, "lfp_g_tuples", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct lfp_tuple),
+	    LFP_TUPLES_ENTRIES, 0);
+	NEW(LFP_ROLE_RULES, "lfp_g_rules", BPF_MAP_TYPE_HASH, sizeof(struct lfp_rule_key),
+	    sizeof(struct lfp_rule_val), (__u32)lw->n_rules, 0);
+	NEW(LFP_ROLE_FILTERS, "lfp_g_filters", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct lfp_kfilter),
+	    (__u32)lw->n_filters, BPF_F_INNER_MAP);
+	NEW(LFP_ROLE_LAYER_CFG, "lfp_g_layers", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct lfp_layer_cfg),
+	    LFP_LAYER_COUNT, 0);
+#undef NEW
+
+	if ((r = fill_sparse_u32(g->fd[LFP_ROLE_LBL_PORT], lw->port_labels,
+				 LFP_LBL_PORT_ENTRIES)) ||
+	    (r = fill_sparse_u32(g->fd[LFP_ROLE_LBL_SMALL], lw->small_labels,
+				 LFP_LBL_SMALL_ENTRIES)) ||
+	    (r = map_fill(g->fd[LFP_ROLE_LBL_LPM], lw->lpm_keys, sizeof(struct lfp_lpm_key),
+			  lw->lpm_vals, 4, lw->n_lpm)) ||
+	    (r = map_fill(g->fd[LFP_ROLE_LBL_HASH], lw->hash_keys, sizeof(struct lfp_hash_key),
+			  lw->hash_vals, 4, lw->n_hash)) ||
+	    (r = fill_dense(g->fd[LFP_ROLE_TUPLES], lw->tuples, sizeof(struct lfp_tuple),
+			    lw->n_tuples)) ||
+	    (r = map_fill(g->fd[LFP_ROLE_RULES], lw->rule_keys, sizeof(struct lfp_rule_key),
+			  lw->rule_vals, sizeof(struct lfp_rule_val), lw->n_rules)) ||
+	    (r = fill_dense(g->fd[LFP_ROLE_FILTERS], lw->filters, sizeof(struct lfp_kfilter),
+			    lw->n_filters)) ||
+	    (r = fill_dense(g->fd[LFP_ROLE_LAYER_CFG], lw->layer_cfg, sizeof(struct lfp_layer_cfg),
+			    LFP_LAYER_COUNT)))
+		return r;
+	return 0;
+}
+
+static int outer_fd(struct lfp_kern *k, int role)
+{
+	switch (role) {
+	case LFP_ROLE_LBL_PORT:
+		return bpf_map__fd(k->skel->maps.lfp_o_lbl_port);
+	case LFP_ROLE_LBL_SMALL:
+		return bpf_map__fd(k->skel->maps.lfp_o_lbl_small);
+	case LFP_ROLE_LBL_LPM:
+		return bpf_map__fd(k->skel->maps.lfp_o_lbl_lpm);
+	case LFP_ROLE_LBL_HASH:
+		return bpf_map__fd(k->skel->maps.lfp_o_lbl_hash);
+	case LFP_ROLE_TUPLES:
+		return bpf_map__fd(k->skel->maps.lfp_o_tuples);
+	case LFP_ROLE_RULES:
+		return bpf_map__fd(k->skel->maps.lfp_o_rules);
+	case LFP_ROLE_FILTERS:
+		return bpf_map__fd(k->skel->maps.lfp_o_filters);
+	case LFP_ROLE_LAYER_CFG:
+		return bpf_map__fd(k->skel->maps.lfp_o_layer_cfg);
+	}
+	return -1;
+}
+
+/*
+ * Build the whole next generation beside the active one, install it in the
+ * inactive slot, then publish it with one aligned store of the generation
+ * number: a classification reads gen once and takes every map from slot
+ * gen & 1, so it sees either generation whole. Until that store nothing
+ * the kernel reads has changed, which is what makes a failure harmless.
+ */
+int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen_out)
+{
+	struct gen_maps g;
+	uint64_t gen;
+	__u32 slot;
+	int r;
+
+	if (!k || !lw)
+		return -EINVAL;
+	gen = __atomic_load_n(&k->state->gen, __ATOMIC_ACQUIRE);
+	slot = (__u32)((gen + 1) & 1);
+	r = gen_build(lw, &g);
+	if (r) {
+		lfp_print(LFP_WARN, "lfp: building generation %llu: %s\n",
+			  (unsigned long long)gen + 1, strerror(-r));
+		goto out;
+	}
+	for (int role = 0; role < LFP_ROLE_COUNT; role++) {
+		if (bpf_map_update_elem(outer_fd(k, role), &slot, &g.fd[role], BPF_ANY)) {
+			r = -errno;
+			lfp_print(LFP_WARN, "lfp: installing generation %llu (role %d): %s\n",
+				  (unsigned long long)gen + 1, role, strerror(-r));
+			goto out;
+		}
+	}
+	__atomic_store_n(&k->state->gen, gen + 1, __ATOMIC_RELEASE);
+	if (gen_out)
+		*gen_out = gen + 1;
+out:
+	/* the outer maps hold their own references to the installed maps */
+	gen_close(&g);
+	return r;
+}
+
+uint64_t lfp_kern_gen(struct lfp_kern *k)
+{
+	return k && k->state ? __atomic_load_n(&k->state->gen, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* ---- counters, stats, events ---- */
+
+int lfp_kern_counter(struct lfp_kern *k, uint32_t slot, uint64_t *hits)
+{
+	__u64 v;
+
+	if (!k || !hits || slot >= LFP_KERN_COUNTER_SLOTS)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.lfp_counters), &slot, &v))
+		return -errno;
+	*hits = v;
+	return 0;
+}
+
+int lfp_kern_counter_reset(struct lfp_kern *k, uint32_t slot)
+{
+	__u64 zero = 0;
+
+	if (!k || slot >= LFP_KERN_COUNTER_SLOTS)
+		return -EINVAL;
+	if (bpf_map_update_elem(bpf_map__fd(k->skel->maps.lfp_counters), &slot, &zero, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int lfp_kern_set_log_permits(struct lfp_kern *k, bool on)
+{
+	if (!k)
+		return -EINVAL;
+	__atomic_store_n(&k->state->log_permits, on ? 1 : 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	int fd;
+	__u64 *vals;
+
+	if (!k || !st)
+		return -EINVAL;
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->adopted = k->adopted;
+	st->gen = lfp_kern_gen(k);
+	st->scope_cgroup_id = k->state->scope_cgroup;
+	st->n_hooks = N_HOOKS;
+	memcpy(st->hooks, k->hooks, sizeof(k->hooks));
+
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	fd = bpf_map__fd(k->skel->maps.lfp_stats);
+	for (__u32 i = 0; i < LFP_STAT_COUNT; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals)) {
+			int r = -errno;
+
+			free(vals);
+			return r;
+		}
+		for (int c = 0; c < ncpu; c++)
+			st->stats[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+int lfp_kern_event_fd(struct lfp_kern *k)
+{
+	return k && k->rb ? ring_buffer__epoll_fd(k->rb) : -EINVAL;
+}
+
+int lfp_kern_event_poll(struct lfp_kern *k, lfp_kern_event_fn fn, void *ctx)
+{
+	int r;
+
+	if (!k || !k->rb)
+		return -EINVAL;
+	k->ev_fn = fn;
+	k->ev_ctx = ctx;
+	r = ring_buffer__consume(k->rb);
+	k->ev_fn = NULL;
+	k->ev_ctx = NULL;
+	return r;
+}

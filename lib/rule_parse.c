@@ -50,10 +50,10 @@ static bool is_kw(const struct rule_tok *t, const char *kw)
 	return rule_tok_is_word(t) && !strcmp(t->text, kw);
 }
 
-/* A name already used in this ruleset, and where. Points into token text. */
+/* A name given in this ruleset; duplicates are found after the parse by sorting. */
 struct seen {
-	const char *name;
-	uint32_t line;
+	const struct rule_tok *t;
+	size_t idx;
 };
 
 struct parser {
@@ -69,12 +69,37 @@ struct parser {
 	size_t n_fnames, n_snames;
 };
 
-static const struct seen *seen_find(const struct seen *v, size_t n, const char *name)
+static void seen_add(struct seen *v, size_t *n, const struct rule_tok *t)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i].name, name))
-			return &v[i];
-	return NULL;
+	v[*n].t = t;
+	v[*n].idx = *n;
+	(*n)++;
+}
+
+static int seen_cmp(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+	int c = strcmp(x->t->text, y->t->text);
+
+	return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Report every name given again, at the later use; sorting keeps this O(n log n). */
+static void seen_report(struct parser *p, struct seen *v, size_t n, bool filters)
+{
+	qsort(v, n, sizeof(*v), seen_cmp);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (strcmp(v[i].t->text, v[first].t->text)) {
+			first = i;
+			continue;
+		}
+		if (filters)
+			rule_err(&p->c, v[i].t, "filter name '%s' is already used on line %u",
+				 v[i].t->text, v[first].t->loc.line);
+		else
+			rule_err(&p->c, v[i].t, "sublayer '%s' is already added on line %u",
+				 v[i].t->text, v[first].t->loc.line);
+	}
 }
 
 static char *dup_or_nomem(struct parser *p, const char *s)
@@ -142,13 +167,18 @@ static void parse_provider(struct parser *p, struct cur *c)
 		p->rs->provider = dup_or_nomem(p, t->text);
 }
 
+/* Append a zeroed element; capacity doubles at powers of two, so no cap field is needed. */
 static int push(void **v, size_t *n, size_t elem)
 {
-	void *nv = realloc(*v, (*n + 1) * elem);
+	void *nv;
 
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
+	if (!*n || !(*n & (*n - 1))) {
+		nv = realloc(*v, (*n ? *n * 2 : 1) * elem);
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+	}
+	nv = *v;
 	memset((char *)nv + *n * elem, 0, elem);
 	(*n)++;
 	return 0;
@@ -158,7 +188,6 @@ static void parse_sublayer(struct parser *p, struct cur *c)
 {
 	struct rule_tok *kw = take(c), *t, *nt, *wt;
 	size_t e0 = p->c.errors;
-	const struct seen *dup;
 	struct lfp_sublayer *s;
 	uint64_t w = 0;
 	int r;
@@ -176,14 +205,10 @@ static void parse_sublayer(struct parser *p, struct cur *c)
 		return;
 	}
 	if (name_ok(p, nt, "sublayer")) {
-		dup = seen_find(p->snames, p->n_snames, nt->text);
 		if (!strcmp(nt->text, LFP_SUBLAYER_DEFAULT_NAME))
 			rule_err(&p->c, nt, "sublayer 'default' is built in; it cannot be added");
-		else if (dup)
-			rule_err(&p->c, nt, "sublayer '%s' is already added on line %u", nt->text,
-				 dup->line);
 		else
-			p->snames[p->n_snames++] = (struct seen){nt->text, nt->loc.line};
+			seen_add(p->snames, &p->n_snames, nt);
 	}
 	t = take(c);
 	if (!is_kw(t, "weight")) {
@@ -256,7 +281,6 @@ static int parse_header(struct parser *p, struct cur *c, struct fstate *fs, enum
 	};
 	struct lfp_filter *f = &fs->f;
 	struct rule_tok *kw = take(c), *t;
-	const struct seen *dup;
 	char sug[96];
 	uint64_t n = 0;
 	int l;
@@ -281,13 +305,7 @@ static int parse_header(struct parser *p, struct cur *c, struct fstate *fs, enum
 				 t->text);
 			break;
 		}
-		dup = seen_find(p->fnames, p->n_fnames, t->text);
-		if (dup) {
-			rule_err(&p->c, t, "filter name '%s' is already used on line %u", t->text,
-				 dup->line);
-			break;
-		}
-		p->fnames[p->n_fnames++] = (struct seen){t->text, t->loc.line};
+		seen_add(p->fnames, &p->n_fnames, t);
 		free(f->name);
 		f->name = dup_or_nomem(p, t->text);
 		break;
@@ -900,6 +918,8 @@ static int parse_text(const char *text, const struct lfp_parse_opts *opts, bool 
 			parse_stmt(&p, &tk, i, e);
 		i = e + 1;
 	}
+	seen_report(&p, p.fnames, p.n_fnames, true);
+	seen_report(&p, p.snames, p.n_snames, false);
 	if (single && !p.n_stmts && !p.c.errors)
 		rule_err(&p.c, NULL, "no statement given");
 	if (p.c.nomem)

@@ -24,6 +24,13 @@ char LICENSE[] SEC("license") = "GPL";
  * the event. Set by lfpd before load. */
 const volatile __u32 lfp_wakeup_bytes = 16384;
 
+/* Whether a later hook is attached to emit a permitted flow's event with
+ * its real local address: sock_ops for TCP, egress for UDP. lfpd writes
+ * these after attaching; without the hook the event goes out at
+ * classification time, local end unknown, rather than never. */
+volatile __u32 lfp_late_tcp = 1;
+volatile __u32 lfp_late_udp = 1;
+
 #define AF_INET  2
 #define AF_INET6 10
 #define ETH_P_IP   0x0800
@@ -330,7 +337,7 @@ static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, 
 	s->cflags = in->flags;
 	s->pending_event = 0;
 	if (event_wanted(out)) {
-		if (allow)
+		if (allow && (in->proto == IPPROTO_TCP ? lfp_late_tcp : lfp_late_udp))
 			s->pending_event = 1;
 		else
 			event_classify(s, out->verdict, s->filter_id, in->flags, in->laddr,
@@ -451,6 +458,11 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 	/* A permitted datagram's event waits for its packet (real local
 	 * address); udp_pending lets egress skip sockets with nothing pending. */
 	pending = allow && event_wanted(out);
+	if (pending && !lfp_late_udp) {
+		event_classify(s, out->verdict, fid, in->flags, in->laddr, in->lport, in->raddr,
+			       in->rport, cookie);
+		pending = false;
+	}
 	if (udp_cache_put(cookie, in->raddr, sc->gen, fid,
 			  (__u32)in->rport << 16 | out->verdict | (pending ? UDPC_PENDING : 0),
 			  in->flags)) {

@@ -370,18 +370,29 @@ static int hook_index(const char *prog)
 	return -1;
 }
 
-/* Test hook (kern_internal.h): have the kernel refuse one IPv4 sock_addr
- * program for real. Declared for an IPv6 attach type, its reads of
- * user_ip4 fail verification. */
+/* Test hook (kern_internal.h): have the kernel refuse programs for real.
+ * Only tracing-type programs may be sleepable; the flag on any of ours
+ * fails the load. */
 static void test_refuse(struct lfp_bpf *skel)
 {
-	struct bpf_program *p;
+	const char *list = lfp_kern_test_refuse;
 
-	if (!lfp_kern_test_refuse)
+	if (!list)
 		return;
-	p = bpf_object__find_program_by_name(skel->obj, lfp_kern_test_refuse);
-	if (p)
-		bpf_program__set_expected_attach_type(p, BPF_CGROUP_INET6_CONNECT);
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		size_t len = strlen(hook_descs[i].prog);
+		const char *p = list;
+
+		while ((p = strstr(p, hook_descs[i].prog))) {
+			if ((p == list || p[-1] == ',') && (p[len] == ',' || !p[len])) {
+				bpf_program__set_flags(bpf_object__find_program_by_name(
+							       skel->obj, hook_descs[i].prog),
+						       BPF_F_SLEEPABLE);
+				break;
+			}
+			p += len;
+		}
+	}
 }
 
 static int skel_open(struct lfp_kern *k, const bool *refused, struct lfp_bpf **out)
@@ -581,6 +592,14 @@ static void attach_tracepoint(struct lfp_kern *k, size_t i)
 	h->active = true;
 }
 
+static bool hook_active(const struct lfp_kern *k, const char *name)
+{
+	for (size_t i = 0; i < N_HOOKS; i++)
+		if (!strcmp(hook_descs[i].name, name))
+			return k->hooks[i].active;
+	return false;
+}
+
 static int ring_cb(void *ctx, void *data, size_t size)
 {
 	struct lfp_kern *k = ctx;
@@ -667,10 +686,14 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 			attach_cgroup_hook(k, i);
 		else
 			attach_tracepoint(k, i);
-		if (!k->hooks[i].active)
+		/* refusals at load were reported already */
+		if (!k->hooks[i].active && !strstr(k->hooks[i].reason, "refused"))
 			lfp_print(LFP_WARN, "lfp: hook %s inactive: %s\n", hook_descs[i].name,
 				  k->hooks[i].reason);
 	}
+	/* events the missing hooks would have completed go out early instead */
+	k->skel->data->lfp_late_tcp = hook_active(k, "sock_ops");
+	k->skel->data->lfp_late_udp = hook_active(k, "egress");
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		if ((hook_descs[i].flags & HOOK_REQUIRED) && !k->hooks[i].active) {
 			r = -ENOLINK;

@@ -5,9 +5,9 @@
 #pragma once
 
 /**
- * Name of an IPv4 sock_addr program ("lfp_connect4", "lfp_sendmsg4") that
- * lfp_kern_open() declares for an IPv6 attach type before load, so the
- * verifier refuses it: tests use it to check that one refused program
- * leaves the other hooks working and is reported in status. NULL: off.
+ * Comma-separated BPF program names ("lfp_sendmsg4,lfp_sockops") that
+ * lfp_kern_open() marks sleepable before load, which the kernel refuses
+ * for these program types: tests use it to check that refused programs
+ * leave the other hooks working and are reported in status. NULL: off.
  */
 extern const char *lfp_kern_test_refuse;

@@ -1118,11 +1118,15 @@ static void test_adopt_wrong_cgroup(void **state)
 	assert_int_equal(lfp_kern_gen(g.k), g.gen);
 }
 
-/* A program the kernel refuses is reported; the other hooks work. */
+/* Programs the kernel refuses are reported; the other hooks work, and
+ * events a missing hook would have completed go out early. */
 static void test_refused_program(void **state)
 {
-	const struct cond pol[] = { { .field = LFP_F_REMOTE_PORT, .port = PORT_BLK,
-				      .ans = LFP_ANS_BLOCK } };
+	const struct cond pol[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = PORT_BLK, .ans = LFP_ANS_BLOCK },
+		{ .field = LFP_F_REMOTE_PORT, .port = UDP_BASE + 1, .ans = LFP_ANS_BLOCK },
+	};
+	const struct lfp_event *e = NULL;
 	struct lfp_kern_status st;
 	struct lfp_lowered lw;
 	unsigned cnt[N_CG_TYPES];
@@ -1132,25 +1136,49 @@ static void test_refused_program(void **state)
 	uint64_t gen;
 	int err;
 
-	lfp_kern_test_refuse = "lfp_sendmsg4";
+	lfp_kern_test_refuse = "lfp_sendmsg4,lfp_sockops";
 	k2 = open_on(g.cg2, g.pin2, &err);
 	lfp_kern_test_refuse = NULL;
 	assert_int_equal(err, 0);
 	assert_int_equal(lfp_kern_status(k2, &st), 0);
 	assert_false(hook(&st, "sendmsg4")->active);
 	assert_non_null(strstr(hook(&st, "sendmsg4")->reason, "refused"));
+	assert_false(hook(&st, "sock_ops")->active);
+	assert_non_null(strstr(hook(&st, "sock_ops")->reason, "refused"));
 	assert_true(hook(&st, "connect4")->active);
+	assert_true(hook(&st, "connect6")->active);
 	assert_true(hook(&st, "sendmsg6")->active);
 	assert_true(hook(&st, "egress")->active);
+	assert_true(hook(&st, "exec tracepoint")->active);
 	attached(g.cg2, cnt, ids);
 	for (size_t i = 0; i < N_CG_TYPES; i++)
-		assert_int_equal(cnt[i], cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ? 0 : 1);
+		assert_int_equal(cnt[i], cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
+						 cg_types[i] == BPF_CGROUP_SOCK_OPS
+					 ? 0
+					 : 1);
 
-	lw_build(&lw, pol, 1);
+	lw_build(&lw, pol, 2);
 	assert_int_equal(lfp_kern_commit(k2, &lw, &gen), 0);
 	assert_int_equal(gen, 1);
 	lw_free(&lw);
 	assert_int_equal(tcp_from(g.self, g.cg2, "127.0.0.1", PORT_BLK, &c), -EPERM);
+	while (lfp_kern_event_poll(k2, on_event, NULL) > 0)
+		;
+	assert_true(tcp_from(g.self, g.cg2, "127.0.0.1", PORT_OK, &c) > 0);
+	events_collect(k2);
+	assert_int_equal(events_of(c.pid, PORT_OK, &e), 1);
+	assert_int_equal(e->verdict, LFP_V_PERMIT);
+	assert_int_equal(e->lport, 0); /* no sock_ops: reported at connect() */
+	/* IPv6 UDP is judged; IPv4 UDP has no hook and goes through */
+	assert_int_equal(run_client(g.self, g.cg2, &c, "udp", "::1", port_str(UDP_BASE + 1), NULL),
+			 0);
+	assert_int_equal(result(&c, 0), -EPERM);
+	assert_int_equal(run_client(g.self, g.cg2, &c, "udp", "127.0.0.1", port_str(UDP_BASE + 1),
+				    NULL),
+			 0);
+	assert_true(result(&c, 0) > 0);
+	assert_int_equal(udp_received(1), 2);
+
 	lfp_kern_close(k2);
 	assert_int_equal(lfp_kern_unload(g.pin2), 0);
 	assert_int_equal(access(g.pin2, F_OK), -1);

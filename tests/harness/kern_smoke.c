@@ -41,6 +41,8 @@
 #include <bpf/bpf.h>
 
 #include <lfp/common.h>
+#include <lfp/lower.h>
+#include <lfp/oracle.h>
 #include "kern.h"
 #include "kern_internal.h"
 
@@ -1188,6 +1190,196 @@ static void test_refused_program(void **state)
 	assert_true(tcp_from(g.self, g.cg2, "127.0.0.1", PORT_BLK, &c) > 0);
 }
 
+/* ---- a policy lowered by lib/lower.c, held against the oracle ---- */
+
+static void pol_cond(struct lfp_filter *f, enum lfp_field field, struct lfp_value v)
+{
+	struct lfp_cond *c;
+
+	f->conds = realloc(f->conds, (f->n_conds + 1) * sizeof(*f->conds));
+	assert_non_null(f->conds);
+	c = &f->conds[f->n_conds++];
+	memset(c, 0, sizeof(*c));
+	c->field = field;
+	c->op = LFP_OP_EQ;
+	c->v = calloc(1, sizeof(*c->v));
+	assert_non_null(c->v);
+	c->v[0] = v;
+	c->n = 1;
+}
+
+static struct lfp_filter *pol_filter(struct lfp_policy *p, const char *sublayer,
+				     enum lfp_action_type act, uint64_t weight)
+{
+	struct lfp_filter *f = &p->filters[p->n_filters++];
+
+	memset(f, 0, sizeof(*f));
+	f->id = 500 + p->n_filters;
+	f->layer = LFP_LAYER_AUTH_CONNECT;
+	f->sublayer = strdup(sublayer);
+	f->action.type = act;
+	f->wkind = LFP_W_EXPLICIT;
+	f->weight_arg = f->weight = weight;
+	return f;
+}
+
+static struct lfp_value val_num(uint64_t lo, uint64_t hi)
+{
+	return (struct lfp_value){ .form = lo == hi ? LFP_VF_NUMBER : LFP_VF_RANGE, .lo = lo,
+				   .hi = hi };
+}
+
+static struct lfp_value val_path(const char *path, uint64_t lo, uint64_t hi)
+{
+	return (struct lfp_value){ .form = LFP_VF_PATH, .str = strdup(path), .lo = lo, .hi = hi,
+				   .resolved = true };
+}
+
+static struct lfp_value val_addr(const char *a6)
+{
+	struct lfp_value v = { .form = LFP_VF_PREFIX, .plen = 128 };
+
+	inet_pton(AF_INET6, a6, v.alo);
+	memcpy(v.ahi, v.alo, 16);
+	return v;
+}
+
+struct lk_case {
+	bool copy;        /* client is the copy (else this binary) */
+	const char *mode; /* "tcp" or "udp" */
+	const char *addr;
+	int port;
+	enum lfp_verdict verdict; /* expected (and the oracle's) */
+	int filter;       /* deciding filter: index in the policy, -1 none */
+};
+
+/*
+ * Multi-field filters in two sublayers, lowered by lfp_lower() and run by
+ * the kernel: what the adapters feed the evaluator (app identity, uid,
+ * cgroup and its ancestors, protocol, address, port, flags) must make the
+ * kernel agree with the oracle on the verdict and the deciding filter.
+ */
+static void test_lowered_policy(void **state)
+{
+	static const struct lk_case cases[] = {
+		{ false, "tcp", "127.0.0.1", PORT_OK, LFP_V_PERMIT, -1 },
+		{ false, "tcp", "127.0.0.1", PORT_BLK, LFP_V_BLOCK, 2 },
+		{ false, "tcp", "::1", PORT_BLK, LFP_V_PERMIT, 3 },
+		{ true, "tcp", "127.0.0.1", PORT_OK, LFP_V_BLOCK, 0 },
+		{ true, "tcp", "::1", PORT_BLK, LFP_V_BLOCK, 0 }, /* blocks are hard */
+		{ true, "tcp", "::1", PORT_NOLOG, LFP_V_PERMIT, 3 },
+		{ false, "udp", "127.0.0.1", UDP_BASE + 2, LFP_V_BLOCK, 1 },
+		{ false, "udp", "::1", UDP_BASE, LFP_V_PERMIT, 3 },
+		{ false, "udp", "127.0.0.1", UDP_BASE, LFP_V_BLOCK, 4 },
+	};
+	struct lfp_filter filters[5];
+	struct lfp_sublayer subs[2] = {
+		{ .id = 1, .name = strdup("default"), .weight = LFP_SUBLAYER_DEFAULT_WEIGHT },
+		{ .id = 2, .name = strdup("high"), .weight = 0x9000 },
+	};
+	struct lfp_policy p = { .sublayers = subs, .n_sublayers = 2, .filters = filters };
+	struct lfp_diags diags = { 0 };
+	struct lfp_lowered lw;
+	struct lfp_filter *f;
+	struct stat st;
+	uint64_t cg_id, root_id, gen;
+	char root[256];
+
+	assert_int_equal(stat(g.cg, &st), 0);
+	cg_id = st.st_ino;
+	assert_int_equal(cgroup2_mount(root, sizeof(root)), 0);
+	assert_int_equal(stat(root, &st), 0);
+	root_id = st.st_ino;
+
+	/* high: the copy may not reach 7001-7002 */
+	f = pol_filter(&p, "high", LFP_ACT_BLOCK, 100);
+	pol_cond(f, LFP_F_APP, val_path(g.copy, g.copy_dev, g.copy_ino));
+	pol_cond(f, LFP_F_REMOTE_PORT, val_num(PORT_OK, PORT_BLK));
+	/* high: UDP to the third receiver */
+	f = pol_filter(&p, "high", LFP_ACT_BLOCK, 100);
+	pol_cond(f, LFP_F_PROTO, val_num(IPPROTO_UDP, IPPROTO_UDP));
+	pol_cond(f, LFP_F_REMOTE_PORT, val_num(UDP_BASE + 2, UDP_BASE + 2));
+	/* default: nothing in the test cgroup reaches 7002 ... */
+	f = pol_filter(&p, "default", LFP_ACT_BLOCK, 100);
+	pol_cond(f, LFP_F_CGROUP, val_path(g.cg, cg_id, 0));
+	pol_cond(f, LFP_F_REMOTE_PORT, val_num(PORT_BLK, PORT_BLK));
+	/* ... except root over IPv6 loopback (heavier: wins in its sublayer;
+	 * the hard block from the sublayer above still stands) */
+	f = pol_filter(&p, "default", LFP_ACT_PERMIT, 200);
+	pol_cond(f, LFP_F_REMOTE_ADDR, val_addr("::1"));
+	pol_cond(f, LFP_F_USER, val_num(0, 0));
+	pol_cond(f, LFP_F_FLAGS, (struct lfp_value){ .form = LFP_VF_FLAGS, .lo = LFP_CF_LOOPBACK,
+						     .hi = LFP_CF_LOOPBACK });
+	/* high: a soft block of UDP to the first receiver, which the permit
+	 * below it overrides */
+	f = pol_filter(&p, "high", LFP_ACT_BLOCK, 100);
+	f->flags = LFP_FF_SOFT;
+	pol_cond(f, LFP_F_PROTO, val_num(IPPROTO_UDP, IPPROTO_UDP));
+	pol_cond(f, LFP_F_REMOTE_PORT, val_num(UDP_BASE, UDP_BASE));
+
+	assert_int_equal(lfp_lower(&p, NULL, &lw, &diags), 0);
+	for (size_t i = 0; i < lw.n_filters; i++)
+		lw.filters[i].counter = 100 + (uint32_t)i;
+	assert_int_equal(lfp_kern_commit(g.k, &lw, &gen), 0);
+	g.gen = gen;
+	lfp_lowered_fini(&lw);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct lk_case *t = &cases[i];
+		struct lfp_classify_result res = { 0 };
+		struct lfp_conn conn = { 0 };
+		const struct lfp_event *e = NULL;
+		bool udp = !strcmp(t->mode, "udp");
+		struct client c;
+		int got;
+
+		conn.layer = LFP_LAYER_AUTH_CONNECT;
+		conn.app_dev = t->copy ? g.copy_dev : g.self_dev;
+		conn.app_ino = t->copy ? g.copy_ino : g.self_ino;
+		conn.uid = getuid();
+		conn.gid = getgid();
+		conn.cgroup_ids[0] = root_id;
+		conn.cgroup_ids[1] = cg_id;
+		conn.cgroup_depth = 2;
+		conn.proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+		conn.ipver = strchr(t->addr, ':') ? 6 : 4;
+		v4mapped(conn.raddr, "127.0.0.1");
+		if (conn.ipver == 6)
+			inet_pton(AF_INET6, t->addr, conn.raddr);
+		conn.rport = t->port;
+		conn.direction = LFP_DIR_OUTBOUND;
+		conn.flags = LFP_CF_LOOPBACK;
+		assert_int_equal(lfp_oracle_classify(&p, &conn, &res), 0);
+		if (res.verdict != t->verdict ||
+		    res.filter != (t->filter >= 0 ? &filters[t->filter] : NULL))
+			fail_msg("case %zu: oracle says %s by filter %lld", i,
+				 lfp_verdict_name(res.verdict),
+				 res.filter ? (long long)(res.filter - filters) : -1LL);
+
+		events_collect(g.k);
+		assert_int_equal(run_client(t->copy ? g.copy : g.self, g.cg, &c, t->mode, t->addr,
+					    port_str(t->port), NULL),
+				 0);
+		got = result(&c, 0);
+		if ((res.verdict == LFP_V_PERMIT) != (got > 0))
+			fail_msg("case %zu (%s %s %s:%d): kernel %d, oracle %s", i,
+				 t->copy ? "copy" : "self", t->mode, t->addr, t->port, got,
+				 lfp_verdict_name(res.verdict));
+		events_collect(g.k);
+		assert_int_equal(events_of(c.pid, t->port, &e), 1);
+		assert_int_equal(e->verdict, res.verdict);
+		assert_int_equal(e->filter_id, res.filter ? res.filter->id : 0);
+		lfp_classify_result_fini(&res);
+		if (udp)
+			udp_received((t->port - UDP_BASE) % N_UDP);
+	}
+	for (size_t i = 0; i < p.n_filters; i++)
+		lfp_filter_fini(&filters[i]);
+	lfp_sublayer_fini(&subs[0]);
+	lfp_sublayer_fini(&subs[1]);
+	lfp_diags_fini(&diags);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -1260,6 +1452,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_block_app),
 		cmocka_unit_test(test_udp),
 		cmocka_unit_test(test_log_flags),
+		cmocka_unit_test(test_lowered_policy),
 		cmocka_unit_test(test_persist),
 		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_adopt_wrong_cgroup),

@@ -28,7 +28,7 @@ static void print_result(struct cli *cli, json_t *res)
 		       json_integer_value(json_object_get(f, "id")), name ? " (" : "",
 		       name ? name : "", name ? ")" : "");
 	} else {
-		printf(" (no filter matched: permit)");
+		printf(" (no filter matched)");
 	}
 	printf(" at %s\n", json_string_value(json_object_get(res, "layer")));
 	json_array_foreach(json_object_get(res, "sublayers"), i, s) {

@@ -174,7 +174,7 @@ static int api_filter_list(struct api_req *r)
 		if (r->d->kern)
 			lfp_kern_counter(r->d->kern, ef->counter, &hits);
 		json_array_append_new(
-			arr, json_pack("{s:I, s:s?, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s?}", "id",
+			arr, json_pack("{s:I, s:s?, s:s, s:s, s:I, s:I, s:s, s:s, s:s?}", "id",
 				       (json_int_t)ef->f.id, "name", ef->f.name, "layer",
 				       lfp_layer_info(ef->f.layer)->name, "sublayer",
 				       ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME,

@@ -308,6 +308,9 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	rec.ipver = ke->ipver;
 	lfp_addr_format(ke->laddr, rec.laddr, sizeof(rec.laddr));
 	lfp_addr_format(ke->raddr, rec.raddr, sizeof(rec.raddr));
+	/* a blocked connect never got a local address: print it in the flow's family */
+	if (ke->ipver == 4 && !strcmp(rec.laddr, "::"))
+		snprintf(rec.laddr, sizeof(rec.laddr), "0.0.0.0");
 	rec.lport = ke->lport;
 	rec.rport = ke->rport;
 	rec.cookie = ke->cookie;

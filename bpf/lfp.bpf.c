@@ -283,9 +283,13 @@ static __always_inline void in_rest(struct lfp_eval_in *in, struct bpf_sock_addr
 		if (sk->family == AF_INET6)
 			addr_v6(in->laddr, sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2],
 				sk->src_ip6[3]);
-		else if (sk->src_ip4)
+		else
 			addr_v4mapped(in->laddr, sk->src_ip4);
 	}
+	/* an IPv4 flow's local end is IPv4 too, even while unknown
+	 * (0.0.0.0, v4-mapped), also on an IPv6 socket bound to :: */
+	if (in->ipver == 4 && !addr_is_v4mapped(in->laddr))
+		addr_v4mapped(in->laddr, 0);
 	ident_current(in);
 }
 

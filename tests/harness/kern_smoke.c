@@ -825,6 +825,8 @@ static void test_block_remote_port(void **state)
 	assert_int_equal(e->verdict, LFP_V_BLOCK);
 	assert_int_equal(e->filter_id, FILTER_ID(0));
 	assert_int_equal(e->lport, 0); /* never got one */
+	assert_int_equal(e->ipver, 4);
+	assert_true(is_v4mapped_of(e->laddr, "0.0.0.0"));
 	assert_int_equal(e->exe_ino, g.self_ino);
 
 	assert_true(tcp_from(g.self, g.cg, "127.0.0.1", PORT_OK, &c) > 0);
@@ -840,6 +842,7 @@ static void test_block_remote_port(void **state)
 	assert_int_equal(events_of(c.pid, PORT_BLK, &e), 1);
 	assert_int_equal(e->ipver, 4);
 	assert_true(is_v4mapped_of(e->raddr, "127.0.0.1"));
+	assert_true(is_v4mapped_of(e->laddr, "0.0.0.0"));
 	assert_true(tcp_from(g.self, g.cg, "::ffff:127.0.0.1", PORT_OK, &c) > 0);
 
 	assert_int_equal(lfp_kern_counter(g.k, COUNTER_OF(0), &hits), 0);

@@ -16,9 +16,9 @@
  * Classification (tuple space search over field labels):
  *  1. Each field the layer's filters use maps the connection's raw value to a
  *     label: the equivalence class of values that every condition in the
- *     policy treats alike. Ports: array lbl_port. Addresses, uid, gid, pid:
- *     LPM trie lbl_lpm (ranges decomposed into prefixes at commit). App,
- *     cgroup (walk of ancestors), iface: hash lbl_hash. Small fields (proto,
+ *     policy treats alike. Ports: array lbl_port. Addresses, uid, gid, pid,
+ *     iface: LPM trie lbl_lpm (ranges decomposed into prefixes at commit).
+ *     App, cgroup (walk of ancestors): hash lbl_hash. Small fields (proto,
  *     ipver, direction, icmp, flags): array lbl_small. Label 0 = "no
  *     condition in the policy names this value".
  *  2. Each tuple = (layer, sublayer, set of fields). Its rules are keyed by
@@ -58,14 +58,14 @@
 
 /* lbl_lpm key: prefixlen counts bits of data[] matched. data[0] = enum
  * lfp_field, data[1..3] = 0, then the value: addresses 16 bytes (IPv4
- * v4-mapped), uid/gid/pid 4 bytes big-endian (rest 0). prefixlen = 32 +
- * value prefix length. */
+ * v4-mapped), uid/gid/pid/iface 4 bytes big-endian (rest 0). prefixlen =
+ * 32 + value prefix length. */
 struct lfp_lpm_key {
 	__u32 prefixlen;
 	__u8 data[20];
 };
 
-/* lbl_hash key: app {dev, ino}, cgroup {id, 0}, iface {ifindex, 0} */
+/* lbl_hash key: app {dev, ino}, cgroup {id, 0} */
 struct lfp_hash_key {
 	__u32 field;
 	__u32 pad;

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * lfp_classify(): the evaluator of common/lfp_eval.h over the active policy
+ * generation's maps. Included by bpf/lfp.bpf.c after "maps.bpf.h" (the map
+ * names are the contract of notes/kernel-interface.md).
+ *
+ * Generations: lfp_state.gen is read once; every inner map is taken from
+ * slot gen & 1; gen is read again at the end. lfpd only rewrites slot
+ * gen & 1 after it has published gen + 1, so an unchanged gen proves the
+ * classification saw one whole generation. A changed gen retries (bounded).
+ *
+ * The includer may define LFP_EVAL_CGROUP_ANCESTOR itself before including
+ * this file (hooks outside process context must take the socket's cgroup,
+ * e.g. with bpf_skb_ancestor_cgroup_id); the default reads the current
+ * task's ancestors, which is right for connect/sendmsg/bind/sock_create.
+ */
+#pragma once
+
+#include "lfp_abi.h"
+#include "lfp_fold.h"
+
+/*
+ * The environment is just the generation's slot: every lookup takes the inner
+ * map from its outer map (an array-of-maps lookup the verifier inlines), so
+ * no map pointers sit on the stack (512 bytes for the whole hook).
+ */
+struct lfp_eval_env {
+	__u32 slot;
+};
+
+static __always_inline const void *lfp_env_lookup(void *outer, __u32 slot, const void *key)
+{
+	void *inner = bpf_map_lookup_elem(outer, &slot);
+
+	return inner ? bpf_map_lookup_elem(inner, key) : NULL;
+}
+
+static __always_inline const void *lfp_env_lookup_u32(void *outer, __u32 slot, __u32 idx)
+{
+	return lfp_env_lookup(outer, slot, &idx);
+}
+
+#define LFP_EVAL_LOOKUP_PORT(env, idx)                                                             \
+	((const __u32 *)lfp_env_lookup_u32(&lfp_o_lbl_port, (env)->slot, (idx)))
+#define LFP_EVAL_LOOKUP_SMALL(env, idx)                                                            \
+	((const __u32 *)lfp_env_lookup_u32(&lfp_o_lbl_small, (env)->slot, (idx)))
+#define LFP_EVAL_LOOKUP_LPM(env, key)                                                              \
+	((const __u32 *)lfp_env_lookup(&lfp_o_lbl_lpm, (env)->slot, (key)))
+#define LFP_EVAL_LOOKUP_HASH(env, key)                                                             \
+	((const __u32 *)lfp_env_lookup(&lfp_o_lbl_hash, (env)->slot, (key)))
+#define LFP_EVAL_LOOKUP_TUPLE(env, idx)                                                            \
+	((const struct lfp_tuple *)lfp_env_lookup_u32(&lfp_o_tuples, (env)->slot, (idx)))
+#define LFP_EVAL_LOOKUP_RULE(env, key)                                                             \
+	((const struct lfp_rule_val *)lfp_env_lookup(&lfp_o_rules, (env)->slot, (key)))
+#define LFP_EVAL_LOOKUP_FILTER(env, idx)                                                           \
+	((const struct lfp_kfilter *)lfp_env_lookup_u32(&lfp_o_filters, (env)->slot, (idx)))
+#define LFP_EVAL_LOOKUP_LAYER_CFG(env, l)                                                          \
+	((const struct lfp_layer_cfg *)lfp_env_lookup_u32(&lfp_o_layer_cfg, (env)->slot, (l)))
+#ifndef LFP_EVAL_CGROUP_ANCESTOR
+#define LFP_EVAL_CGROUP_ANCESTOR(env, in, level) bpf_get_current_ancestor_cgroup_id(level)
+#endif
+
+/*
+ * The two steps of lfp_eval() run as global functions: each is verified
+ * once, on its own, with unknown arguments. Inlined into the tuple loop,
+ * their branches multiply the verifier's states with every iteration.
+ */
+struct lfp_eval_lbl;
+struct lfp_eval_acc;
+struct lfp_eval_in;
+__noinline int lfp_eval_labels_bpf(struct lfp_eval_env *env, const struct lfp_eval_in *in,
+				   __u32 used, struct lfp_eval_lbl *lbl);
+__noinline int lfp_eval_tuple_bpf(struct lfp_eval_env *env, __u32 idx,
+				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc);
+#define LFP_EVAL_LABELS(env, in, used, lbl) lfp_eval_labels_bpf((env), (in), (used), (lbl))
+#define LFP_EVAL_TUPLE(env, idx, lbl, acc)  lfp_eval_tuple_bpf((env), (idx), (lbl), (acc))
+
+#include "lfp_eval.h"
+
+__noinline int lfp_eval_labels_bpf(struct lfp_eval_env *env, const struct lfp_eval_in *in,
+				   __u32 used, struct lfp_eval_lbl *lbl)
+{
+	if (!env || !in || !lbl)
+		return -LFP_EVAL_EINVAL;
+	lfp_eval_labels(env, in, used, lbl);
+	return 0;
+}
+
+__noinline int lfp_eval_tuple_bpf(struct lfp_eval_env *env, __u32 idx,
+				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc)
+{
+	if (!env || !lbl || !acc)
+		return -LFP_EVAL_EINVAL;
+	return lfp_eval_tuple(env, idx, lbl, acc);
+}
+
+/* A commit racing a classification is rare; after this many tries the last result stands. */
+#define LFP_GEN_TRIES 2
+
+static __always_inline void lfp_stat_inc(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&lfp_stats, &stat);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no atomics needed */
+}
+
+/*
+ * One classification over the inner maps of @slot. Global, hence verified
+ * once on its own: the generation retry in lfp_classify() calls it again
+ * without doubling the verifier's work. Every role's inner map must be
+ * present (lfpd installs all of them before it publishes a generation).
+ */
+__noinline int lfp_eval_slot(__u32 slot, const struct lfp_eval_in *in, struct lfp_eval_out *out)
+{
+	struct lfp_eval_env env = {.slot = slot};
+
+	if (!in || !out)
+		return -LFP_EVAL_EINVAL;
+	return lfp_eval(&env, in, out);
+}
+
+/**
+ * Classify @in against the active generation.
+ * @param out verdict and deciding filter (filter_idx -1: none; the layer's
+ *        default, permit). On a missing map or entry (a broken generation,
+ *        counted in LFP_STAT_ERRORS) the answer is permit with filter_idx -1.
+ * @param gen_out the generation the answer belongs to (0: no policy).
+ * @return 0, or -LFP_EVAL_ENOENT after such an error (out is still valid).
+ */
+static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp_eval_out *out,
+					__u64 *gen_out)
+{
+	struct lfp_state *st;
+	__u32 zero = 0;
+	__u64 gen = 0;
+	int err = 0;
+
+	out->verdict = LFP_V_PERMIT;
+	out->hard = 0;
+	out->filter_idx = -1;
+	*gen_out = 0;
+	st = bpf_map_lookup_elem(&lfp_state, &zero);
+	if (!st) {
+		lfp_stat_inc(LFP_STAT_ERRORS);
+		return -LFP_EVAL_ENOENT;
+	}
+	for (int try = 0; try < LFP_GEN_TRIES; try++) {
+		gen = *(volatile __u64 *)&st->gen;
+		if (!gen)
+			return 0;
+		err = lfp_eval_slot(gen & 1, in, out);
+		if (*(volatile __u64 *)&st->gen == gen)
+			break;
+		lfp_stat_inc(LFP_STAT_GEN_RETRY);
+	}
+	*gen_out = gen;
+	if (err) {
+		out->verdict = LFP_V_PERMIT;
+		out->hard = 0;
+		out->filter_idx = -1;
+		lfp_stat_inc(LFP_STAT_ERRORS);
+		return err;
+	}
+	lfp_stat_inc(LFP_STAT_CLASSIFY);
+	if (out->filter_idx >= 0) {
+		__u32 slot = out->kf.counter;
+		__u64 *hits = bpf_map_lookup_elem(&lfp_counters, &slot);
+
+		if (hits)
+			__sync_fetch_and_add(hits, 1);
+	}
+	return 0;
+}

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -66,6 +67,9 @@ static struct {
 	int udp[N_UDP];  /* receivers */
 	struct lfp_kern *k;
 	uint64_t gen;
+	char root[256];           /* cgroup v2 mount */
+	pid_t main_pid;
+	volatile pid_t client;    /* running client, killed on a fatal signal */
 } g = { .netns_fd = -1, .tcp = { -1, -1, -1 }, .udp = { -1, -1, -1, -1 } };
 
 static struct {
@@ -219,9 +223,86 @@ static int cgroup_setup(const char *path)
 	return 0;
 }
 
-static int group_setup(void **state)
+/* fork + exec, no shell: also usable from the signal handler */
+static int ip_netns_del(const char *name)
 {
-	char root[256], path[PATH_MAX + 32];
+	char path[PATH_MAX + 16];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	if (access(path, F_OK))
+		return 0;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execlp("ip", "ip", "netns", "del", name, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -EIO;
+	return 0;
+}
+
+/* Everything a run of this test creates, named by its pid: pins first (so
+ * the programs leave the cgroups), then namespace, cgroups, the copy. */
+static void remove_run(pid_t pid)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "/sys/fs/bpf/lfp-test-kern-%d", (int)pid);
+	lfp_kern_unload(p);
+	snprintf(p, sizeof(p), "/sys/fs/bpf/lfp-test-kern-%d-b", (int)pid);
+	lfp_kern_unload(p);
+	snprintf(p, sizeof(p), "lfp-test-kern-%d", (int)pid);
+	if (ip_netns_del(p))
+		fprintf(stderr, "could not delete netns %s\n", p);
+	snprintf(p, sizeof(p), "%s/lfp-test-kern-%d", g.root, (int)pid);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/lfp-test-kern-%d-b", g.root, (int)pid);
+	rmdir(p);
+	snprintf(p, sizeof(p), "/tmp/lfp-test-kern-copy-%d", (int)pid);
+	unlink(p);
+}
+
+/* Runs of this test that were killed (SIGKILL cannot be caught): their
+ * leftovers carry the pid of a process that no longer exists. */
+static void sweep_dead_runs(void)
+{
+	const char *dirs[] = { "/sys/fs/bpf", "/run/netns", g.root };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+		int pid;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d)))
+			if (sscanf(de->d_name, "lfp-test-kern-%d", &pid) == 1 && pid > 0 &&
+			    kill(pid, 0) && errno == ESRCH)
+				remove_run(pid);
+		closedir(d);
+	}
+}
+
+static void on_fatal_signal(int sig)
+{
+	if (getpid() == g.main_pid) {
+		if (g.client > 0) {
+			kill(g.client, SIGKILL);
+			waitpid(g.client, NULL, 0);
+		}
+		remove_run(g.main_pid);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int setup(void)
+{
+	char path[PATH_MAX + 32];
 	pid_t pid = getpid();
 	ssize_t n;
 	int r;
@@ -230,10 +311,16 @@ static int group_setup(void **state)
 		fprintf(stderr, "kern_smoke needs root (BPF, cgroups, namespaces)\n");
 		return -1;
 	}
-	if (cgroup2_mount(root, sizeof(root)))
+	if (cgroup2_mount(g.root, sizeof(g.root)))
 		return -1;
-	snprintf(g.cg, sizeof(g.cg), "%s/lfp-test-kern-%d", root, pid);
-	snprintf(g.cg2, sizeof(g.cg2), "%s/lfp-test-kern-%d-b", root, pid);
+	g.main_pid = pid;
+	sweep_dead_runs();
+	signal(SIGINT, on_fatal_signal);
+	signal(SIGTERM, on_fatal_signal);
+	signal(SIGHUP, on_fatal_signal);
+	signal(SIGPIPE, on_fatal_signal);
+	snprintf(g.cg, sizeof(g.cg), "%s/lfp-test-kern-%d", g.root, pid);
+	snprintf(g.cg2, sizeof(g.cg2), "%s/lfp-test-kern-%d-b", g.root, pid);
 	snprintf(g.netns, sizeof(g.netns), "lfp-test-kern-%d", pid);
 	snprintf(g.pin, sizeof(g.pin), "/sys/fs/bpf/lfp-test-kern-%d", pid);
 	snprintf(g.pin2, sizeof(g.pin2), "/sys/fs/bpf/lfp-test-kern-%d-b", pid);
@@ -262,14 +349,20 @@ static int group_setup(void **state)
 	return 0;
 }
 
+/* cmocka skips the group teardown when the setup fails: clean up here */
+static int group_setup(void **state)
+{
+	if (setup() == 0)
+		return 0;
+	if (g.main_pid)
+		remove_run(g.main_pid);
+	return -1;
+}
+
 static int group_teardown(void **state)
 {
-	char cmd[PATH_MAX];
-
 	lfp_kern_close(g.k);
 	g.k = NULL;
-	lfp_kern_unload(g.pin);
-	lfp_kern_unload(g.pin2);
 	for (int i = 0; i < 3; i++)
 		if (g.tcp[i] >= 0)
 			close(g.tcp[i]);
@@ -278,14 +371,7 @@ static int group_teardown(void **state)
 			close(g.udp[i]);
 	if (g.netns_fd >= 0)
 		close(g.netns_fd);
-	if (g.netns[0]) {
-		snprintf(cmd, sizeof(cmd), "ip netns del %s", g.netns);
-		if (system(cmd))
-			fprintf(stderr, "could not delete netns %s\n", g.netns);
-	}
-	rmdir(g.cg);
-	rmdir(g.cg2);
-	unlink(g.copy);
+	remove_run(g.main_pid);
 	return 0;
 }
 
@@ -344,6 +430,7 @@ static int run_client_v(const char *exe, const char *cgroup, struct client *c, v
 		execv(exe, (char **)argv);
 		_exit(122);
 	}
+	g.client = c->pid;
 	close(out[1]);
 	close(in[0]);
 	if (gate) {
@@ -361,6 +448,7 @@ static int run_client_v(const char *exe, const char *cgroup, struct client *c, v
 	c->out[got] = 0;
 	close(out[0]);
 	waitpid(c->pid, &c->status, 0);
+	g.client = 0;
 	drain_listeners();
 	return WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 ? 0 : -ECHILD;
 }
@@ -1286,12 +1374,10 @@ static void test_lowered_policy(void **state)
 	struct lfp_filter *f;
 	struct stat st;
 	uint64_t cg_id, root_id, gen;
-	char root[256];
 
 	assert_int_equal(stat(g.cg, &st), 0);
 	cg_id = st.st_ino;
-	assert_int_equal(cgroup2_mount(root, sizeof(root)), 0);
-	assert_int_equal(stat(root, &st), 0);
+	assert_int_equal(stat(g.root, &st), 0);
 	root_id = st.st_ino;
 
 	/* high: the copy may not reach 7001-7002 */

@@ -21,7 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Wake the reader only when this many bytes wait in the ring: lfpd polls
  * with a short timeout anyway, and a wakeup per connection costs more than
- * the event. Set by lfpd before load. */
+ * the event. Read-only data: a loader may change it before load. */
 const volatile __u32 lfp_wakeup_bytes = 16384;
 
 /* Whether a later hook is attached to emit a permitted flow's event with
@@ -53,7 +53,7 @@ static __always_inline struct lfp_state *state_get(void)
 
 /*
  * The evaluator's input and output live in a per-CPU scratch slot, not on
- * the stack: the evaluator's own frame takes most of the 512 bytes a
+ * the stack: the evaluator's frames need a good part of the 512 bytes a
  * program may use over its call chain. Slots are claimed with a
  * compare-and-swap, so a classification preempted on this CPU (preempt=full
  * kernels) and another one starting meanwhile never share a slot.
@@ -100,8 +100,7 @@ static __always_inline void scratch_put(struct scratch *sc)
 
 /*
  * Who is doing it, read in process context straight into the evaluator's
- * input (the stack is shared with the inlined evaluator: no copies).
- * The executable's identity is its (device, inode), the pair lfpd gets from
+ * input. The executable's identity is its (device, inode), the pair lfpd gets from
  * stat(2) of a path: the kernel's s_dev encoding is MAJOR << 20 | MINOR, and
  * lfpd converts st_dev the same way. Kernel threads have no mm: (0, 0);
  * bpf_probe_read_kernel zeroes its destination on failure, so a NULL link

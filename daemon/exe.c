@@ -71,7 +71,15 @@ const char *exe_cache_learn(struct exe_cache *c, pid_t pid, uint64_t dev, uint64
 		/* a replaced binary reads "/usr/bin/x (deleted)": keep the text, it is honest */
 		exe_cache_put(c, dev, ino, path);
 	} else if (fallback && *fallback) {
-		exe_cache_put(c, dev, ino, fallback);
+		/* the process is gone already (short-lived clients): the name given to
+		 * execve may be a symlink; prefer the real file when it is the same one */
+		char real[PATH_MAX];
+
+		if (fallback[0] == '/' && realpath(fallback, real) && !stat(real, &st) &&
+		    exe_kdev(st.st_dev) == dev && st.st_ino == ino)
+			exe_cache_put(c, dev, ino, real);
+		else
+			exe_cache_put(c, dev, ino, fallback);
 	}
 	return exe_cache_get(c, dev, ino);
 }

@@ -72,8 +72,11 @@ bool lfp_filter_equal(const struct lfp_filter *a, const struct lfp_filter *b);
 /**
  * Parse a connection description for `explain`: FIELD VALUE pairs plus
  * `layer LAYER`. Values must be single values (no sets, ranges or ops).
- * Fills @p conn (see oracle.h); string values point into @p strbuf storage
- * owned by the caller-provided conn (freed with lfp_conn_fini).
+ * Fills @p conn (see oracle.h), which is zeroed first: app and cgroup paths
+ * are strdup'ed into conn (freed with lfp_conn_fini); user and group names
+ * are resolved now (getpwnam_r/getgrnam_r), iface names with if_nametoindex;
+ * ipver, when not given, comes from remote.addr (else local.addr).
+ * @return 0, -EINVAL with diags (conn left zeroed), -ENOMEM.
  */
 struct lfp_conn;
 int lfp_conn_parse(const char *text, struct lfp_conn *conn, struct lfp_diags *diags);

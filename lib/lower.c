@@ -292,6 +292,13 @@ struct cg {
 	uint64_t id;
 	char *path; /* normalized (root = ""), owned; NULL: unknown, no subtree */
 	size_t end; /* last index of its subtree in the sorted order */
+	size_t seq; /* order of collection: the first path seen for an id wins */
+};
+
+/* cgroup id -> its position in the path order */
+struct cg_pos {
+	uint64_t id;
+	size_t pos;
 };
 
 struct rule {
@@ -317,6 +324,7 @@ struct lower {
 	size_t n_apps, cap_apps;
 	struct cg *cgs;
 	size_t n_cgs, cap_cgs;
+	struct cg_pos *cg_by_id; /* sorted by id */
 
 	struct fld fld[LFP_F_COUNT];
 
@@ -533,13 +541,28 @@ static bool cgpath_contains(const char *anc, const char *p)
 	return !strncmp(anc, p, n) && (p[n] == '/' || p[n] == 0);
 }
 
+static int cmp_cg_pos(const void *a, const void *b)
+{
+	const struct cg_pos *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static size_t cg_index(const struct lower *L, uint64_t id)
 {
-	/* few cgroups per policy: a scan keeps the paths' order free for subtrees */
-	for (size_t i = 0; i < L->n_cgs; i++)
-		if (L->cgs[i].id == id)
-			return i;
-	return (size_t)-1;
+	struct cg_pos k = {id, 0};
+	const struct cg_pos *e = bsearch(&k, L->cg_by_id, L->n_cgs, sizeof(k), cmp_cg_pos);
+
+	return e ? e->pos : (size_t)-1;
+}
+
+static int cmp_cg_id_seq(const void *a, const void *b)
+{
+	const struct cg *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /*
@@ -597,7 +620,7 @@ static int cand_collect_values(struct lower *L, const struct lfp_filter *f)
 				if (r)
 					return r;
 			} else {
-				struct cg g = {.id = v->lo};
+				struct cg g = {.id = v->lo, .seq = L->n_cgs};
 
 				if (v->str && !(g.path = cgpath_norm(v->str)))
 					return -ENOMEM;
@@ -612,7 +635,7 @@ static int cand_collect_values(struct lower *L, const struct lfp_filter *f)
 	return 0;
 }
 
-static void domains_build(struct lower *L)
+static int domains_build(struct lower *L)
 {
 	size_t n = 0, *stack, depth = 0;
 
@@ -623,13 +646,10 @@ static void domains_build(struct lower *L)
 	L->n_apps = n;
 
 	/* one entry per cgroup id (the first path seen), then subtree order */
+	sort_n(L->cgs, L->n_cgs, sizeof(*L->cgs), cmp_cg_id_seq);
 	n = 0;
 	for (size_t i = 0; i < L->n_cgs; i++) {
-		size_t j;
-
-		for (j = 0; j < n && L->cgs[j].id != L->cgs[i].id; j++)
-			;
-		if (j < n) {
+		if (n && L->cgs[n - 1].id == L->cgs[i].id) {
 			free(L->cgs[i].path);
 			continue;
 		}
@@ -637,14 +657,22 @@ static void domains_build(struct lower *L)
 	}
 	L->n_cgs = n;
 	sort_n(L->cgs, L->n_cgs, sizeof(*L->cgs), cmp_cg);
+	L->cg_by_id = malloc(L->n_cgs * sizeof(*L->cg_by_id) + 1);
+	stack = malloc(L->n_cgs * sizeof(*stack) + 1);
+	if (!L->cg_by_id || !stack) {
+		free(stack);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < L->n_cgs; i++)
+		L->cg_by_id[i] = (struct cg_pos){L->cgs[i].id, i};
+	sort_n(L->cg_by_id, L->n_cgs, sizeof(*L->cg_by_id), cmp_cg_pos);
 
 	/* subtree ends: a stack of the open ancestors of the current path */
-	stack = L->n_cgs ? malloc(L->n_cgs * sizeof(*stack)) : NULL;
 	for (size_t i = 0; i < L->n_cgs; i++) {
 		struct cg *g = &L->cgs[i];
 
 		g->end = i;
-		if (!g->path || !stack)
+		if (!g->path)
 			continue;
 		while (depth && !cgpath_contains(L->cgs[stack[depth - 1]].path, g->path))
 			L->cgs[stack[--depth]].end = i - 1;
@@ -659,6 +687,7 @@ static void domains_build(struct lower *L)
 		L->cgs[stack[--depth]].end = last;
 	}
 	free(stack);
+	return 0;
 }
 
 /* ---- classes ------------------------------------------------------------------------- */
@@ -1623,6 +1652,7 @@ static void lower_fini(struct lower *L)
 	for (size_t i = 0; i < L->n_cgs; i++)
 		free(L->cgs[i].path);
 	free(L->cgs);
+	free(L->cg_by_id);
 	for (int f = 0; f < LFP_F_COUNT; f++) {
 		struct fld *fd = &L->fld[f];
 
@@ -1665,8 +1695,9 @@ int lfp_lower(const struct lfp_policy *p, const struct lfp_lower_opts *opts,
 		r = cands_build(&L);
 	if (r)
 		goto fail;
-	domains_build(&L);
-	r = classes_build(&L);
+	r = domains_build(&L);
+	if (!r)
+		r = classes_build(&L);
 	for (int f = 0; f < LFP_F_COUNT && !r; f++)
 		if (L.fld[f].n_cls)
 			r = field_sweep(&L, f);

@@ -630,6 +630,19 @@ static void test_cgroup_subtree(void **state)
 	/* no cgroup known: only != holds */
 	c.cgroup_depth = 0;
 	expect(t, &lw, &c, LFP_V_BLOCK, fne->id);
+
+	/*
+	 * The documented walk limit: below /a/b/c, 16 levels of unnamed cgroups
+	 * hide /a/b/c from the kernel (the oracle still sees it); 15 do not.
+	 */
+	memcpy(c.cgroup_ids, (uint64_t[]){1, 10, 11, 12}, 4 * sizeof(uint64_t));
+	for (uint32_t i = 4; i < 4 + LFP_CGROUP_WALK_MAX; i++)
+		c.cgroup_ids[i] = 100 + i;
+	c.cgroup_depth = 4 + LFP_CGROUP_WALK_MAX - 1;
+	expect(t, &lw, &c, LFP_V_PERMIT, fc->id);
+	c.cgroup_depth = 4 + LFP_CGROUP_WALK_MAX;
+	assert_int_equal(run_oracle(t, &c).fid, fc->id);
+	assert_int_equal(run_lowered(&lw, &c).fid, fne->id);
 	lfp_lowered_fini(&lw);
 	tp_free(t);
 }

@@ -7,7 +7,15 @@
  * them into a fresh generation of BPF maps, and the user-space evaluator
  * (lfp_lowered_classify) runs common/lfp_eval.h over the same arrays so
  * tests can hold kernel semantics against the oracle without a kernel.
- * No libbpf dependency.
+ * No libbpf dependency. The algorithm: docs/classification.md.
+ *
+ * Layout lfp_lower() guarantees (lfp_lowered_classify relies on it): rule
+ * keys and hash keys strictly increasing by memcmp; LPM entries increasing
+ * by data and pairwise disjoint; each layer's tuples contiguous from
+ * layer_cfg[l].tuple_base, grouped by ascending sublayer rank, with
+ * tuple.id == its index; no label entry is 0. filters[] holds only the
+ * filters that can decide (terminating answer, matchable), in evaluation
+ * order; counter is left 0 for the caller to set.
  */
 #pragma once
 
@@ -55,9 +63,14 @@ struct lfp_lower_opts {
 };
 
 /**
- * Compile @p p (resolved, weighted, with ids) into @p out.
+ * Compile @p p (resolved, weighted, with ids) into @p out (overwritten; free
+ * with lfp_lowered_fini(), also after an error). Values that are absent or
+ * unresolved match nothing, as in the oracle; cgroup subtrees come from the
+ * values' paths (value.str).
  * @return 0; -E2BIG / -EINVAL with a diag naming the filter (too many
- * fields, too many sublayers or tuples, expansion over the cap); -ENOMEM.
+ * fields, too many sublayers or tuples, expansion over the cap);
+ * -EOPNOTSUPP with a diag naming the filter for answers the kernel cannot
+ * give yet (ask, registered non-inspection callouts: they pend); -ENOMEM.
  */
 int lfp_lower(const struct lfp_policy *p, const struct lfp_lower_opts *opts,
 	      struct lfp_lowered *out, struct lfp_diags *diags);
@@ -69,8 +82,11 @@ struct lfp_eval_in;
 
 /**
  * Classify @p c with the kernel's algorithm over @p lw (user-space maps).
- * @param verdict out: enum lfp_verdict
+ * Apps and cgroups are matched by identity only (c->app_dev/app_ino,
+ * c->cgroup_ids), as the kernel sees them.
+ * @param verdict out: enum lfp_verdict (permit, block, veto or redirect)
  * @param filter_idx out: index into lw->filters of the deciding filter, or -1
+ * @return 0, -EINVAL (bad layer or arrays), -ENOENT (inconsistent arrays)
  */
 int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c, int *verdict,
 			 int *filter_idx);

@@ -16,11 +16,17 @@ SCOPE_PIDFILE=$T_TMP/curl.pid in_scope $CURL -sv --max-time 3 -o /dev/null \
 t_expect "curl to 127.0.0.1:$P1 fails with EPERM" eperm "$(curl_verdict $?)"
 t_expect "curl over ::1 is blocked too" eperm "$(curl_try "http://[::1]:$P1/")"
 t_expect "python to the same port works" ok "$(py_tcp 127.0.0.1 $P1)"
+ns_run $CURL -s --max-time 3 -o /dev/null "http://127.0.0.1:$P1/"
+t_expect "curl in the netns but outside the test cgroup is not filtered" 0 $?
 
 if ev=$(ev_find pid="$(cat "$T_TMP/curl.pid")" verdict=block); then
 	t_expect "block event names the filter" no-curl "$(json_get "$ev" filter_name)"
 	t_expect "block event carries the filter id" "$id" "$(json_get "$ev" filter_id)"
 	t_expect "block event path" "$CURL" "$(json_get "$ev" path)"
+	t_expect "block event ipver" 4 "$(json_get "$ev" ipver)"
+	la=$(json_get "$ev" local_addr)
+	t_check "block event of an IPv4 flow has an IPv4 local addr (got '$la')" \
+		eval '[[ $la =~ ^[0-9.]+$ ]]'
 else
 	t_fail "a block event for the curl"
 	tail -n 5 "$T_TMP/mon.json" | t_diag

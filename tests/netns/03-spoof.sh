@@ -7,11 +7,28 @@
 t_setup
 t_listen
 t_lfpd_start
+mon_start || t_bail "monitor stream did not show a probe event"
 
 URL=http://127.0.0.1:$P1/
 mkdir "$T_TMP/bin"
 cp $CURL "$T_TMP/bin/curl-copy"
 ln -s $CURL "$T_TMP/bin/curl-link"
+ln -s $CURL "$T_TMP/bin/firefox"
+
+# events name the executable, not the name it was started by (first, before anything
+# else ran curl: lfpd must not learn the executable's path from how it was started)
+ev_path() { # VERDICT BIN DESC
+	SCOPE_PIDFILE=$T_TMP/ev.pid in_scope "$2" -sv --max-time 3 -o /dev/null "$URL" \
+		2>"$T_TMP/curl.err"
+	t_expect "$3: $1" "$1" "$(curl_verdict $?)"
+	if ev=$(ev_find pid="$(cat "$T_TMP/ev.pid")"); then
+		t_expect "$3: its event names the executable $CURL" "$CURL" "$(json_get "$ev" path)"
+	else
+		t_fail "$3: an event for it"
+	fi
+}
+ev_path ok "$T_TMP/bin/firefox" "curl started through a symlink named firefox"
+ev_path ok $CURL "then curl by its own path"
 
 lfp filter add name no-curl layer auth-connect app $CURL block >/dev/null ||
 	t_bail "filter add app $CURL"
@@ -27,6 +44,8 @@ t_expect "argv[0] spoofing with exec -a is still blocked" eperm "$(curl_verdict 
 in_scope $PY "$CLIENT" execv $CURL firefox-esr -sv --max-time 3 -o /dev/null "$URL" \
 	2>"$T_TMP/curl.err"
 t_expect "argv[0] spoofing with os.execv is still blocked" eperm "$(curl_verdict $?)"
+
+ev_path eperm "$T_TMP/bin/firefox" "blocked curl started through a symlink named firefox"
 
 lfp filter add name no-copy layer auth-connect app "$T_TMP/bin/curl-copy" block >/dev/null
 t_expect "a rule naming the copy blocks the copy" eperm \

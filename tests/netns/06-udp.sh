@@ -16,7 +16,7 @@ for p in $U1 $U2 $U3 $U4 $U5; do
 	t_expect "no policy: port $p" delivered "$(json_get "$r" $p)"
 done
 
-lfp filter add name udp-block layer auth-connect proto udp remote.port "{$U2, $U4}" block \
+lfp filter add name udp-block layer auth-connect proto udp remote.port { $U2, $U4 } block \
 	>/dev/null || t_bail "filter add port set"
 
 check_ports() { # HOST
@@ -47,7 +47,33 @@ t_expect "connected UDP to $U3 works" ok "$(json_get "$r" result)"
 t_expect "proto udp rule leaves TCP to the same port number alone" ok \
 	"$(py_tcp 127.0.0.1 $P1)"
 
-# the verdict cache must follow policy changes: delete and the ports open again
+# the verdict cache must follow policy changes, also for a socket that already sent
+run_udpwait() { # PORT -> starts the client, waits until its first send is done
+	rm -f "$T_TMP/go" "$T_TMP/udpwait.out"
+	in_scope $PY "$CLIENT" udpwait 127.0.0.1 "$1" "$T_TMP/go" >"$T_TMP/udpwait.out" &
+	UDPWAIT_PID=$!
+	for i in $(seq 50); do
+		grep -q ready "$T_TMP/udpwait.out" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+udpwait_finish() { # -> $r: the client's result (not in $(...): wait needs this shell)
+	touch "$T_TMP/go"
+	wait $UDPWAIT_PID
+	r=$(tail -n 1 "$T_TMP/udpwait.out")
+}
+run_udpwait $U2 || t_fail "udpwait client did not start"
 lfp filter delete udp-block || t_bail "filter delete"
+udpwait_finish
+t_expect "same socket: $U2 blocked before the delete" EPERM "$(json_get "$r" first)"
+t_expect "same socket: $U2 delivers after the delete" delivered "$(json_get "$r" second)"
 r=$(in_scope $PY "$CLIENT" udp 127.0.0.1 $ALL)
-t_expect "after the delete, all five ports deliver again" 0 $?
+t_expect "after the delete, all five ports deliver again (new socket)" 0 $?
+
+run_udpwait $U5 || t_fail "udpwait client did not start"
+lfp filter add layer auth-connect proto udp remote.port $U5 block >/dev/null || t_bail "filter add"
+udpwait_finish
+t_expect "same socket: $U5 delivers before the block is added" delivered "$(json_get "$r" first)"
+t_expect "same socket: $U5 blocked after the block is added (cache invalidated)" EPERM \
+	"$(json_get "$r" second)"

@@ -22,6 +22,25 @@ t_expect "nobody: status exits 0" 0 $?
 as_user filter list >/dev/null 2>"$T_TMP/err"
 t_expect "nobody: filter list exits 0" 0 $?
 
+# an unprivileged monitor sees its own processes' events only
+setpriv --reuid=65534 --regid=65534 --clear-groups -- "$LFP_BIN" --socket "$T_SOCK" \
+	monitor --json >"$T_TMP/mon.json" 2>"$T_TMP/mon.err" &
+T_PIDS+=($!)
+seen=0
+for i in $(seq 5); do
+	in_scope "${NOBODY[@]}" $PY "$CLIENT" tcp 127.0.0.1 $PROBE_PORT >/dev/null
+	if ev_find uid=65534 remote_port=$PROBE_PORT >/dev/null; then
+		seen=1
+		break
+	fi
+done
+t_expect "nobody's monitor shows nobody's connection" 1 $seen
+py_tcp 127.0.0.1 $P2 >/dev/null # root's
+in_scope "${NOBODY[@]}" $PY "$CLIENT" tcp 127.0.0.1 $P3 >/dev/null
+t_check "nobody's monitor shows nobody's later connection" ev_find uid=65534 remote_port=$P3
+t_check "nobody's monitor does not show root's connection" eval \
+	"! grep -q '\"uid\": *0,' '$T_TMP/mon.json'"
+
 as_user filter add layer auth-connect remote.port $P1 block >"$T_TMP/out" 2>"$T_TMP/err"
 t_expect "nobody: filter add exits 1" 1 $?
 t_check "nobody: filter add says permission denied" grep -qi "permission denied" "$T_TMP/err"

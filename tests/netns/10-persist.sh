@@ -30,12 +30,12 @@ check_hooks() { # WHEN
 }
 
 t_expect "fresh start: not adopted" false "$(status_get adopted)"
-hooks0=$(cg_progs)
-t_check "fresh start: programs are attached to the test cgroup" test -n "$hooks0"
-
 keep=$(lfp filter add name keep layer auth-connect remote.port $P1 block) || t_bail "filter add"
 lfp filter add --runtime name rt layer auth-connect remote.port $P2 block >/dev/null ||
 	t_bail "filter add --runtime"
+hooks0=$(cg_progs)
+t_check "fresh start: programs are attached to the test cgroup" test -n "$hooks0"
+t_expect "fresh start: no hook attached twice" "" "$(uniq -d <<<"$hooks0")"
 t_expect "persistent block on $P1 enforced" EPERM "$(py_tcp 127.0.0.1 $P1)"
 t_expect "runtime block on $P2 enforced" EPERM "$(py_tcp 127.0.0.1 $P2)"
 t_check "filter list marks the runtime filter" eval 'lfp filter list | grep -q "(runtime)"'

@@ -9,6 +9,10 @@
 #                                      (twice: the second send takes the cached path),
 #                                      then collects echoes: {"PORT": "delivered"|"EPERM"|...}
 #   client.py udpconn HOST PORT        connected UDP: connect(), send(), recv()
+#   client.py udpwait HOST PORT GOFILE one unconnected socket: sendto, wait (<= 5 s) for
+#                                      GOFILE to exist, sendto again on the same socket:
+#                                      {"first": ..., "second": ...} (a policy change in
+#                                      between must reach a socket that sent before)
 #   client.py execv PATH ARGV0 ARG...  execv(PATH, [ARGV0, ARG...]): argv[0] spoofing
 import errno
 import json
@@ -96,6 +100,29 @@ def udpconn(host, port):
     out({"result": "ok" if data.startswith(b"echo:") else "bad-reply"}, 0)
 
 
+def udpwait(host, port, gofile):
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.settimeout(2)
+    res = {}
+
+    def one(key):
+        try:
+            s.sendto(key.encode(), (host, int(port)))
+            s.recvfrom(65535)
+            res[key] = "delivered"
+        except OSError as e:
+            res[key] = err_name(e)
+
+    one("first")
+    print(json.dumps({"ready": True}), flush=True)
+    deadline = time.monotonic() + 5
+    while not os.path.exists(gofile) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    one("second")
+    s.close()
+    out(res, 0)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "tcp":
@@ -104,6 +131,8 @@ def main():
         udp(*args)
     elif cmd == "udpconn":
         udpconn(*args)
+    elif cmd == "udpwait":
+        udpwait(*args)
     elif cmd == "execv":
         os.execv(args[0], args[1:])
     else:

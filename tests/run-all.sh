@@ -52,7 +52,7 @@ trap 'rm -rf "$tmp"' EXIT
 if want unit; then
 	echo "# unit tests (ASan + UBSan)"
 	for t in build-asan/tests/unit/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		n=$(basename "$t")
 		CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 			UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

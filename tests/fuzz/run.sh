@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Run every libFuzzer target over its seed corpus for N seconds (default 20).
 #   tests/fuzz/run.sh [SECONDS] [BUILDDIR]
-# BUILDDIR defaults to $LFP_FUZZ_BUILD or /tmp/build-fuzz and is configured
+# BUILDDIR defaults to $LFP_FUZZ_BUILD or build-fuzz/ in the source tree and is configured
 # (CC=clang, -Dfuzz=true) when it does not exist yet. New inputs go to a
 # scratch directory, never into the checked-in corpus; a crash leaves its
 # input under the scratch directory and makes the script exit 1.
 set -uo pipefail
 
 secs=${1:-20}
-build=${2:-${LFP_FUZZ_BUILD:-/tmp/build-fuzz}}
+build=${2:-${LFP_FUZZ_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build-fuzz}}
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 
@@ -31,11 +31,11 @@ for target in rule conn; do
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
 	if [ $rc -eq 0 ]; then
-		echo "fuzz_$target: ok, ${runs:-?} runs in ${secs}s"
+		echo "ok - fuzz_$target: ${runs:-?} runs in ${secs}s, no crash"
 	else
 		status=1
 		crash=$(ls "$work/crash" 2>/dev/null | head -1)
-		echo "fuzz_$target: FAILED (exit $rc), input: $work/crash/${crash:-?}, log: $work/log"
+		echo "not ok - fuzz_$target: FAILED (exit $rc), input: $work/crash/${crash:-?}, log: $work/log"
 	fi
 done
 [ $status -eq 0 ] && rm -rf "$scratch"

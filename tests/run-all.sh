@@ -73,7 +73,7 @@ fi
 
 if want kern && [ -x build/tests/harness/kern_smoke ]; then
 	echo "# kernel smoke test (own cgroup + netns)"
-	build/tests/harness/kern_smoke >"$tmp/kern.out" 2>&1
+	CMOCKA_MESSAGE_OUTPUT=TAP build/tests/harness/kern_smoke >"$tmp/kern.out" 2>&1
 	rc=$?
 	grep -E '^not ok' "$tmp/kern.out" | sed 's/^/  /'
 	tally kern_smoke "$tmp/kern.out" $rc

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # bench/report.jq: turns bench/run's measurements (JSON lines, slurped) into
-# bench/RESULTS.md. Arguments: see the jq call at the end of bench/run.
+# bench/RESULTS.md. The run's facts (machine, mode, scenarios) come from its
+# {"kind": "meta"} record; bench/run --report FILE re-renders a kept run.
 
 def median: map(select(. != null)) | sort |
 	if length == 0 then null
@@ -15,6 +16,12 @@ def x: if . == null then "–" else "\(f2)×" end;
 def hook($h): [.bpf.hooks[]? | select(.hook == $h)][0];
 
 . as $all
+| ([$all[] | select(.kind == "meta")][0] // error("no meta record: not a bench/run measurement file")) as $meta
+| $meta.date as $date | $meta.kernel as $kernel | $meta.nproc as $nproc | $meta.cpu as $cpu
+| $meta.rev as $rev | $meta.mode as $mode | $meta.reps as $reps | $meta.dur as $dur
+| $meta.big as $big | $meta.bigname as $bigname | $meta.stats_count as $stats_count
+| $meta.total as $total | $meta.scen as $scen | $meta.load_start as $load_start
+| $meta.load_end as $load_end | $meta.reresolved as $reresolved
 | ($scen | split(" ")) as $names
 | [$all[] | select(.kind == "rate")] as $rate
 | [$all[] | select(.kind == "stats")] as $stats
@@ -131,7 +138,10 @@ def hook($h): [.bpf.hooks[]? | select(.hook == $h)][0];
 	"refresh: a loop, started by the second commit of a policy with `app` filters." end),
 	(if $drops_total == 0 then empty else
 	"- \($drops_total) events were dropped (ring buffer full) during the rate runs: lfpd did not read " +
-	"them fast enough; the drops are counted by the kernel, never silent." end),
+	"them fast enough" + (if $gens_total > 0 then " (it was busy re-committing, above)" else "" end) +
+	"; the drops are counted by the kernel, never silent. While the reader is behind, every event " +
+	"submit also forces a wakeup of the reader (lfp's programs wake it only once 16 KiB wait), which is " +
+	"expensive in a VM: compare `bpf_ringbuf_submit` between the scenarios below, if profiled." end),
 	($failures | group_by(.scenario)[] | .[0] as $f |
 	"- `lfp -f` of the \($f.scenario)-filter file (\($f.bytes) bytes) failed in \(length) of \($reps) repetition(s) with exit status \($f.exit)" +
 	(if $f.exit == 141 then " (killed by SIGPIPE, no error message: lfpd closed the connection while lfp was still sending the request, the whole file as one JSON line — larger than the API's message limit, `LFP_MSG_MAX` in `util/proto.h`, 4 MiB when this was written — and lfp does not handle SIGPIPE)" else "" end) +
@@ -201,8 +211,8 @@ end),
 	"\($nproc)-CPU machine, where the benchmark itself keeps one CPU busy." +
 	(if ($large.gens // 0) > 0 then " lfpd also committed \($large.gens) new generations of the policy during those runs (see Problems met in this run)." else "" end) +
 	(if $adopted and $adopted.rate then " The same policy adopted by a restarted lfpd (no commit in its past) " +
-		"runs at \($adopted.rate / $base | x) of the baseline with events on" +
-		(if $nolog and $nolog.rate then " and \($nolog.rate / $base | x) with permit events off" else "" end) +
+		"runs at \($adopted.rate / $base | x) of the baseline rate (CPU time: \(cpuratio($adopted) | x)) with events on" +
+		(if $nolog and $nolog.rate then " and \($nolog.rate / $base | x) (CPU time: \(cpuratio($nolog) | x)) with permit events off" else "" end) +
 		"." else "" end) +
 	" The loopback connect being measured is the cheapest connect there is (no network, about " +
 	"\(ns_per_iter($base) / 1000 | r1) µs per iteration), so fixed per-connect costs weigh more here " +
@@ -248,5 +258,7 @@ end),
 	 end)
  end),
 "",
-"A ratio is a median rate divided by the median baseline rate of the same run; the per-repetition ratios above show the spread. On this \($nproc)-CPU VM differences of a few percent between repetitions are normal."
+"A ratio is a median rate divided by the median baseline rate of the same run; the per-repetition ratios above show the spread. " +
+"On a small VM shared with other work (see the load average above) repetitions differ by several percent, sometimes much more; " +
+"the CPU time per connect, which leaves out time spent waiting for a CPU, is the steadier comparison."
 ] | join("\n")

@@ -113,7 +113,7 @@ static __always_inline void lfp_stat_inc(__u32 stat)
  */
 __noinline int lfp_eval_slot(__u32 slot, const struct lfp_eval_in *in, struct lfp_eval_out *out)
 {
-	struct lfp_eval_env env = {.slot = slot};
+	struct lfp_eval_env env = { .slot = slot };
 
 	if (!in || !out)
 		return -LFP_EVAL_EINVAL;

@@ -31,8 +31,8 @@ const volatile __u32 lfp_wakeup_bytes = 16384;
 volatile __u32 lfp_late_tcp = 1;
 volatile __u32 lfp_late_udp = 1;
 
-#define AF_INET  2
-#define AF_INET6 10
+#define AF_INET	   2
+#define AF_INET6   10
 #define ETH_P_IP   0x0800
 #define ETH_P_IPV6 0x86DD
 

@@ -22,9 +22,9 @@
 #define LFP_KERN_COUNTER_SLOTS (1u << 21) /* same value as daemon/kern.h */
 #endif
 
-#define LFP_EVENTS_BYTES   (1u << 20) /* ring buffer size (power of two, page multiple) */
-#define LFP_UDP_CACHE_MAX  65536      /* (socket, remote) verdicts of unconnected UDP */
-#define LFP_EXEC_SEEN_MAX  16384      /* executable identities already reported */
+#define LFP_EVENTS_BYTES  (1u << 20) /* ring buffer size (power of two, page multiple) */
+#define LFP_UDP_CACHE_MAX 65536	     /* (socket, remote) verdicts of unconnected UDP */
+#define LFP_EXEC_SEEN_MAX 16384	     /* executable identities already reported */
 
 /* ---- per-generation maps: outer ARRAY_OF_MAPS, slot = gen & 1 ---- */
 
@@ -32,73 +32,79 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, LFP_LBL_PORT_ENTRIES);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(__u32));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_LBL_PORT_ENTRIES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(__u32));
+		});
 } lfp_o_lbl_port SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, LFP_LBL_SMALL_ENTRIES);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(__u32));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_LBL_SMALL_ENTRIES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(__u32));
+		});
 } lfp_o_lbl_small SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-		__uint(max_entries, 1);
-		__uint(map_flags, BPF_F_NO_PREALLOC);
-		__uint(key_size, sizeof(struct lfp_lpm_key));
-		__uint(value_size, sizeof(__u32));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+			__uint(max_entries, 1);
+			__uint(map_flags, BPF_F_NO_PREALLOC);
+			__uint(key_size, sizeof(struct lfp_lpm_key));
+			__uint(value_size, sizeof(__u32));
+		});
 } lfp_o_lbl_lpm SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_HASH);
-		__uint(max_entries, 1);
-		__uint(key_size, sizeof(struct lfp_hash_key));
-		__uint(value_size, sizeof(__u32));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_HASH);
+			__uint(max_entries, 1);
+			__uint(key_size, sizeof(struct lfp_hash_key));
+			__uint(value_size, sizeof(__u32));
+		});
 } lfp_o_lbl_hash SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, LFP_TUPLES_ENTRIES);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(struct lfp_tuple));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_TUPLES_ENTRIES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct lfp_tuple));
+		});
 } lfp_o_tuples SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_HASH);
-		__uint(max_entries, 1);
-		__uint(key_size, sizeof(struct lfp_rule_key));
-		__uint(value_size, sizeof(struct lfp_rule_val));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_HASH);
+			__uint(max_entries, 1);
+			__uint(key_size, sizeof(struct lfp_rule_key));
+			__uint(value_size, sizeof(struct lfp_rule_val));
+		});
 } lfp_o_rules SEC(".maps");
 
 /* BPF_F_INNER_MAP: the filter table's size varies per generation, and only
@@ -108,25 +114,27 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, 1);
-		__uint(map_flags, BPF_F_INNER_MAP);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(struct lfp_kfilter));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, 1);
+			__uint(map_flags, BPF_F_INNER_MAP);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct lfp_kfilter));
+		});
 } lfp_o_filters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, LFP_LAYER_COUNT);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(struct lfp_layer_cfg));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_LAYER_COUNT);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct lfp_layer_cfg));
+		});
 } lfp_o_layer_cfg SEC(".maps");
 
 /* ---- global state ---- */
@@ -203,4 +211,3 @@ struct {
 	__type(key, struct lfp_exe_id);
 	__type(value, __u8);
 } lfp_exec_seen SEC(".maps");
-

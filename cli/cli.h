@@ -20,7 +20,7 @@ struct cli_cmd {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv); /* argv[0] is the command name */
 	const char *summary;
-	const char *help;  /* man-style text for `lfp CMD --help` */
+	const char *help; /* man-style text for `lfp CMD --help` */
 };
 
 /**

@@ -37,7 +37,8 @@ void cli_print_diags(const json_t *diags, const char *file)
 
 	if (file)
 		lfp_diags_set_file(&d, file);
-	json_array_foreach(diags, i, g) {
+	json_array_foreach(diags, i, g)
+	{
 		const char *sev = json_string_value(json_object_get(g, "severity"));
 		struct lfp_loc loc = {
 			(uint32_t)json_integer_value(json_object_get(g, "line")),
@@ -49,7 +50,8 @@ void cli_print_diags(const json_t *diags, const char *file)
 		/* statements given on the command line have no file: `error: msg` + caret */
 		if (!file)
 			loc.line = 0;
-		lfp_diags_add(&d, sev && !strcmp(sev, "warning") ? LFP_DIAG_WARNING : LFP_DIAG_ERROR,
+		lfp_diags_add(&d,
+			      sev && !strcmp(sev, "warning") ? LFP_DIAG_WARNING : LFP_DIAG_ERROR,
 			      loc, text, "%s", msg ? msg : "?");
 	}
 	lfp_diags_print(&d, stderr);

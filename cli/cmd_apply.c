@@ -59,8 +59,9 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--provider") && i + 1 < argc) {
 			provider = argv[++i];
 		} else if (!strcmp(argv[i], "--confirm")) {
-			fprintf(stderr, "error: --confirm (rollback unless confirmed) is not available "
-					"in this version of lfp\n");
+			fprintf(stderr,
+				"error: --confirm (rollback unless confirmed) is not available "
+				"in this version of lfp\n");
 			return EXIT_REQUEST;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(cli_apply_help, stdout);

@@ -31,11 +31,12 @@ static void print_result(struct cli *cli, json_t *res)
 		printf(" (no filter matched)");
 	}
 	printf(" at %s\n", json_string_value(json_object_get(res, "layer")));
-	json_array_foreach(json_object_get(res, "sublayers"), i, s) {
+	json_array_foreach(json_object_get(res, "sublayers"), i, s)
+	{
 		json_t *sf = json_object_get(s, "filter");
 		const char *ans = json_string_value(json_object_get(s, "answer"));
 
-		printf("  sublayer %s (weight %" JSON_INTEGER_FORMAT "): %s", 
+		printf("  sublayer %s (weight %" JSON_INTEGER_FORMAT "): %s",
 		       json_string_value(json_object_get(s, "name")),
 		       json_integer_value(json_object_get(s, "weight")), ans);
 		if (strcmp(ans, "none"))
@@ -124,14 +125,15 @@ static int explain_offline(struct cli *cli, const char *file, const char *conn_t
 	arr = json_array();
 	for (size_t i = 0; i < res.n_subs; i++) {
 		const struct lfp_sublayer_result *s = &res.subs[i];
-		const char *ans = s->pend ? "pend" :
-				  s->answer.ans == LFP_ANS_PERMIT ? "permit" :
-				  s->answer.ans == LFP_ANS_BLOCK  ? "block" : "none";
+		const char *ans = s->pend			    ? "pend"
+				  : s->answer.ans == LFP_ANS_PERMIT ? "permit"
+				  : s->answer.ans == LFP_ANS_BLOCK  ? "block"
+								    : "none";
 
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name",
-						     s->sublayer->name, "weight", s->sublayer->weight,
-						     "answer", ans, "hard", s->answer.hard, "filter",
-						     filter_ref(s->filter)));
+		json_array_append_new(
+			arr, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name", s->sublayer->name,
+				       "weight", s->sublayer->weight, "answer", ans, "hard",
+				       s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(out, "sublayers", arr);
 	print_result(cli, out);

@@ -58,7 +58,8 @@ static int filter_add(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		cli_print_json(rep);
 	else
-		printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(rep, "id")));
+		printf("%" JSON_INTEGER_FORMAT "\n",
+		       json_integer_value(json_object_get(rep, "id")));
 	json_decref(rep);
 	return 0;
 }
@@ -105,7 +106,8 @@ static int filter_list(struct cli *cli, int argc, char **argv)
 		cli_print_json(json_object_get(rep, "filters"));
 	} else {
 		printf("%-6s %-18s %10s  %-10s %s\n", "ID", "WEIGHT", "HITS", "PROVIDER", "RULE");
-		json_array_foreach(json_object_get(rep, "filters"), i, f) {
+		json_array_foreach(json_object_get(rep, "filters"), i, f)
+		{
 			const char *lt = json_string_value(json_object_get(f, "lifetime"));
 
 			printf("%-6" JSON_INTEGER_FORMAT " 0x%016" PRIx64 " %10" JSON_INTEGER_FORMAT
@@ -115,7 +117,9 @@ static int filter_list(struct cli *cli, int argc, char **argv)
 			       json_integer_value(json_object_get(f, "hits")),
 			       json_string_value(json_object_get(f, "provider")),
 			       json_string_value(json_object_get(f, "text")),
-			       lt && strcmp(lt, "persistent") ? (!strcmp(lt, "runtime") ? "  (runtime)" : "  (dynamic)") : "");
+			       lt && strcmp(lt, "persistent")
+				       ? (!strcmp(lt, "runtime") ? "  (runtime)" : "  (dynamic)")
+				       : "");
 		}
 	}
 	json_decref(rep);

@@ -31,7 +31,8 @@ static int help_layers(struct cli *cli)
 							      json_string(lfp_field_info(i)->name));
 			for (int a = 0; a <= LFP_ACT_REDIRECT; a++)
 				if (li->actions & (1u << a))
-					json_array_append_new(acts, json_string(lfp_action_name(a)));
+					json_array_append_new(acts,
+							      json_string(lfp_action_name(a)));
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}",
 							     "name", li->name, "wfp", li->wfp,
 							     "hook", li->hook, "help", li->help,
@@ -59,7 +60,8 @@ static int help_layers(struct cli *cli)
 		}
 		printf("%s\n\n", li->can_pend ? " (can pend)" : "");
 	}
-	printf("Which layers this lfpd enforces, and by which mechanism on this kernel: lfp status\n");
+	printf("Which layers this lfpd enforces, and by which mechanism on this kernel: lfp "
+	       "status\n");
 	return 0;
 }
 
@@ -78,7 +80,8 @@ int cmd_help(struct cli *cli, int argc, char **argv)
 		return EXIT_REQUEST;
 	}
 	fputs("lfp help layers   each layer, its hook, fields and actions\n"
-	      "lfp COMMAND --help\n", stdout);
+	      "lfp COMMAND --help\n",
+	      stdout);
 	return 0;
 }
 

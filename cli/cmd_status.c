@@ -39,12 +39,14 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	printf("scope:      cgroup %s (id %" JSON_INTEGER_FORMAT "), network namespace %s\n",
 	       jstr(st, "cgroup"), jint(st, "cgroup_id"), jstr(st, "netns"));
 	printf("pins:       %s%s\n", jstr(st, "bpffs"),
-	       json_is_true(json_object_get(st, "adopted")) ? " (adopted from an earlier lfpd)" : "");
+	       json_is_true(json_object_get(st, "adopted")) ? " (adopted from an earlier lfpd)"
+							    : "");
 	printf("policy:     generation %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
 	       " filters, %" JSON_INTEGER_FORMAT " sublayers%s\n",
 	       jint(st, "generation"), jint(st, "filters"), jint(st, "sublayers"),
-	       json_is_true(json_object_get(st, "monitor_mode")) ?
-		       " (monitor mode: permit all, log all)" : "");
+	       json_is_true(json_object_get(st, "monitor_mode"))
+		       ? " (monitor mode: permit all, log all)"
+		       : "");
 	printf("events:     permitted connections %s\n",
 	       json_is_true(json_object_get(st, "log_permits")) ? "logged" : "not logged");
 	printf("hooks:\n");

@@ -36,12 +36,12 @@
 
 #define LFP_ABI_VERSION 1
 
-#define LFP_MAX_TUPLES        64 /* per layer */
-#define LFP_MAX_SUBLAYERS     32 /* sublayers with filters, per layer */
-#define LFP_TUPLE_MAX_FIELDS  8  /* distinct fields one filter may constrain */
-#define LFP_CGROUP_WALK_MAX   16 /* ancestor levels looked up for `cgroup` */
-#define LFP_PORT_FIELDS       3  /* local.port, remote.port, orig.port */
-#define LFP_SMALL_FIELDS      6  /* proto, ipver, direction, icmp.type, icmp.code, flags */
+#define LFP_MAX_TUPLES	     64 /* per layer */
+#define LFP_MAX_SUBLAYERS    32 /* sublayers with filters, per layer */
+#define LFP_TUPLE_MAX_FIELDS 8	/* distinct fields one filter may constrain */
+#define LFP_CGROUP_WALK_MAX  16 /* ancestor levels looked up for `cgroup` */
+#define LFP_PORT_FIELDS	     3	/* local.port, remote.port, orig.port */
+#define LFP_SMALL_FIELDS     6	/* proto, ipver, direction, icmp.type, icmp.code, flags */
 
 /* index of a port field in lbl_port: idx * 65536 + port */
 #define LFP_PORTIDX_LOCAL  0
@@ -75,8 +75,8 @@ struct lfp_hash_key {
 
 /* a tuple: which sublayer, which fields (in key order) */
 struct lfp_tuple {
-	__u32 id;            /* global tuple id (rule key prefix) */
-	__u8 sublayer_rank;  /* 0 = evaluated first */
+	__u32 id;	    /* global tuple id (rule key prefix) */
+	__u8 sublayer_rank; /* 0 = evaluated first */
 	__u8 nfields;
 	__u8 fields[LFP_TUPLE_MAX_FIELDS]; /* enum lfp_field */
 	__u8 pad[2];
@@ -95,40 +95,40 @@ struct lfp_rule_val {
 struct lfp_kfilter {
 	__u64 id;
 	__u64 weight;
-	__u32 counter;       /* slot in lfp_counters (stable across generations) */
-	__u8 ans;            /* LFP_ANS_PERMIT / LFP_ANS_BLOCK (effective) */
+	__u32 counter; /* slot in lfp_counters (stable across generations) */
+	__u8 ans;      /* LFP_ANS_PERMIT / LFP_ANS_BLOCK (effective) */
 	__u8 hard;
-	__u8 callout;        /* answer counts as a callout's (veto rule) */
-	__u8 flags;          /* LFP_FF_LOG / LFP_FF_NOLOG */
+	__u8 callout; /* answer counts as a callout's (veto rule) */
+	__u8 flags;   /* LFP_FF_LOG / LFP_FF_NOLOG */
 	__u8 sublayer_rank;
-	__u8 action;         /* enum lfp_action_type as written */
+	__u8 action; /* enum lfp_action_type as written */
 	__u8 pad[6];
 };
 
 /* per-generation, per-layer config: lbl_cfg[layer] */
 struct lfp_layer_cfg {
 	__u32 n_tuples;
-	__u32 used_fields;   /* bit per enum lfp_field used by the layer's filters */
-	__u32 tuple_base;    /* index of the layer's first tuple in the tuples array */
+	__u32 used_fields; /* bit per enum lfp_field used by the layer's filters */
+	__u32 tuple_base;  /* index of the layer's first tuple in the tuples array */
 	__u32 n_sublayers;
 };
 
 /* global state: lfp_state[0] */
 struct lfp_state {
-	__u64 gen;           /* active generation; slot = gen & 1; 0 = no policy (permit all) */
-	__u32 log_permits;   /* 1: events for permitted connections (default) */
-	__u32 abi;           /* LFP_ABI_VERSION of the maps */
-	__u64 scope_cgroup;  /* cgroup id of --cgroup */
+	__u64 gen;	    /* active generation; slot = gen & 1; 0 = no policy (permit all) */
+	__u32 log_permits;  /* 1: events for permitted connections (default) */
+	__u32 abi;	    /* LFP_ABI_VERSION of the maps */
+	__u64 scope_cgroup; /* cgroup id of --cgroup */
 };
 
 /* lfp_stats (per-CPU array) indexes */
 enum lfp_stat {
-	LFP_STAT_CLASSIFY,      /* classifications run */
-	LFP_STAT_EVENTS,        /* events written */
-	LFP_STAT_EVENT_DROPS,   /* ring buffer full: event lost (counted, never silent) */
-	LFP_STAT_GEN_RETRY,     /* generation changed under a classification */
+	LFP_STAT_CLASSIFY,    /* classifications run */
+	LFP_STAT_EVENTS,      /* events written */
+	LFP_STAT_EVENT_DROPS, /* ring buffer full: event lost (counted, never silent) */
+	LFP_STAT_GEN_RETRY,   /* generation changed under a classification */
 	LFP_STAT_UDP_CACHE_HIT,
-	LFP_STAT_ERRORS,        /* unexpected map failures: the layer's default applied */
+	LFP_STAT_ERRORS, /* unexpected map failures: the layer's default applied */
 	LFP_STAT_COUNT,
 };
 
@@ -139,18 +139,18 @@ enum lfp_event_type {
 };
 
 struct lfp_event {
-	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u32 type;          /* enum lfp_event_type */
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 type;  /* enum lfp_event_type */
 	__u8 layer;
-	__u8 verdict;        /* enum lfp_verdict */
+	__u8 verdict; /* enum lfp_verdict */
 	__u8 proto;
 	__u8 ipver;
-	__u64 filter_id;     /* 0: no filter matched (default permit) */
-	__u64 cookie;        /* socket cookie */
+	__u64 filter_id; /* 0: no filter matched (default permit) */
+	__u64 cookie;	 /* socket cookie */
 	__u32 pid;
 	__u32 uid;
 	__u32 gid;
-	__u32 flags;         /* LFP_CF_* */
+	__u32 flags; /* LFP_CF_* */
 	__u64 cgroup;
 	__u64 exe_dev;
 	__u64 exe_ino;
@@ -161,7 +161,7 @@ struct lfp_event {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 pad[2];
-	char comm[16];       /* display only; identity is exe_dev/exe_ino */
+	char comm[16]; /* display only; identity is exe_dev/exe_ino */
 };
 
 /* LFP_EV_EXEC: pid + exe identity + the filename given to execve (display) */
@@ -176,7 +176,7 @@ struct lfp_exec_event {
 
 /* Socket storage: who made the socket, and its ALE state. */
 struct lfp_sk {
-	__u64 gen;           /* policy generation of the cached verdict (connected flows) */
+	__u64 gen; /* policy generation of the cached verdict (connected flows) */
 	__u64 filter_id;
 	__u64 cgroup;
 	__u64 exe_dev;
@@ -185,7 +185,7 @@ struct lfp_sk {
 	__u32 uid;
 	__u32 gid;
 	__u8 verdict;
-	__u8 pending_event;  /* 1: emit the event when the local address is known */
+	__u8 pending_event; /* 1: emit the event when the local address is known */
 	__u8 proto;
 	__u8 pad;
 	__u8 raddr[16];
@@ -193,7 +193,8 @@ struct lfp_sk {
 	__u16 pad2;
 	__u32 cflags;
 	char comm[16];
-	__u32 udp_pending;   /* unconnected UDP: (socket, remote) events waiting for their first packet */
+	__u32 udp_pending; /* unconnected UDP: (socket, remote) events waiting for their first
+			      packet */
 	__u32 pad3;
 };
 
@@ -209,8 +210,8 @@ struct lfp_udp_val {
 	__u64 gen;
 	__u64 filter_id;
 	__u8 verdict;
-	__u8 pending_event;  /* 1: emit the event at the first packet (real local address) */
-	__u8 cflags;         /* LFP_CF_* of the classification, for that event */
+	__u8 pending_event; /* 1: emit the event at the first packet (real local address) */
+	__u8 cflags;	    /* LFP_CF_* of the classification, for that event */
 	__u8 pad[5];
 };
 
@@ -223,11 +224,11 @@ struct lfp_udp_val {
  *  role            type        key                 value                 max_entries        flags
  *  LBL_PORT        ARRAY       u32                 u32 label             3*65536            0
  *  LBL_SMALL       ARRAY       u32                 u32 label             6*256              0
- *  LBL_LPM         LPM_TRIE    lfp_lpm_key         u32 label             n (>=1)            NO_PREALLOC
+ *  LBL_LPM         LPM_TRIE    lfp_lpm_key         u32 label             n (>=1) NO_PREALLOC
  *  LBL_HASH        HASH        lfp_hash_key        u32 label             n (>=1)            0
  *  TUPLES          ARRAY       u32                 lfp_tuple             LAYERS*MAX_TUPLES  0
  *  RULES           HASH        lfp_rule_key        lfp_rule_val          n (>=1)            0
- *  FILTERS         ARRAY       u32                 lfp_kfilter           n (>=1)            INNER_MAP
+ *  FILTERS         ARRAY       u32                 lfp_kfilter           n (>=1) INNER_MAP
  *  LAYER_CFG       ARRAY       u32                 lfp_layer_cfg         LFP_LAYER_COUNT    0
  */
 enum lfp_map_role {

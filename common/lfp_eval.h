@@ -36,10 +36,10 @@
 #endif
 
 #if !defined(LFP_EVAL_LOOKUP_PORT) || !defined(LFP_EVAL_LOOKUP_SMALL) ||                           \
-    !defined(LFP_EVAL_LOOKUP_LPM) || !defined(LFP_EVAL_LOOKUP_HASH) ||                             \
-    !defined(LFP_EVAL_LOOKUP_TUPLE) || !defined(LFP_EVAL_LOOKUP_RULE) ||                           \
-    !defined(LFP_EVAL_LOOKUP_FILTER) || !defined(LFP_EVAL_LOOKUP_LAYER_CFG) ||                     \
-    !defined(LFP_EVAL_CGROUP_ANCESTOR)
+	!defined(LFP_EVAL_LOOKUP_LPM) || !defined(LFP_EVAL_LOOKUP_HASH) ||                         \
+	!defined(LFP_EVAL_LOOKUP_TUPLE) || !defined(LFP_EVAL_LOOKUP_RULE) ||                       \
+	!defined(LFP_EVAL_LOOKUP_FILTER) || !defined(LFP_EVAL_LOOKUP_LAYER_CFG) ||                 \
+	!defined(LFP_EVAL_CGROUP_ANCESTOR)
 #error "define every LFP_EVAL_LOOKUP_* and LFP_EVAL_CGROUP_ANCESTOR before including lfp_eval.h"
 #endif
 
@@ -230,7 +230,7 @@ static __always_inline void lfp_eval_labels(struct lfp_eval_env *env, const stru
 		v[LFP_F_ICMP_CODE] = lfp_eval_lbl_small(env, LFP_SMALLIDX_ICMP_CODE, in->icmp_code);
 	if (LFP_EVAL_USED(used, LFP_F_FLAGS))
 		v[LFP_F_FLAGS] =
-		    lfp_eval_lbl_small(env, LFP_SMALLIDX_FLAGS, in->flags & LFP_CF_ALL);
+			lfp_eval_lbl_small(env, LFP_SMALLIDX_FLAGS, in->flags & LFP_CF_ALL);
 }
 
 /*

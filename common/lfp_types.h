@@ -52,16 +52,16 @@ enum lfp_field {
 };
 
 /* Connection flags (`flags` field). */
-#define LFP_CF_LOOPBACK      (1u << 0)
+#define LFP_CF_LOOPBACK	     (1u << 0)
 #define LFP_CF_REDIRECTED    (1u << 1)
 #define LFP_CF_REAUTHORIZE   (1u << 2)
-#define LFP_CF_RAW           (1u << 3)
+#define LFP_CF_RAW	     (1u << 3)
 #define LFP_CF_IMPLICIT_BIND (1u << 4)
-#define LFP_CF_ALL           0x1fu
+#define LFP_CF_ALL	     0x1fu
 
 /* direction values */
 #define LFP_DIR_OUTBOUND 0
-#define LFP_DIR_INBOUND  1
+#define LFP_DIR_INBOUND	 1
 
 /* Filter actions. */
 enum lfp_action_type {
@@ -73,11 +73,11 @@ enum lfp_action_type {
 };
 
 /* Filter flags. */
-#define LFP_FF_HARD           (1u << 0) /* permit is hard (WFP clear-action-right) */
-#define LFP_FF_SOFT           (1u << 1) /* block is soft */
-#define LFP_FF_LOG            (1u << 2) /* event whenever this filter decides */
+#define LFP_FF_HARD	       (1u << 0) /* permit is hard (WFP clear-action-right) */
+#define LFP_FF_SOFT	       (1u << 1) /* block is soft */
+#define LFP_FF_LOG	       (1u << 2) /* event whenever this filter decides */
 #define LFP_FF_PERMIT_IF_UNREG (1u << 3) /* unregistered callout permits */
-#define LFP_FF_NOLOG          (1u << 4) /* no event for permits this filter decides */
+#define LFP_FF_NOLOG	       (1u << 4) /* no event for permits this filter decides */
 
 /* Verdicts as they appear in events and explain output. */
 enum lfp_verdict {

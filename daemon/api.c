@@ -20,7 +20,7 @@ struct api_req {
 	struct lfpd *d;
 	struct client *c;
 	json_t *req;
-	json_t *reply;          /* filled by handlers on success */
+	json_t *reply; /* filled by handlers on success */
 	struct lfp_diags diags;
 };
 
@@ -44,9 +44,9 @@ static int req_lifetime(struct api_req *r, enum lfp_lifetime *lt)
 	else if (!strcmp(s, "boot-time"))
 		*lt = LFP_LT_BOOT_TIME;
 	else {
-		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
-			      "field 'lifetime': expected persistent, runtime or boot-time, got '%s'",
-			      s);
+		lfp_diags_add(
+			&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			"field 'lifetime': expected persistent, runtime or boot-time, got '%s'", s);
 		return -EINVAL;
 	}
 	return 0;
@@ -64,8 +64,8 @@ static int need_text(struct api_req *r, const char **text)
 }
 
 /* parse "PREFIX TEXT" (one statement) */
-static int parse_stmt(struct api_req *r, const char *prefix, const char *text,
-		      enum lfp_lifetime lt, struct lfp_ruleset **rs)
+static int parse_stmt(struct api_req *r, const char *prefix, const char *text, enum lfp_lifetime lt,
+		      struct lfp_ruleset **rs)
 {
 	LFP_OPTS(lfp_parse_opts, po, .single_statement = true, .lifetime = lt);
 	char *stmt = NULL;
@@ -179,8 +179,8 @@ static int api_filter_list(struct api_req *r)
 				       lfp_layer_info(ef->f.layer)->name, "sublayer",
 				       ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME,
 				       "weight", (json_int_t)ef->f.weight, "hits", (json_int_t)hits,
-				       "provider", ef->f.provider ? ef->f.provider : "",
-				       "lifetime", lifetime_name(ef->f.lifetime), "text", text));
+				       "provider", ef->f.provider ? ef->f.provider : "", "lifetime",
+				       lifetime_name(ef->f.lifetime), "text", text));
 		free(text);
 	}
 	json_object_set_new(r->reply, "filters", arr);
@@ -354,9 +354,9 @@ static const char *answer_name(const struct lfp_sublayer_result *s)
 {
 	if (s->pend)
 		return "pend";
-	return s->answer.ans == LFP_ANS_PERMIT ? "permit" :
-	       s->answer.ans == LFP_ANS_BLOCK	? "block" :
-						  "none";
+	return s->answer.ans == LFP_ANS_PERMIT	? "permit"
+	       : s->answer.ans == LFP_ANS_BLOCK ? "block"
+						: "none";
 }
 
 static int api_explain(struct api_req *r)
@@ -395,11 +395,10 @@ static int api_explain(struct api_req *r)
 	for (size_t i = 0; i < res.n_subs; i++) {
 		const struct lfp_sublayer_result *s = &res.subs[i];
 
-		json_array_append_new(subs, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name",
-						      s->sublayer->name, "weight",
-						      s->sublayer->weight, "answer",
-						      answer_name(s), "hard",
-						      s->answer.hard, "filter", filter_ref(s->filter)));
+		json_array_append_new(
+			subs, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name", s->sublayer->name,
+					"weight", s->sublayer->weight, "answer", answer_name(s),
+					"hard", s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(r->reply, "sublayers", subs);
 	lfp_classify_result_fini(&res);
@@ -415,8 +414,8 @@ static json_t *status_json(struct lfpd *d)
 	json_t *j = json_object(), *hooks = json_array(), *layers = json_array(), *stats;
 	size_t per_layer[LFP_LAYER_COUNT] = { 0 };
 	static const char *const stat_names[LFP_STAT_COUNT] = {
-		"classifications", "events", "event_drops", "generation_retries",
-		"udp_cache_hits", "errors",
+		"classifications",    "events",		"event_drops",
+		"generation_retries", "udp_cache_hits", "errors",
 	};
 
 	memset(&st, 0, sizeof(st));
@@ -432,13 +431,12 @@ static json_t *status_json(struct lfpd *d)
 	json_object_set_new(j, "monitor_mode", json_boolean(d->eng.n_filters == 0));
 	json_object_set_new(j, "log_permits", json_boolean(d->opts.log_permits));
 	for (size_t i = 0; i < st.n_hooks; i++)
-		json_array_append_new(hooks, json_pack("{s:s, s:s?, s:b, s:s}", "name",
-						       st.hooks[i].name, "layer",
-						       st.hooks[i].layer >= 0 ?
-							       lfp_layer_info(st.hooks[i].layer)->name :
-							       NULL,
-						       "active", st.hooks[i].active, "reason",
-						       st.hooks[i].reason));
+		json_array_append_new(
+			hooks,
+			json_pack("{s:s, s:s?, s:b, s:s}", "name", st.hooks[i].name, "layer",
+				  st.hooks[i].layer >= 0 ? lfp_layer_info(st.hooks[i].layer)->name
+							 : NULL,
+				  "active", st.hooks[i].active, "reason", st.hooks[i].reason));
 	json_object_set_new(j, "hooks", hooks);
 	for (size_t i = 0; i < d->eng.n_filters; i++)
 		per_layer[d->eng.filters[i]->f.layer]++;
@@ -456,13 +454,14 @@ static json_t *status_json(struct lfpd *d)
 			if (!st.hooks[i].active)
 				why = st.hooks[i].reason;
 		}
-		json_array_append_new(
-			layers,
-			json_pack("{s:s, s:s, s:s, s:I}", "name", li->name, "state",
-				  !enforced ? "not implemented in this version" :
-				  (any && all) ? "enforced" : any ? "partly enforced" : "unavailable",
-				  "mechanism", enforced ? li->hook : (why ? why : ""), "filters",
-				  (json_int_t)per_layer[l]));
+		json_array_append_new(layers,
+				      json_pack("{s:s, s:s, s:s, s:I}", "name", li->name, "state",
+						!enforced      ? "not implemented in this version"
+						: (any && all) ? "enforced"
+						: any	       ? "partly enforced"
+							       : "unavailable",
+						"mechanism", enforced ? li->hook : (why ? why : ""),
+						"filters", (json_int_t)per_layer[l]));
 	}
 	json_object_set_new(j, "layers", layers);
 	json_object_set_new(j, "filters", json_integer((json_int_t)d->eng.n_filters));
@@ -513,11 +512,17 @@ static const struct {
 static bool user_error(int err)
 {
 	switch (err) {
-	case -EINVAL: case -ENOENT: case -EEXIST: case -EPERM: case -EACCES: case -EBUSY:
-	case -EOPNOTSUPP: case -E2BIG: case -ENOSPC: case -ERANGE:
-		return true;
-	default:
-		return false;
+	case -EINVAL:
+	case -ENOENT:
+	case -EEXIST:
+	case -EPERM:
+	case -EACCES:
+	case -EBUSY:
+	case -EOPNOTSUPP:
+	case -E2BIG:
+	case -ENOSPC:
+	case -ERANGE: return true;
+	default: return false;
 	}
 }
 
@@ -528,11 +533,11 @@ static json_t *diags_json(const struct lfp_diags *d)
 	for (size_t i = 0; i < d->n; i++) {
 		const struct lfp_diag *g = &d->v[i];
 
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:s, s:s?}", "severity",
-						     g->severity == LFP_DIAG_ERROR ? "error" :
-										     "warning",
-						     "line", g->loc.line, "col", g->loc.col, "msg",
-						     g->msg, "text", g->text));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:i, s:i, s:s, s:s?}", "severity",
+						g->severity == LFP_DIAG_ERROR ? "error" : "warning",
+						"line", g->loc.line, "col", g->loc.col, "msg",
+						g->msg, "text", g->text));
 	}
 	return arr;
 }
@@ -585,8 +590,9 @@ reply:
 		for (i = 0; i < r.diags.n && !msg; i++)
 			if (r.diags.v[i].severity == LFP_DIAG_ERROR)
 				msg = r.diags.v[i].msg;
-		out = json_pack("{s:b, s:s, s:i, s:o}", "ok", 0, "error", msg ? msg : strerror(-ret),
-				"exit", user_error(ret) ? 1 : 2, "diags", diags_json(&r.diags));
+		out = json_pack("{s:b, s:s, s:i, s:o}", "ok", 0, "error",
+				msg ? msg : strerror(-ret), "exit", user_error(ret) ? 1 : 2,
+				"diags", diags_json(&r.diags));
 		if (r.diags.file)
 			json_object_set_new(out, "file", json_string(r.diags.file));
 	}

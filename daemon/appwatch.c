@@ -15,7 +15,8 @@
 #include <unistd.h>
 #include "lfpd.h"
 
-#define WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB)
+#define WATCH_MASK                                                                                 \
+	(IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB)
 #define REFRESH_DELAY_MS 200
 
 static void watch_dir_of(struct lfpd *d, const char *path)
@@ -78,6 +79,6 @@ void appwatch_handle(struct lfpd *d)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	d->refresh_pending = true;
-	d->refresh_at_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 +
-			   REFRESH_DELAY_MS;
+	d->refresh_at_ms =
+		(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + REFRESH_DELAY_MS;
 }

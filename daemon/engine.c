@@ -204,10 +204,11 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 		}
 	}
 	if (f->lifetime == LFP_LT_BOOT_TIME) {
-		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
-			      "filter '%s': boot-time filters need the early loader, which this lfpd "
-			      "does not have yet",
-			      what);
+		lfp_diags_add(
+			diags, LFP_DIAG_ERROR, f->loc, NULL,
+			"filter '%s': boot-time filters need the early loader, which this lfpd "
+			"does not have yet",
+			what);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -449,7 +450,8 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 			continue;
 		}
 		for (size_t j = 0; j < rs->n_sublayers; j++)
-			said |= !strcmp(rs->sublayers[j].name ? rs->sublayers[j].name : "", s->name);
+			said |= !strcmp(rs->sublayers[j].name ? rs->sublayers[j].name : "",
+					s->name);
 		if (said) {
 			i++;
 			continue;
@@ -793,7 +795,8 @@ int engine_load(struct engine *eng, struct lfp_diags *diags)
 	if (r)
 		goto out_json;
 	arr = json_object_get(root, "sublayers");
-	json_array_foreach(arr, i, it) {
+	json_array_foreach(arr, i, it)
+	{
 		struct lfp_sublayer s = { 0 };
 		const char *name = json_string_value(json_object_get(it, "name"));
 
@@ -815,7 +818,8 @@ int engine_load(struct engine *eng, struct lfp_diags *diags)
 			goto out_txn;
 	}
 	arr = json_object_get(root, "filters");
-	json_array_foreach(arr, i, it) {
+	json_array_foreach(arr, i, it)
+	{
 		const char *text = json_string_value(json_object_get(it, "text"));
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(it, "id"));
 		uint32_t counter = (uint32_t)json_integer_value(json_object_get(it, "counter"));

@@ -22,25 +22,25 @@ struct lfp_kern;
 struct eng_filter {
 	struct lfp_filter f; /**< owned; f.id, f.provider and f.lifetime always set */
 	uint32_t counter;    /**< hit counter slot in the kernel */
-	bool fresh;          /**< created by an uncommitted transaction */
+	bool fresh;	     /**< created by an uncommitted transaction */
 };
 
 struct engine {
 	struct eng_filter **filters; /**< sorted by id */
 	size_t n_filters;
-	struct lfp_sublayer *subs;   /**< includes "default" (id 1) */
+	struct lfp_sublayer *subs; /**< includes "default" (id 1) */
 	size_t n_subs;
 	uint64_t next_filter_id;
 	uint32_t next_sublayer_id;
-	uint8_t *slot_used;          /**< counter slots in use */
+	uint8_t *slot_used; /**< counter slots in use */
 	uint32_t n_slots;
-	struct lfp_kern *kern;       /**< NULL: no kernel (offline tests) */
-	char *state_dir;             /**< NULL: no persistence */
-	uint32_t enforced_layers;    /**< bit per enum lfp_layer the kernel enforces */
+	struct lfp_kern *kern;	  /**< NULL: no kernel (offline tests) */
+	char *state_dir;	  /**< NULL: no persistence */
+	uint32_t enforced_layers; /**< bit per enum lfp_layer the kernel enforces */
 	struct lfp_callout *callouts;
 	size_t n_callouts;
-	uint64_t gen;                /**< last committed generation */
-	bool dirty_identities;       /**< an app file changed: recommit to re-resolve */
+	uint64_t gen;	       /**< last committed generation */
+	bool dirty_identities; /**< an app file changed: recommit to re-resolve */
 };
 
 struct eng_txn {

@@ -47,13 +47,13 @@ struct hook_desc {
 };
 
 static const struct hook_desc hook_descs[] = {
-    {"connect4", "lfp_connect4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED},
-    {"connect6", "lfp_connect6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED},
-    {"sendmsg4", "lfp_sendmsg4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
-    {"sendmsg6", "lfp_sendmsg6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
-    {"sock_ops", "lfp_sockops", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
-    {"egress", "lfp_egress", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP},
-    {"exec tracepoint", "lfp_exec", -1, 0},
+	{ "connect4", "lfp_connect4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
+	{ "connect6", "lfp_connect6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
+	{ "sendmsg4", "lfp_sendmsg4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
+	{ "sendmsg6", "lfp_sendmsg6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
+	{ "sock_ops", "lfp_sockops", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
+	{ "egress", "lfp_egress", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
+	{ "exec tracepoint", "lfp_exec", -1, 0 },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
@@ -63,7 +63,7 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 /* Maps that belong to one loaded object, never pinned: the exec dedup set
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
-static const char *const unpinned_maps[] = {"lfp_exec_seen", "lfp_scope", "lfp_scratch"};
+static const char *const unpinned_maps[] = { "lfp_exec_seen", "lfp_scope", "lfp_scratch" };
 
 const char *lfp_kern_test_refuse;
 
@@ -350,11 +350,11 @@ static int pins_check(const char *bpffs, uint64_t cgroup_id, const char *cgroup)
 	}
 	if (st.scope_cgroup != cgroup_id) {
 		lfp_print(
-		    LFP_WARN,
-		    "lfp: the programs pinned under %s guard cgroup id %llu, not %s (id %llu); "
-		    "run `lfpd --unload` first to move enforcement\n",
-		    bpffs, (unsigned long long)st.scope_cgroup, cgroup,
-		    (unsigned long long)cgroup_id);
+			LFP_WARN,
+			"lfp: the programs pinned under %s guard cgroup id %llu, not %s (id %llu); "
+			"run `lfpd --unload` first to move enforcement\n",
+			bpffs, (unsigned long long)st.scope_cgroup, cgroup,
+			(unsigned long long)cgroup_id);
 		return -EBUSY;
 	}
 	return 1;
@@ -417,7 +417,7 @@ static int skel_open(struct lfp_kern *k, const bool *refused, struct lfp_bpf **o
 	}
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		struct bpf_program *p =
-		    bpf_object__find_program_by_name(skel->obj, hook_descs[i].prog);
+			bpf_object__find_program_by_name(skel->obj, hook_descs[i].prog);
 
 		if (!p) {
 			lfp_bpf__destroy(skel);
@@ -950,22 +950,14 @@ static int gen_build(const struct lfp_lowered *lw, struct gen_maps *g)
 static int outer_fd(struct lfp_kern *k, int role)
 {
 	switch (role) {
-	case LFP_ROLE_LBL_PORT:
-		return bpf_map__fd(k->skel->maps.lfp_o_lbl_port);
-	case LFP_ROLE_LBL_SMALL:
-		return bpf_map__fd(k->skel->maps.lfp_o_lbl_small);
-	case LFP_ROLE_LBL_LPM:
-		return bpf_map__fd(k->skel->maps.lfp_o_lbl_lpm);
-	case LFP_ROLE_LBL_HASH:
-		return bpf_map__fd(k->skel->maps.lfp_o_lbl_hash);
-	case LFP_ROLE_TUPLES:
-		return bpf_map__fd(k->skel->maps.lfp_o_tuples);
-	case LFP_ROLE_RULES:
-		return bpf_map__fd(k->skel->maps.lfp_o_rules);
-	case LFP_ROLE_FILTERS:
-		return bpf_map__fd(k->skel->maps.lfp_o_filters);
-	case LFP_ROLE_LAYER_CFG:
-		return bpf_map__fd(k->skel->maps.lfp_o_layer_cfg);
+	case LFP_ROLE_LBL_PORT: return bpf_map__fd(k->skel->maps.lfp_o_lbl_port);
+	case LFP_ROLE_LBL_SMALL: return bpf_map__fd(k->skel->maps.lfp_o_lbl_small);
+	case LFP_ROLE_LBL_LPM: return bpf_map__fd(k->skel->maps.lfp_o_lbl_lpm);
+	case LFP_ROLE_LBL_HASH: return bpf_map__fd(k->skel->maps.lfp_o_lbl_hash);
+	case LFP_ROLE_TUPLES: return bpf_map__fd(k->skel->maps.lfp_o_tuples);
+	case LFP_ROLE_RULES: return bpf_map__fd(k->skel->maps.lfp_o_rules);
+	case LFP_ROLE_FILTERS: return bpf_map__fd(k->skel->maps.lfp_o_filters);
+	case LFP_ROLE_LAYER_CFG: return bpf_map__fd(k->skel->maps.lfp_o_layer_cfg);
 	}
 	return -1;
 }

@@ -22,24 +22,24 @@ struct lfp_kern;
 
 struct lfp_kern_opts {
 	size_t sz;
-	const char *cgroup;  /**< cgroup v2 directory to attach to (required) */
-	const char *bpffs;   /**< pin directory (required) */
-	bool log_permits;    /**< events for permitted connections */
+	const char *cgroup; /**< cgroup v2 directory to attach to (required) */
+	const char *bpffs;  /**< pin directory (required) */
+	bool log_permits;   /**< events for permitted connections */
 };
 
 /** One hook's status for `lfp status`. */
 struct lfp_kern_hook {
-	const char *name;    /**< "connect4", "sendmsg6", "sock_ops", "exec tracepoint", ... */
-	int layer;           /**< enum lfp_layer it serves, or -1 */
+	const char *name; /**< "connect4", "sendmsg6", "sock_ops", "exec tracepoint", ... */
+	int layer;	  /**< enum lfp_layer it serves, or -1 */
 	bool active;
-	char reason[128];    /**< why not active ("" when active) */
+	char reason[128]; /**< why not active ("" when active) */
 };
 
 #define LFP_KERN_MAX_HOOKS 16
 
 struct lfp_kern_status {
-	bool adopted;        /**< pins existed and were adopted */
-	uint64_t gen;        /**< active generation (0: none, permit all) */
+	bool adopted; /**< pins existed and were adopted */
+	uint64_t gen; /**< active generation (0: none, permit all) */
 	uint64_t scope_cgroup_id;
 	size_t n_hooks;
 	struct lfp_kern_hook hooks[LFP_KERN_MAX_HOOKS];

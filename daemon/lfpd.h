@@ -15,11 +15,11 @@ struct client {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	bool privileged;   /**< root or member of group lfp */
-	bool monitor;      /**< subscribed to events */
-	char *out;         /**< pending output (monitor streams) */
+	bool privileged; /**< root or member of group lfp */
+	bool monitor;	 /**< subscribed to events */
+	char *out;	 /**< pending output (monitor streams) */
 	size_t out_len;
-	uint64_t dropped;  /**< events this subscriber missed because it read too slowly */
+	uint64_t dropped; /**< events this subscriber missed because it read too slowly */
 	bool closing;
 	struct client *next;
 };
@@ -31,7 +31,7 @@ struct lfpd_opts {
 	const char *bpffs;
 	bool foreground;
 	bool unload;
-	bool quiet;        /**< --foreground without printing events */
+	bool quiet; /**< --foreground without printing events */
 	bool log_permits;
 };
 
@@ -41,9 +41,9 @@ struct lfpd {
 	struct lfp_kern *kern;
 	struct exe_cache exes;
 	int epfd, lfd, sigfd, inofd;
-	int *wds;          /**< inotify watches of app directories */
+	int *wds; /**< inotify watches of app directories */
 	size_t n_wds;
-	gid_t lfp_gid;     /**< gid of group lfp, or (gid_t)-1 */
+	gid_t lfp_gid; /**< gid of group lfp, or (gid_t)-1 */
 	bool have_lfp_gid;
 	struct client *clients;
 	uint64_t mono_to_real_ns;
@@ -52,8 +52,8 @@ struct lfpd {
 	bool running;
 	bool refresh_pending;
 	uint64_t refresh_at_ms;
-	char *netns;       /**< "net:[4026531840]" */
-	char *cgroup_abs;  /**< absolute cgroup directory */
+	char *netns;	  /**< "net:[4026531840]" */
+	char *cgroup_abs; /**< absolute cgroup directory */
 };
 
 /** Handle one request line from @p c; writes the reply. */

@@ -29,9 +29,9 @@
 #include "kern.h"
 #include "lfpd.h"
 
-#define TAG_LISTEN ((uint64_t)1)
-#define TAG_SIGNAL ((uint64_t)2)
-#define TAG_EVENTS ((uint64_t)3)
+#define TAG_LISTEN  ((uint64_t)1)
+#define TAG_SIGNAL  ((uint64_t)2)
+#define TAG_EVENTS  ((uint64_t)3)
 #define TAG_INOTIFY ((uint64_t)4)
 
 #define CLIENT_OUT_MAX (8u << 20) /* a monitor reading slower than this loses events (counted) */
@@ -302,7 +302,8 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	rec.cgroup = ke->cgroup;
 	rec.path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
 	if (!rec.path && ke->exe_ino)
-		rec.path = exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
+		rec.path =
+			exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
 	rec.comm = comm;
 	rec.proto = proto_text(ke->proto, pbuf, sizeof(pbuf));
 	rec.ipver = ke->ipver;
@@ -386,7 +387,17 @@ static int listen_socket(const char *path)
 
 static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 {
-	enum { O_CGROUP = 256, O_SOCKET, O_STATE, O_BPFFS, O_FG, O_UNLOAD, O_QUIET, O_NOLOG, O_VER };
+	enum {
+		O_CGROUP = 256,
+		O_SOCKET,
+		O_STATE,
+		O_BPFFS,
+		O_FG,
+		O_UNLOAD,
+		O_QUIET,
+		O_NOLOG,
+		O_VER
+	};
 	static const struct option longopts[] = {
 		{ "cgroup", required_argument, 0, O_CGROUP },
 		{ "socket", required_argument, 0, O_SOCKET },
@@ -550,7 +561,8 @@ int main(int argc, char **argv)
 	}
 	d->cgroup_abs = d->opts.cgroup ? realpath(d->opts.cgroup, NULL) : find_cgroup2_root();
 	if (!d->cgroup_abs) {
-		fprintf(stderr, "lfpd: cgroup %s: %s\n", d->opts.cgroup ? d->opts.cgroup : "v2 root",
+		fprintf(stderr, "lfpd: cgroup %s: %s\n",
+			d->opts.cgroup ? d->opts.cgroup : "v2 root",
 			d->opts.cgroup ? strerror(errno) : "no cgroup2 mount in /proc/mounts");
 		return 2;
 	}
@@ -579,8 +591,9 @@ int main(int argc, char **argv)
 		goto fail;
 	r = engine_load(&d->eng, &diags);
 	if (r) {
-		fprintf(stderr, "lfpd: the persistent policy in %s could not be loaded; the "
-				"pinned policy stays enforced:\n",
+		fprintf(stderr,
+			"lfpd: the persistent policy in %s could not be loaded; the "
+			"pinned policy stays enforced:\n",
 			d->opts.state_dir);
 		lfp_diags_print(&diags, stderr);
 		goto fail;

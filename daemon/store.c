@@ -52,9 +52,9 @@ int store_save(struct engine *eng, struct lfp_diags *diags)
 
 		if (s->lifetime != LFP_LT_PERSISTENT || !strcmp(s->name, LFP_SUBLAYER_DEFAULT_NAME))
 			continue;
-		json_array_append_new(subs, json_pack("{s:I, s:s, s:i, s:s?}", "id", (json_int_t)s->id,
-						      "name", s->name, "weight", s->weight,
-						      "provider", s->provider));
+		json_array_append_new(subs, json_pack("{s:I, s:s, s:i, s:s?}", "id",
+						      (json_int_t)s->id, "name", s->name, "weight",
+						      s->weight, "provider", s->provider));
 	}
 	for (size_t i = 0; i < eng->n_filters; i++) {
 		const struct eng_filter *ef = eng->filters[i];
@@ -67,10 +67,10 @@ int store_save(struct engine *eng, struct lfp_diags *diags)
 			r = -ENOMEM;
 			goto out;
 		}
-		json_array_append_new(filters, json_pack("{s:I, s:s?, s:I, s:s}", "id",
-							 (json_int_t)ef->f.id, "provider",
-							 ef->f.provider, "counter",
-							 (json_int_t)ef->counter, "text", t));
+		json_array_append_new(filters,
+				      json_pack("{s:I, s:s?, s:I, s:s}", "id", (json_int_t)ef->f.id,
+						"provider", ef->f.provider, "counter",
+						(json_int_t)ef->counter, "text", t));
 		free(t);
 	}
 	r = mkdir_p(eng->state_dir);
@@ -136,8 +136,8 @@ int store_read(const char *state_dir, json_t **out, struct lfp_diags *diags)
 	root = json_load_file(path, 0, &err);
 	if (!root || !json_is_object(root) ||
 	    json_integer_value(json_object_get(root, "version")) != 1) {
-		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
-			      "%s:%d:%d: %s", path, err.line, err.column,
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL, "%s:%d:%d: %s",
+			      path, err.line, err.column,
 			      root ? "not an lfp state file (version 1)" : err.text);
 		json_decref(root);
 		free(path);

@@ -72,7 +72,7 @@ static int resolve_id(bool user, const char *name, uint32_t *id)
 
 static bool addr_is_v4(const uint8_t a[16])
 {
-	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 	return !memcmp(a, prefix, sizeof(prefix));
 }
@@ -85,12 +85,8 @@ static int conn_set(struct rule_ctx *rc, struct lfp_conn *conn, enum lfp_field f
 	int r;
 
 	switch (f) {
-	case LFP_F_APP:
-		path = &conn->app_path;
-		break;
-	case LFP_F_CGROUP:
-		path = &conn->cgroup_path;
-		break;
+	case LFP_F_APP: path = &conn->app_path; break;
+	case LFP_F_CGROUP: path = &conn->cgroup_path; break;
 	case LFP_F_USER:
 	case LFP_F_GROUP:
 		if (v->form != LFP_VF_NAME) {
@@ -110,36 +106,16 @@ static int conn_set(struct rule_ctx *rc, struct lfp_conn *conn, enum lfp_field f
 		else
 			conn->gid = id;
 		return 0;
-	case LFP_F_PID:
-		conn->pid = (uint32_t)v->lo;
-		return 0;
-	case LFP_F_PROTO:
-		conn->proto = (uint8_t)v->lo;
-		return 0;
-	case LFP_F_IPVER:
-		conn->ipver = (uint8_t)v->lo;
-		return 0;
-	case LFP_F_LOCAL_ADDR:
-		memcpy(conn->laddr, v->alo, 16);
-		return 0;
-	case LFP_F_REMOTE_ADDR:
-		memcpy(conn->raddr, v->alo, 16);
-		return 0;
-	case LFP_F_ORIG_ADDR:
-		memcpy(conn->oaddr, v->alo, 16);
-		return 0;
-	case LFP_F_LOCAL_PORT:
-		conn->lport = (uint16_t)v->lo;
-		return 0;
-	case LFP_F_REMOTE_PORT:
-		conn->rport = (uint16_t)v->lo;
-		return 0;
-	case LFP_F_ORIG_PORT:
-		conn->oport = (uint16_t)v->lo;
-		return 0;
-	case LFP_F_DIRECTION:
-		conn->direction = (uint8_t)v->lo;
-		return 0;
+	case LFP_F_PID: conn->pid = (uint32_t)v->lo; return 0;
+	case LFP_F_PROTO: conn->proto = (uint8_t)v->lo; return 0;
+	case LFP_F_IPVER: conn->ipver = (uint8_t)v->lo; return 0;
+	case LFP_F_LOCAL_ADDR: memcpy(conn->laddr, v->alo, 16); return 0;
+	case LFP_F_REMOTE_ADDR: memcpy(conn->raddr, v->alo, 16); return 0;
+	case LFP_F_ORIG_ADDR: memcpy(conn->oaddr, v->alo, 16); return 0;
+	case LFP_F_LOCAL_PORT: conn->lport = (uint16_t)v->lo; return 0;
+	case LFP_F_REMOTE_PORT: conn->rport = (uint16_t)v->lo; return 0;
+	case LFP_F_ORIG_PORT: conn->oport = (uint16_t)v->lo; return 0;
+	case LFP_F_DIRECTION: conn->direction = (uint8_t)v->lo; return 0;
 	case LFP_F_IFACE:
 		if (v->form != LFP_VF_NAME) {
 			conn->ifindex = (uint32_t)v->lo;
@@ -151,17 +127,10 @@ static int conn_set(struct rule_ctx *rc, struct lfp_conn *conn, enum lfp_field f
 			return -EINVAL;
 		}
 		return 0;
-	case LFP_F_ICMP_TYPE:
-		conn->icmp_type = (uint8_t)v->lo;
-		return 0;
-	case LFP_F_ICMP_CODE:
-		conn->icmp_code = (uint8_t)v->lo;
-		return 0;
-	case LFP_F_FLAGS:
-		conn->flags = (uint32_t)v->lo;
-		return 0;
-	default:
-		return 0;
+	case LFP_F_ICMP_TYPE: conn->icmp_type = (uint8_t)v->lo; return 0;
+	case LFP_F_ICMP_CODE: conn->icmp_code = (uint8_t)v->lo; return 0;
+	case LFP_F_FLAGS: conn->flags = (uint32_t)v->lo; return 0;
+	default: return 0;
 	}
 	*path = strdup(v->str);
 	return *path ? 0 : -ENOMEM;
@@ -188,8 +157,8 @@ static void conn_ipver(struct rule_ctx *rc, struct lfp_conn *conn,
 
 static int conn_parse_toks(struct rule_ctx *rc, struct rule_toks *tk, struct lfp_conn *conn)
 {
-	const struct rule_tok *seen[LFP_F_COUNT] = {0}, *layer_tok = NULL;
-	struct conn_cur c = {.tk = tk};
+	const struct rule_tok *seen[LFP_F_COUNT] = { 0 }, *layer_tok = NULL;
+	struct conn_cur c = { .tk = tk };
 	char sug[96];
 	int r, l;
 
@@ -286,9 +255,9 @@ static int conn_parse_toks(struct rule_ctx *rc, struct rule_toks *tk, struct lfp
 
 int lfp_conn_parse(const char *text, struct lfp_conn *conn, struct lfp_diags *diags)
 {
-	struct lfp_diags local = {0};
-	struct rule_ctx rc = {.diags = diags ? diags : &local};
-	struct rule_toks tk = {0};
+	struct lfp_diags local = { 0 };
+	struct rule_ctx rc = { .diags = diags ? diags : &local };
+	struct rule_toks tk = { 0 };
 	size_t n0;
 	int r;
 

@@ -83,8 +83,8 @@ static const __u32 *env_lpm(const struct lfp_eval_env *env, const struct lfp_lpm
 static __u64 env_cgroup_ancestor(const struct lfp_eval_env *env, __u32 level)
 {
 	return level < env->c->cgroup_depth && level < LFP_CGROUP_MAX_DEPTH
-		   ? env->c->cgroup_ids[level]
-		   : 0;
+		       ? env->c->cgroup_ids[level]
+		       : 0;
 }
 
 #define LFP_EVAL_LOOKUP_PORT(env, idx)                                                             \
@@ -107,8 +107,8 @@ static __u64 env_cgroup_ancestor(const struct lfp_eval_env *env, __u32 level)
 int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c, int *verdict,
 			 int *filter_idx)
 {
-	struct lfp_eval_env env = {lw, c};
-	struct lfp_eval_in in = {0};
+	struct lfp_eval_env env = { lw, c };
+	struct lfp_eval_in in = { 0 };
 	struct lfp_eval_out out;
 	int r;
 

@@ -53,47 +53,33 @@ enum fkind {
 static enum fkind field_kind(enum lfp_field f)
 {
 	switch (f) {
-	case LFP_F_APP:
-		return FK_APP;
-	case LFP_F_CGROUP:
-		return FK_CGROUP;
+	case LFP_F_APP: return FK_APP;
+	case LFP_F_CGROUP: return FK_CGROUP;
 	case LFP_F_USER:
 	case LFP_F_GROUP:
 	case LFP_F_PID:
-	case LFP_F_IFACE:
-		return FK_U32;
+	case LFP_F_IFACE: return FK_U32;
 	case LFP_F_LOCAL_ADDR:
 	case LFP_F_REMOTE_ADDR:
-	case LFP_F_ORIG_ADDR:
-		return FK_ADDR;
+	case LFP_F_ORIG_ADDR: return FK_ADDR;
 	case LFP_F_LOCAL_PORT:
 	case LFP_F_REMOTE_PORT:
-	case LFP_F_ORIG_PORT:
-		return FK_PORT;
-	case LFP_F_FLAGS:
-		return FK_FLAGS;
-	default:
-		return FK_SMALL;
+	case LFP_F_ORIG_PORT: return FK_PORT;
+	case LFP_F_FLAGS: return FK_FLAGS;
+	default: return FK_SMALL;
 	}
 }
 
 static int small_idx(enum lfp_field f)
 {
 	switch (f) {
-	case LFP_F_PROTO:
-		return LFP_SMALLIDX_PROTO;
-	case LFP_F_IPVER:
-		return LFP_SMALLIDX_IPVER;
-	case LFP_F_DIRECTION:
-		return LFP_SMALLIDX_DIRECTION;
-	case LFP_F_ICMP_TYPE:
-		return LFP_SMALLIDX_ICMP_TYPE;
-	case LFP_F_ICMP_CODE:
-		return LFP_SMALLIDX_ICMP_CODE;
-	case LFP_F_FLAGS:
-		return LFP_SMALLIDX_FLAGS;
-	default:
-		return -1;
+	case LFP_F_PROTO: return LFP_SMALLIDX_PROTO;
+	case LFP_F_IPVER: return LFP_SMALLIDX_IPVER;
+	case LFP_F_DIRECTION: return LFP_SMALLIDX_DIRECTION;
+	case LFP_F_ICMP_TYPE: return LFP_SMALLIDX_ICMP_TYPE;
+	case LFP_F_ICMP_CODE: return LFP_SMALLIDX_ICMP_CODE;
+	case LFP_F_FLAGS: return LFP_SMALLIDX_FLAGS;
+	default: return -1;
 	}
 }
 
@@ -336,7 +322,7 @@ struct lower {
 };
 
 static int diag_filter(struct lower *L, const struct lfp_filter *f, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 /* A diagnostic naming the filter; returns @err so callers can `return diag_filter(...)`. */
 static int diag_filter(struct lower *L, const struct lfp_filter *f, int err, const char *fmt, ...)
@@ -381,13 +367,13 @@ static int subs_init(struct lower *L)
 		const char *name = p->sublayers[i].name ? p->sublayers[i].name : "";
 
 		L->subs[L->n_subs++] =
-		    (struct sub){name, p->sublayers[i].id, p->sublayers[i].weight};
+			(struct sub){ name, p->sublayers[i].id, p->sublayers[i].weight };
 		if (!strcmp(name, LFP_SUBLAYER_DEFAULT_NAME))
 			have_default = true;
 	}
 	if (!have_default)
 		L->subs[L->n_subs++] =
-		    (struct sub){LFP_SUBLAYER_DEFAULT_NAME, 1, LFP_SUBLAYER_DEFAULT_WEIGHT};
+			(struct sub){ LFP_SUBLAYER_DEFAULT_NAME, 1, LFP_SUBLAYER_DEFAULT_WEIGHT };
 	sort_n(L->subs, L->n_subs, sizeof(*L->subs), cmp_sub);
 	return 0;
 }
@@ -451,9 +437,9 @@ static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp
 		}
 		if (co)
 			return diag_filter(
-			    L, f, -EOPNOTSUPP,
-			    "action 'callout %s' cannot be enforced in the kernel yet",
-			    f->action.callout);
+				L, f, -EOPNOTSUPP,
+				"action 'callout %s' cannot be enforced in the kernel yet",
+				f->action.callout);
 		/* not registered: fail closed, or open with permit-if-callout-unregistered;
 		 * soft either way, and a block from it may veto */
 		a->callout = 1;
@@ -479,7 +465,7 @@ static int cmp_app(const void *a, const void *b)
 
 static size_t app_index(const struct lower *L, uint64_t dev, uint64_t ino)
 {
-	struct app_id k = {dev, ino};
+	struct app_id k = { dev, ino };
 	const struct app_id *e = bsearch(&k, L->apps, L->n_apps, sizeof(k), cmp_app);
 
 	return e ? (size_t)(e - L->apps) : (size_t)-1;
@@ -550,7 +536,7 @@ static int cmp_cg_pos(const void *a, const void *b)
 
 static size_t cg_index(const struct lower *L, uint64_t id)
 {
-	struct cg_pos k = {id, 0};
+	struct cg_pos k = { id, 0 };
 	const struct cg_pos *e = bsearch(&k, L->cg_by_id, L->n_cgs, sizeof(k), cmp_cg_pos);
 
 	return e ? e->pos : (size_t)-1;
@@ -576,16 +562,12 @@ static bool value_usable(enum lfp_field f, const struct lfp_value *v)
 	if (v->absent)
 		return false;
 	switch (f) {
-	case LFP_F_APP:
-		return v->resolved && (v->lo || v->hi);
-	case LFP_F_CGROUP:
-		return v->resolved;
+	case LFP_F_APP: return v->resolved && (v->lo || v->hi);
+	case LFP_F_CGROUP: return v->resolved;
 	case LFP_F_USER:
 	case LFP_F_GROUP:
-	case LFP_F_IFACE:
-		return v->resolved || v->form != LFP_VF_NAME || !v->str;
-	default:
-		return true;
+	case LFP_F_IFACE: return v->resolved || v->form != LFP_VF_NAME || !v->str;
+	default: return true;
 	}
 }
 
@@ -616,11 +598,11 @@ static int cand_collect_values(struct lower *L, const struct lfp_filter *f)
 				continue;
 			if (k == FK_APP) {
 				r = PUSH(L->apps, L->n_apps, L->cap_apps,
-					 ((struct app_id){v->lo, v->hi}));
+					 ((struct app_id){ v->lo, v->hi }));
 				if (r)
 					return r;
 			} else {
-				struct cg g = {.id = v->lo, .seq = L->n_cgs};
+				struct cg g = { .id = v->lo, .seq = L->n_cgs };
 
 				if (v->str && !(g.path = cgpath_norm(v->str)))
 					return -ENOMEM;
@@ -664,7 +646,7 @@ static int domains_build(struct lower *L)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < L->n_cgs; i++)
-		L->cg_by_id[i] = (struct cg_pos){L->cgs[i].id, i};
+		L->cg_by_id[i] = (struct cg_pos){ L->cgs[i].id, i };
 	sort_n(L->cg_by_id, L->n_cgs, sizeof(*L->cg_by_id), cmp_cg_pos);
 
 	/* subtree ends: a stack of the open ancestors of the current path */
@@ -704,20 +686,13 @@ static u128 be128(const uint8_t *b)
 static u128 field_max(const struct lower *L, enum lfp_field f)
 {
 	switch (field_kind(f)) {
-	case FK_PORT:
-		return 65535;
-	case FK_SMALL:
-		return 255;
-	case FK_FLAGS:
-		return LFP_CF_ALL;
-	case FK_ADDR:
-		return U128_MAX;
-	case FK_U32:
-		return 0xffffffffu;
-	case FK_APP:
-		return L->n_apps ? L->n_apps - 1 : 0;
-	case FK_CGROUP:
-		return L->n_cgs ? L->n_cgs - 1 : 0;
+	case FK_PORT: return 65535;
+	case FK_SMALL: return 255;
+	case FK_FLAGS: return LFP_CF_ALL;
+	case FK_ADDR: return U128_MAX;
+	case FK_U32: return 0xffffffffu;
+	case FK_APP: return L->n_apps ? L->n_apps - 1 : 0;
+	case FK_CGROUP: return L->n_cgs ? L->n_cgs - 1 : 0;
 	}
 	return 0;
 }
@@ -731,7 +706,7 @@ static int ivec_add(struct ivec *iv, u128 lo, u128 hi)
 {
 	if (lo > hi)
 		return 0;
-	return PUSH(iv->v, iv->n, iv->cap, ((struct ivl){lo, hi}));
+	return PUSH(iv->v, iv->n, iv->cap, ((struct ivl){ lo, hi }));
 }
 
 static int cmp_ivl(const void *a, const void *b)
@@ -880,9 +855,7 @@ static int cond_set(struct lower *L, const struct lfp_cond *c, struct ivec *iv)
 				if ((x & v->lo) == v->lo)
 					r = ivec_add(iv, x, x);
 			break;
-		case FK_ADDR:
-			r = addr_value(iv, v);
-			break;
+		case FK_ADDR: r = addr_value(iv, v); break;
 		default:
 			/* a reversed range holds for nothing */
 			if (v->lo <= v->hi && v->lo <= max)
@@ -924,7 +897,7 @@ static uint64_t ivec_hash(const struct ivec *iv)
 /* The class of this set of values (new or shared). */
 static int class_get(struct fld *fd, const struct ivec *iv, uint32_t *out)
 {
-	struct cls_eq_ctx ctx = {fd, iv};
+	struct cls_eq_ctx ctx = { fd, iv };
 	uint64_t h = ivec_hash(iv);
 	int64_t id = htab_find(&fd->ctab, h, cls_eq, &ctx);
 	int r;
@@ -936,7 +909,7 @@ static int class_get(struct fld *fd, const struct ivec *iv, uint32_t *out)
 	if (grow(&fd->iv, &fd->cap_iv, fd->n_iv + iv->n, sizeof(*fd->iv)))
 		return -ENOMEM;
 	copy_n(&fd->iv[fd->n_iv], iv->v, iv->n * sizeof(*iv->v));
-	r = PUSH(fd->cls, fd->n_cls, fd->cap_cls, ((struct cls){fd->n_iv, iv->n}));
+	r = PUSH(fd->cls, fd->n_cls, fd->cap_cls, ((struct cls){ fd->n_iv, iv->n }));
 	if (r)
 		return r;
 	fd->n_iv += iv->n;
@@ -1042,7 +1015,7 @@ static int field_sweep(struct lower *L, enum lfp_field f)
 {
 	struct fld *fd = &L->fld[f];
 	u128 max = field_max(L, f);
-	struct sweep s = {0};
+	struct sweep s = { 0 };
 	struct event *ev = NULL;
 	size_t n_ev = 0, i = 0;
 	int r = -ENOMEM;
@@ -1057,9 +1030,9 @@ static int field_sweep(struct lower *L, enum lfp_field f)
 		for (size_t k = 0; k < fd->cls[c].n; k++) {
 			const struct ivl *v = &fd->iv[fd->cls[c].off + k];
 
-			ev[n_ev++] = (struct event){v->lo, c, 1};
+			ev[n_ev++] = (struct event){ v->lo, c, 1 };
 			if (v->hi < max)
-				ev[n_ev++] = (struct event){v->hi + 1, c, -1};
+				ev[n_ev++] = (struct event){ v->hi + 1, c, -1 };
 		}
 	}
 	sort_n(ev, n_ev, sizeof(*ev), cmp_event);
@@ -1095,7 +1068,7 @@ static int field_sweep(struct lower *L, enum lfp_field f)
 		r = sweep_label(&s, fd, &label);
 		if (r)
 			goto out;
-		r = PUSH(fd->seg, fd->n_seg, fd->cap_seg, ((struct seg){pos, hi, label}));
+		r = PUSH(fd->seg, fd->n_seg, fd->cap_seg, ((struct seg){ pos, hi, label }));
 		if (r)
 			goto out;
 	}
@@ -1250,7 +1223,7 @@ static int tuple_get(struct lower *L, struct layer_state *ls, const struct lfp_f
 		     uint32_t fieldmask, uint32_t *tid)
 {
 	struct lfp_lowered *o = L->out;
-	struct lfp_tuple t = {0};
+	struct lfp_tuple t = { 0 };
 	int r;
 
 	/* tuples are created in rank order: only the current rank's can match */
@@ -1290,10 +1263,10 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 	const struct lfp_filter *f = cd->f;
 	struct lfp_lowered *o = L->out;
 	struct lset ls_f[LFP_F_COUNT];
-	size_t nf = 0, total = 1, idx[LFP_TUPLE_MAX_FIELDS] = {0};
+	size_t nf = 0, total = 1, idx[LFP_TUPLE_MAX_FIELDS] = { 0 };
 	uint32_t mask = 0, tid = 0, fidx;
 	struct cref *cr = &L->cref[cd->cref_off];
-	struct lfp_kfilter kf = {0};
+	struct lfp_kfilter kf = { 0 };
 	int r = 0;
 
 	for (size_t i = 0; i < cd->n_cref;) {
@@ -1428,7 +1401,7 @@ static int lpm_emit(struct lower *L, enum lfp_field f, unsigned int width, u128 
 
 	for (;;) {
 		unsigned int k = ctz128(lo, width);
-		struct lfp_lpm_key key = {0};
+		struct lfp_lpm_key key = { 0 };
 
 		if (k > width)
 			k = width;
@@ -1452,7 +1425,7 @@ static int lpm_emit(struct lower *L, enum lfp_field f, unsigned int width, u128 
 static int hash_emit(struct lower *L, uint32_t field, uint64_t a, uint64_t b, uint32_t label)
 {
 	struct lfp_lowered *o = L->out;
-	struct lfp_hash_key key = {.field = field, .a = a, .b = b};
+	struct lfp_hash_key key = { .field = field, .a = a, .b = b };
 
 	if (grow(&o->hash_keys, &L->cap_hash, o->n_hash + 1, sizeof(*o->hash_keys)) ||
 	    grow(&o->hash_vals, &L->cap_hashv, o->n_hash + 1, sizeof(*o->hash_vals)))
@@ -1527,7 +1500,7 @@ static int labels_emit(struct lower *L)
 		if (!e)
 			return -ENOMEM;
 		for (size_t i = 0; i < o->n_hash; i++)
-			e[i] = (struct hash_ent){o->hash_keys[i], o->hash_vals[i]};
+			e[i] = (struct hash_ent){ o->hash_keys[i], o->hash_vals[i] };
 		sort_n(e, o->n_hash, sizeof(*e), cmp_hash_ent);
 		for (size_t i = 0; i < o->n_hash; i++) {
 			o->hash_keys[i] = e[i].k;
@@ -1568,7 +1541,7 @@ static int cands_build(struct lower *L)
 
 	for (size_t i = 0; i < p->n_filters; i++) {
 		const struct lfp_filter *f = &p->filters[i];
-		struct cand cd = {.f = f};
+		struct cand cd = { .f = f };
 		enum effect eff;
 		int sub;
 
@@ -1598,7 +1571,7 @@ static int cands_build(struct lower *L)
 
 static int classes_build(struct lower *L)
 {
-	struct ivec iv = {0};
+	struct ivec iv = { 0 };
 	int r = 0;
 
 	for (size_t i = 0; i < L->n_cand && !r; i++) {
@@ -1608,7 +1581,7 @@ static int classes_build(struct lower *L)
 		cd->cref_off = L->n_cref;
 		for (size_t j = 0; j < f->n_conds && !r; j++) {
 			const struct lfp_cond *c = &f->conds[j];
-			struct cref cr = {.field = (uint8_t)c->field, .neg = c->op == LFP_OP_NE};
+			struct cref cr = { .field = (uint8_t)c->field, .neg = c->op == LFP_OP_NE };
 
 			r = cond_set(L, c, &iv);
 			if (!r)
@@ -1625,15 +1598,16 @@ static int classes_build(struct lower *L)
 
 static int rules_build(struct lower *L)
 {
-	struct layer_state ls = {.layer = -1};
+	struct layer_state ls = { .layer = -1 };
 	int r;
 
 	for (size_t i = 0; i < L->n_cand; i++) {
 		const struct cand *cd = &L->cand[i];
 
 		if ((int)cd->f->layer != ls.layer) {
-			ls = (struct layer_state){
-			    .layer = cd->f->layer, .last_sub = -1, .tuple_base = L->out->n_tuples};
+			ls = (struct layer_state){ .layer = cd->f->layer,
+						   .last_sub = -1,
+						   .tuple_base = L->out->n_tuples };
 			L->out->layer_cfg[ls.layer].tuple_base = (uint32_t)ls.tuple_base;
 		}
 		r = cand_lower(L, &ls, cd);
@@ -1669,7 +1643,7 @@ static void lower_fini(struct lower *L)
 int lfp_lower(const struct lfp_policy *p, const struct lfp_lower_opts *opts,
 	      struct lfp_lowered *out, struct lfp_diags *diags)
 {
-	struct lower L = {.p = p, .diags = diags, .out = out};
+	struct lower L = { .p = p, .diags = diags, .out = out };
 	int r;
 
 	memset(out, 0, sizeof(*out));

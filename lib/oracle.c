@@ -17,15 +17,16 @@
  * (a bare ruleset never does); then it behaves as if listed with id 1.
  */
 static const struct lfp_sublayer default_sublayer = {
-    .id = 1,
-    .name = (char *)LFP_SUBLAYER_DEFAULT_NAME,
-    .weight = LFP_SUBLAYER_DEFAULT_WEIGHT,
+	.id = 1,
+	.name = (char *)LFP_SUBLAYER_DEFAULT_NAME,
+	.weight = LFP_SUBLAYER_DEFAULT_WEIGHT,
 };
 
 /* ::ffff:0:0/96, where IPv4 lives once written v4-mapped */
-static const uint8_t v4mapped_lo[16] = {[10] = 0xff, [11] = 0xff};
+static const uint8_t v4mapped_lo[16] = { [10] = 0xff, [11] = 0xff };
 static const uint8_t v4mapped_hi[16] = {
-    [10] = 0xff, [11] = 0xff, [12] = 0xff, [13] = 0xff, [14] = 0xff, [15] = 0xff};
+	[10] = 0xff, [11] = 0xff, [12] = 0xff, [13] = 0xff, [14] = 0xff, [15] = 0xff
+};
 
 static bool addr_is_v4mapped(const uint8_t a[16])
 {
@@ -36,46 +37,29 @@ static bool addr_is_v4mapped(const uint8_t a[16])
 static uint64_t conn_int(const struct lfp_conn *c, enum lfp_field f)
 {
 	switch (f) {
-	case LFP_F_USER:
-		return c->uid;
-	case LFP_F_GROUP:
-		return c->gid;
-	case LFP_F_PID:
-		return c->pid;
-	case LFP_F_PROTO:
-		return c->proto;
-	case LFP_F_IPVER:
-		return c->ipver;
-	case LFP_F_LOCAL_PORT:
-		return c->lport;
-	case LFP_F_REMOTE_PORT:
-		return c->rport;
-	case LFP_F_ORIG_PORT:
-		return c->oport;
-	case LFP_F_DIRECTION:
-		return c->direction;
-	case LFP_F_IFACE:
-		return c->ifindex;
-	case LFP_F_ICMP_TYPE:
-		return c->icmp_type;
-	case LFP_F_ICMP_CODE:
-		return c->icmp_code;
-	case LFP_F_FLAGS:
-		return c->flags;
-	default:
-		return 0;
+	case LFP_F_USER: return c->uid;
+	case LFP_F_GROUP: return c->gid;
+	case LFP_F_PID: return c->pid;
+	case LFP_F_PROTO: return c->proto;
+	case LFP_F_IPVER: return c->ipver;
+	case LFP_F_LOCAL_PORT: return c->lport;
+	case LFP_F_REMOTE_PORT: return c->rport;
+	case LFP_F_ORIG_PORT: return c->oport;
+	case LFP_F_DIRECTION: return c->direction;
+	case LFP_F_IFACE: return c->ifindex;
+	case LFP_F_ICMP_TYPE: return c->icmp_type;
+	case LFP_F_ICMP_CODE: return c->icmp_code;
+	case LFP_F_FLAGS: return c->flags;
+	default: return 0;
 	}
 }
 
 static const uint8_t *conn_addr(const struct lfp_conn *c, enum lfp_field f)
 {
 	switch (f) {
-	case LFP_F_LOCAL_ADDR:
-		return c->laddr;
-	case LFP_F_REMOTE_ADDR:
-		return c->raddr;
-	default:
-		return c->oaddr;
+	case LFP_F_LOCAL_ADDR: return c->laddr;
+	case LFP_F_REMOTE_ADDR: return c->raddr;
+	default: return c->oaddr;
 	}
 }
 
@@ -156,16 +140,12 @@ static bool value_matches(enum lfp_field f, const struct lfp_value *v, const str
 	uint64_t x;
 
 	switch (f) {
-	case LFP_F_APP:
-		return app_value_matches(v, c);
-	case LFP_F_CGROUP:
-		return cgroup_value_matches(v, c);
+	case LFP_F_APP: return app_value_matches(v, c);
+	case LFP_F_CGROUP: return cgroup_value_matches(v, c);
 	case LFP_F_LOCAL_ADDR:
 	case LFP_F_REMOTE_ADDR:
-	case LFP_F_ORIG_ADDR:
-		return !v->absent && addr_in_value(conn_addr(c, f), v);
-	case LFP_F_FLAGS:
-		return !v->absent && (c->flags & v->lo) == v->lo;
+	case LFP_F_ORIG_ADDR: return !v->absent && addr_in_value(conn_addr(c, f), v);
+	case LFP_F_FLAGS: return !v->absent && (c->flags & v->lo) == v->lo;
 	default:
 		if (!value_usable(f, v))
 			return false;
@@ -193,8 +173,7 @@ static bool cond_compare(const struct lfp_cond *cd, const struct lfp_conn *c)
 	}
 	case LFP_F_APP:
 	case LFP_F_CGROUP:
-	case LFP_F_FLAGS:
-		return false; /* not ordered; the parser refuses these */
+	case LFP_F_FLAGS: return false; /* not ordered; the parser refuses these */
 	default: {
 		uint64_t x = conn_int(c, cd->field);
 
@@ -205,16 +184,11 @@ static bool cond_compare(const struct lfp_cond *cd, const struct lfp_conn *c)
 	}
 	}
 	switch (cd->op) {
-	case LFP_OP_LT:
-		return cmp < 0;
-	case LFP_OP_LE:
-		return cmp <= 0;
-	case LFP_OP_GT:
-		return cmp > 0;
-	case LFP_OP_GE:
-		return cmp >= 0;
-	default:
-		return false;
+	case LFP_OP_LT: return cmp < 0;
+	case LFP_OP_LE: return cmp <= 0;
+	case LFP_OP_GT: return cmp > 0;
+	case LFP_OP_GE: return cmp >= 0;
+	default: return false;
 	}
 }
 
@@ -333,8 +307,7 @@ static enum effect filter_effect(const struct lfp_policy *p, const struct lfp_fi
 		a->ans = (f->flags & LFP_FF_PERMIT_IF_UNREG) ? LFP_ANS_PERMIT : LFP_ANS_BLOCK;
 		a->callout = 1;
 		return EFFECT_ANSWER;
-	case LFP_ACT_ASK:
-		goto pend;
+	case LFP_ACT_ASK: goto pend;
 	}
 	return EFFECT_CONTINUE;
 pend:
@@ -416,7 +389,7 @@ int lfp_oracle_classify(const struct lfp_policy *p, const struct lfp_conn *c,
 	bool add_default = !policy_has_default(p);
 	size_t n = p->n_sublayers + add_default;
 	const struct lfp_sublayer **sl;
-	struct lfp_answer d = {0};
+	struct lfp_answer d = { 0 };
 	size_t *order;
 
 	memset(out, 0, sizeof(*out));

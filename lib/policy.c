@@ -147,8 +147,8 @@ void lfp_conn_fini(struct lfp_conn *c)
 const char *lfp_action_name(enum lfp_action_type t)
 {
 	static const char *const names[] = {
-		[LFP_ACT_PERMIT] = "permit", [LFP_ACT_BLOCK] = "block",
-		[LFP_ACT_CALLOUT] = "callout", [LFP_ACT_ASK] = "ask",
+		[LFP_ACT_PERMIT] = "permit",	 [LFP_ACT_BLOCK] = "block",
+		[LFP_ACT_CALLOUT] = "callout",	 [LFP_ACT_ASK] = "ask",
 		[LFP_ACT_REDIRECT] = "redirect",
 	};
 
@@ -158,8 +158,8 @@ const char *lfp_action_name(enum lfp_action_type t)
 const char *lfp_verdict_name(enum lfp_verdict v)
 {
 	static const char *const names[] = {
-		[LFP_V_PERMIT] = "permit", [LFP_V_BLOCK] = "block", [LFP_V_VETO] = "veto",
-		[LFP_V_PEND] = "pend", [LFP_V_REDIRECT] = "redirect",
+		[LFP_V_PERMIT] = "permit", [LFP_V_BLOCK] = "block",	  [LFP_V_VETO] = "veto",
+		[LFP_V_PEND] = "pend",	   [LFP_V_REDIRECT] = "redirect",
 	};
 
 	return (unsigned int)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";

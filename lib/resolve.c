@@ -152,11 +152,11 @@ static int sys_iface(void *ctx, const char *name, uint32_t *ifindex)
 }
 
 const struct lfp_resolver lfp_resolver_system = {
-    .app = sys_app,
-    .user = sys_user,
-    .group = sys_group,
-    .cgroup = sys_cgroup,
-    .iface = sys_iface,
+	.app = sys_app,
+	.user = sys_user,
+	.group = sys_group,
+	.cgroup = sys_cgroup,
+	.iface = sys_iface,
 };
 
 static int diag_filter(struct lfp_diags *d, const struct lfp_filter *f, const struct lfp_value *v,
@@ -215,8 +215,7 @@ static int value_resolve(enum lfp_field field, struct lfp_value *v, const struct
 			return 0;
 		a = b = id;
 		break;
-	default:
-		return 0;
+	default: return 0;
 	}
 
 	/* re-resolution starts afresh: a file replaced since last time has a new identity */
@@ -241,16 +240,11 @@ static int value_resolve(enum lfp_field field, struct lfp_value *v, const struct
 static const char *field_word(enum lfp_field f)
 {
 	switch (f) {
-	case LFP_F_USER:
-		return "user";
-	case LFP_F_GROUP:
-		return "group";
-	case LFP_F_IFACE:
-		return "interface";
-	case LFP_F_CGROUP:
-		return "cgroup";
-	default:
-		return "app";
+	case LFP_F_USER: return "user";
+	case LFP_F_GROUP: return "group";
+	case LFP_F_IFACE: return "interface";
+	case LFP_F_CGROUP: return "cgroup";
+	default: return "app";
 	}
 }
 

@@ -52,7 +52,7 @@ struct rule_ctx {
 
 /* Append an error located at @t (its line text gives the caret). */
 RULE_HIDDEN void rule_err(struct rule_ctx *c, const struct rule_tok *t, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /* Sort d->v[from..] by line and column (stable), so messages read in source order. */
 RULE_HIDDEN void rule_diags_sort(struct lfp_diags *d, size_t from);
@@ -72,7 +72,7 @@ static inline bool rule_tok_is_word(const struct rule_tok *t)
 }
 /* How a token reads in a message: 'word', '{', end of line. Uses @buf for words. */
 RULE_HIDDEN const char *rule_tok_what(const struct rule_tok *t, char *buf, size_t sz);
-#define TOK_WHAT(t) rule_tok_what((t), (char[72]){0}, 72)
+#define TOK_WHAT(t) rule_tok_what((t), (char[72]){ 0 }, 72)
 
 /* A non-negative integer: decimal or 0x hex, no sign, no spaces. 0 or -EINVAL / -ERANGE. */
 RULE_HIDDEN int rule_parse_u64(const char *s, uint64_t *out);

@@ -27,7 +27,7 @@ void rule_err(struct rule_ctx *c, const struct rule_tok *t, const char *fmt, ...
 		c->nomem = true;
 		return;
 	}
-	if (lfp_diags_add(c->diags, LFP_DIAG_ERROR, t ? t->loc : (struct lfp_loc){0, 0},
+	if (lfp_diags_add(c->diags, LFP_DIAG_ERROR, t ? t->loc : (struct lfp_loc){ 0, 0 },
 			  t ? t->line : NULL, "%s", msg))
 		c->nomem = true;
 	free(msg);
@@ -43,8 +43,8 @@ void rule_diags_sort(struct lfp_diags *d, size_t from)
 
 		while (j > from) {
 			const struct lfp_diag *y = &d->v[j - 1];
-			uint64_t ky =
-			    ((uint64_t)(y->loc.line ? y->loc.line : UINT32_MAX) << 32) | y->loc.col;
+			uint64_t ky = ((uint64_t)(y->loc.line ? y->loc.line : UINT32_MAX) << 32) |
+				      y->loc.col;
 
 			if (ky <= kx)
 				break;
@@ -101,8 +101,8 @@ bool rule_needs_quote(const char *s)
 const char *rule_op_str(enum lfp_op op)
 {
 	static const char *const s[] = {
-	    [LFP_OP_EQ] = "==", [LFP_OP_NE] = "!=", [LFP_OP_LT] = "<",
-	    [LFP_OP_LE] = "<=", [LFP_OP_GT] = ">",  [LFP_OP_GE] = ">=",
+		[LFP_OP_EQ] = "==", [LFP_OP_NE] = "!=", [LFP_OP_LT] = "<",
+		[LFP_OP_LE] = "<=", [LFP_OP_GT] = ">",	[LFP_OP_GE] = ">=",
 	};
 
 	return (unsigned int)op < sizeof(s) / sizeof(s[0]) ? s[op] : "?";
@@ -111,30 +111,20 @@ const char *rule_op_str(enum lfp_op op)
 const char *rule_tok_what(const struct rule_tok *t, char *buf, size_t sz)
 {
 	switch (t->type) {
-	case RT_LBRACE:
-		return "'{'";
-	case RT_RBRACE:
-		return "'}'";
-	case RT_COMMA:
-		return "','";
+	case RT_LBRACE: return "'{'";
+	case RT_RBRACE: return "'}'";
+	case RT_COMMA: return "','";
 	case RT_OP:
 		switch (t->op) {
-		case LFP_OP_EQ:
-			return "'=='";
-		case LFP_OP_NE:
-			return "'!='";
-		case LFP_OP_LT:
-			return "'<'";
-		case LFP_OP_LE:
-			return "'<='";
-		case LFP_OP_GT:
-			return "'>'";
-		case LFP_OP_GE:
-			return "'>='";
+		case LFP_OP_EQ: return "'=='";
+		case LFP_OP_NE: return "'!='";
+		case LFP_OP_LT: return "'<'";
+		case LFP_OP_LE: return "'<='";
+		case LFP_OP_GT: return "'>'";
+		case LFP_OP_GE: return "'>='";
 		}
 		return "an operator";
-	case RT_EOL:
-		return "end of line";
+	case RT_EOL: return "end of line";
 	case RT_WORD:
 	case RT_STRING:
 		if (strlen(t->text) > 40)
@@ -142,8 +132,7 @@ const char *rule_tok_what(const struct rule_tok *t, char *buf, size_t sz)
 		else
 			snprintf(buf, sz, "'%s'", t->text);
 		return buf;
-	default:
-		return "an invalid token";
+	default: return "an invalid token";
 	}
 }
 
@@ -160,7 +149,7 @@ struct lexer {
 
 static struct lfp_loc lex_loc(const struct lexer *lx, const char *at)
 {
-	return (struct lfp_loc){lx->lineno, (uint32_t)(at - lx->line) + 1};
+	return (struct lfp_loc){ lx->lineno, (uint32_t)(at - lx->line) + 1 };
 }
 
 static int lex_push(struct lexer *lx, enum rule_tok_type type, const char *start, char *text)
@@ -200,11 +189,11 @@ static int lex_push(struct lexer *lx, enum rule_tok_type type, const char *start
 }
 
 static int lex_error(struct lexer *lx, const char *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static int lex_error(struct lexer *lx, const char *at, const char *fmt, ...)
 {
-	struct rule_tok where = {.loc = lex_loc(lx, at), .line = lx->line};
+	struct rule_tok where = { .loc = lex_loc(lx, at), .line = lx->line };
 	char *msg = NULL;
 	va_list ap;
 	int r;
@@ -267,9 +256,9 @@ static int lex_string(struct lexer *lx)
 		free(buf);
 		if (*bad == '\\')
 			return lex_error(
-			    lx, bad,
-			    "invalid escape '\\%c' in a quoted string (only \\\" and \\\\)",
-			    (unsigned char)bad[1] < ' ' ? '?' : bad[1]);
+				lx, bad,
+				"invalid escape '\\%c' in a quoted string (only \\\" and \\\\)",
+				(unsigned char)bad[1] < ' ' ? '?' : bad[1]);
 		return lex_error(lx, bad, "control character 0x%02x in a quoted string",
 				 (unsigned char)*bad);
 	}
@@ -308,18 +297,10 @@ static int lex_op(struct lexer *lx)
 		return lex_error(lx, start, "unexpected '%c' (did you mean '%c='?)", ch, ch);
 	}
 	switch (ch) {
-	case '=':
-		op = LFP_OP_EQ;
-		break;
-	case '!':
-		op = LFP_OP_NE;
-		break;
-	case '<':
-		op = eq ? LFP_OP_LE : LFP_OP_LT;
-		break;
-	default:
-		op = eq ? LFP_OP_GE : LFP_OP_GT;
-		break;
+	case '=': op = LFP_OP_EQ; break;
+	case '!': op = LFP_OP_NE; break;
+	case '<': op = eq ? LFP_OP_LE : LFP_OP_LT; break;
+	default: op = eq ? LFP_OP_GE : LFP_OP_GT; break;
 	}
 	lx->p += eq ? 2 : 1;
 	r = lex_push(lx, RT_OP, start, NULL);
@@ -333,12 +314,12 @@ static int lex_op(struct lexer *lx)
 int rule_lex(const char *text, struct rule_toks *out, struct rule_ctx *c)
 {
 	struct lexer lx = {
-	    .c = c,
-	    .out = out,
-	    .p = text,
-	    .line = text,
-	    .lineno = 1,
-	    .prev_line = text,
+		.c = c,
+		.out = out,
+		.p = text,
+		.line = text,
+		.lineno = 1,
+		.prev_line = text,
 	};
 	int r = 0;
 
@@ -350,9 +331,7 @@ int rule_lex(const char *text, struct rule_toks *out, struct rule_ctx *c)
 		switch (ch) {
 		case ' ':
 		case '\t':
-		case '\r':
-			lx.p++;
-			continue;
+		case '\r': lx.p++; continue;
 		case '\n':
 			if (lx.in_stmt)
 				r = lex_push(&lx, RT_EOL, lx.p, NULL);
@@ -360,12 +339,8 @@ int rule_lex(const char *text, struct rule_toks *out, struct rule_ctx *c)
 			lx.lineno++;
 			lx.line = lx.p;
 			continue;
-		case '#':
-			lx.p += strcspn(lx.p, "\n");
-			continue;
-		case '"':
-			r = lex_string(&lx);
-			continue;
+		case '#': lx.p += strcspn(lx.p, "\n"); continue;
+		case '"': r = lex_string(&lx); continue;
 		case '{':
 		case '}':
 		case ',':
@@ -379,9 +354,7 @@ int rule_lex(const char *text, struct rule_toks *out, struct rule_ctx *c)
 		case '=':
 		case '!':
 		case '<':
-		case '>':
-			r = lex_op(&lx);
-			continue;
+		case '>': r = lex_op(&lx); continue;
 		case '\\':
 			next = continuation_end(lx.p);
 			if (next) {
@@ -393,8 +366,7 @@ int rule_lex(const char *text, struct rule_toks *out, struct rule_ctx *c)
 				continue;
 			}
 			break;
-		default:
-			break;
+		default: break;
 		}
 		if (is_control(ch)) {
 			lx.p++;

@@ -126,7 +126,7 @@ static bool name_ok(struct parser *p, const struct rule_tok *t, const char *what
 	return true;
 }
 
-static const char *const stmt_names[] = {"provider", "sublayer", "filter"};
+static const char *const stmt_names[] = { "provider", "sublayer", "filter" };
 
 static int action_by_name(const char *s)
 {
@@ -247,8 +247,8 @@ static void parse_sublayer(struct parser *p, struct cur *c)
 enum hdr { H_NAME, H_DESC, H_LAYER, H_SUBLAYER, H_WEIGHT, H_CLASS, H_COUNT };
 
 static const char *const hdr_names[H_COUNT] = {
-    [H_NAME] = "name",	       [H_DESC] = "desc",     [H_LAYER] = "layer",
-    [H_SUBLAYER] = "sublayer", [H_WEIGHT] = "weight", [H_CLASS] = "class",
+	[H_NAME] = "name",	   [H_DESC] = "desc",	  [H_LAYER] = "layer",
+	[H_SUBLAYER] = "sublayer", [H_WEIGHT] = "weight", [H_CLASS] = "class",
 };
 
 static int hdr_by_name(const char *s)
@@ -275,9 +275,9 @@ static int parse_header(struct parser *p, struct cur *c, struct fstate *fs, enum
 			const struct rule_tok **seen_tok)
 {
 	static const char *const what[H_COUNT] = {
-	    [H_NAME] = "a filter name", [H_DESC] = "a description",
-	    [H_LAYER] = "a layer name", [H_SUBLAYER] = "a sublayer name",
-	    [H_WEIGHT] = "a weight",	[H_CLASS] = "a class number",
+		[H_NAME] = "a filter name", [H_DESC] = "a description",
+		[H_LAYER] = "a layer name", [H_SUBLAYER] = "a sublayer name",
+		[H_WEIGHT] = "a weight",    [H_CLASS] = "a class number",
 	};
 	struct lfp_filter *f = &fs->f;
 	struct rule_tok *kw = take(c), *t;
@@ -357,8 +357,7 @@ static int parse_header(struct parser *p, struct cur *c, struct fstate *fs, enum
 		f->wkind = LFP_W_CLASS;
 		f->weight_arg = n;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -366,15 +365,11 @@ static int parse_header(struct parser *p, struct cur *c, struct fstate *fs, enum
 static const char *kind_says(enum lfp_field f)
 {
 	switch (lfp_field_info(f)->kind) {
-	case LFP_FK_ADDR:
-		return "takes addresses";
+	case LFP_FK_ADDR: return "takes addresses";
 	case LFP_FK_APP:
-	case LFP_FK_CGROUP:
-		return "takes a path";
-	case LFP_FK_FLAGS:
-		return "takes connection flags";
-	default:
-		return "takes 'outbound' or 'inbound'";
+	case LFP_FK_CGROUP: return "takes a path";
+	case LFP_FK_FLAGS: return "takes connection flags";
+	default: return "takes 'outbound' or 'inbound'";
 	}
 }
 
@@ -411,7 +406,7 @@ static int parse_cond(struct parser *p, struct cur *c, struct fstate *fs, enum l
 	const struct rule_tok *ft = take(c), *opt = NULL, *vt = NULL;
 	const struct lfp_layer_info *li = lfp_layer_info(fs->f.layer);
 	enum lfp_field_kind kind = lfp_field_info(fld)->kind;
-	struct lfp_cond cond = {.field = fld, .op = LFP_OP_EQ, .loc = ft->loc};
+	struct lfp_cond cond = { .field = fld, .op = LFP_OP_EQ, .loc = ft->loc };
 	size_t e0 = p->c.errors, k = 0;
 	bool compare;
 	int r = 0;
@@ -706,10 +701,8 @@ static int parse_action(struct parser *p, struct cur *c, struct fstate *fs, int 
 				a->ask_timeout = (uint32_t)n;
 			}
 		}
-	case LFP_ACT_REDIRECT:
-		return parse_redirect(p, c, fs);
-	default:
-		return 0;
+	case LFP_ACT_REDIRECT: return parse_redirect(p, c, fs);
+	default: return 0;
 	}
 }
 
@@ -729,7 +722,7 @@ static void parse_flags(struct parser *p, struct cur *c, struct fstate *fs)
 		flag = rule_fflag_by_name(t->text);
 		if (flag < 0) {
 			static const char *const flags[] = {
-			    "hard", "soft", "log", "permit-if-callout-unregistered", "nolog",
+				"hard", "soft", "log", "permit-if-callout-unregistered", "nolog",
 			};
 
 			if (hdr_by_name(t->text) >= 0)
@@ -771,9 +764,9 @@ static void parse_flags(struct parser *p, struct cur *c, struct fstate *fs)
 
 static void parse_filter(struct parser *p, struct cur *c)
 {
-	const struct rule_tok *hdr_seen[H_COUNT] = {0};
+	const struct rule_tok *hdr_seen[H_COUNT] = { 0 };
 	struct rule_tok *kw = take(c), *t;
-	struct fstate fs = {0};
+	struct fstate fs = { 0 };
 	size_t e0 = p->c.errors;
 	int r = 0, h, fld, act = -1;
 	char sug[96];
@@ -846,7 +839,7 @@ out:
 
 static void parse_stmt(struct parser *p, struct rule_toks *tk, size_t b, size_t e)
 {
-	struct cur c = {.v = tk->v, .i = b, .end = e};
+	struct cur c = { .v = tk->v, .i = b, .end = e };
 	struct rule_tok *t = &tk->v[b];
 	char sug[96];
 
@@ -879,10 +872,10 @@ static void parse_stmt(struct parser *p, struct rule_toks *tk, size_t b, size_t 
 static int parse_text(const char *text, const struct lfp_parse_opts *opts, bool single,
 		      struct lfp_ruleset **out, struct lfp_diags *diags)
 {
-	struct lfp_diags local = {0};
+	struct lfp_diags local = { 0 };
 	struct lfp_diags *d = diags ? diags : &local;
-	struct rule_toks tk = {0};
-	struct parser p = {0};
+	struct rule_toks tk = { 0 };
+	struct parser p = { 0 };
 	const char *file = OPT(opts, file, NULL);
 	size_t n0;
 	int r = 0;

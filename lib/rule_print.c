@@ -157,8 +157,7 @@ static void print_value(struct sbuf *b, enum lfp_field f, const struct lfp_value
 		if (first)
 			sb_puts(b, "\"\""); /* no flag: prints as an error, not as a wrong rule */
 		return;
-	default:
-		break;
+	default: break;
 	}
 	if (addr)
 		print_addr(b, v->alo, v->v4);
@@ -262,8 +261,7 @@ static void print_filter(struct sbuf *b, const struct lfp_filter *f, bool secret
 		sb_puts(b, " ");
 		print_redirect(b, f->action.redirect ? f->action.redirect : "", secrets);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	for (unsigned int i = 0; i < 32; i++) {
 		if (f->flags & (1u << i) && rule_fflag_name(i)) {
@@ -275,7 +273,7 @@ static void print_filter(struct sbuf *b, const struct lfp_filter *f, bool secret
 
 char *lfp_filter_to_text(const struct lfp_filter *f, const struct lfp_print_opts *opts)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	print_filter(&b, f, OPT(opts, show_secrets, false));
 	return sb_take(&b);
@@ -283,7 +281,7 @@ char *lfp_filter_to_text(const struct lfp_filter *f, const struct lfp_print_opts
 
 char *lfp_cond_to_text(const struct lfp_cond *c)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	print_cond(&b, c);
 	return sb_take(&b);
@@ -292,7 +290,7 @@ char *lfp_cond_to_text(const struct lfp_cond *c)
 char *lfp_ruleset_to_text(const struct lfp_ruleset *rs, const struct lfp_print_opts *opts)
 {
 	bool secrets = OPT(opts, show_secrets, false);
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	if (rs->provider) {
 		sb_puts(&b, "provider ");
@@ -345,8 +343,7 @@ static bool value_eq(enum lfp_field f, const struct lfp_value *a, const struct l
 		if (!a->str || !b->str)
 			return !a->str && !b->str && a->lo == b->lo && a->hi == b->hi;
 		return !strcmp(a->str, b->str);
-	case LFP_VF_FLAGS:
-		return a->lo == b->lo;
+	case LFP_VF_FLAGS: return a->lo == b->lo;
 	case LFP_VF_PREFIX:
 		return !memcmp(a->alo, b->alo, 16) && a->plen == b->plen && a->v4 == b->v4;
 	case LFP_VF_RANGE:
@@ -376,15 +373,12 @@ static bool action_eq(const struct lfp_action *a, const struct lfp_action *b)
 	if (a->type != b->type)
 		return false;
 	switch (a->type) {
-	case LFP_ACT_CALLOUT:
-		return str_eq(a->callout, b->callout);
+	case LFP_ACT_CALLOUT: return str_eq(a->callout, b->callout);
 	case LFP_ACT_ASK:
 		return a->ask_timeout == b->ask_timeout &&
 		       a->ask_default_permit == b->ask_default_permit;
-	case LFP_ACT_REDIRECT:
-		return str_eq(a->redirect, b->redirect);
-	default:
-		return true;
+	case LFP_ACT_REDIRECT: return str_eq(a->redirect, b->redirect);
+	default: return true;
 	}
 }
 

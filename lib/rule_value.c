@@ -19,14 +19,14 @@ static const struct {
 	unsigned int type;
 	const char *name;
 } icmp4_names[] = {
-    {0, "echo-reply"},		 {3, "dest-unreachable"},
-    {4, "source-quench"},	 {5, "redirect"},
-    {8, "echo-request"},	 {9, "router-advertisement"},
-    {10, "router-solicitation"}, {11, "time-exceeded"},
-    {12, "parameter-problem"},	 {13, "timestamp-request"},
-    {14, "timestamp-reply"},	 {15, "info-request"},
-    {16, "info-reply"},		 {17, "address-mask-request"},
-    {18, "address-mask-reply"},
+	{ 0, "echo-reply" },	       { 3, "dest-unreachable" },
+	{ 4, "source-quench" },	       { 5, "redirect" },
+	{ 8, "echo-request" },	       { 9, "router-advertisement" },
+	{ 10, "router-solicitation" }, { 11, "time-exceeded" },
+	{ 12, "parameter-problem" },   { 13, "timestamp-request" },
+	{ 14, "timestamp-reply" },     { 15, "info-request" },
+	{ 16, "info-reply" },	       { 17, "address-mask-request" },
+	{ 18, "address-mask-reply" },
 };
 
 int rule_icmp4_by_name(const char *name)
@@ -60,7 +60,7 @@ const char *rule_icmp4_at(size_t i, unsigned int *type)
 
 /* Filter flags in bit order, which is also the canonical print order. */
 static const char *const fflag_names[] = {
-    "hard", "soft", "log", "permit-if-callout-unregistered", "nolog",
+	"hard", "soft", "log", "permit-if-callout-unregistered", "nolog",
 };
 
 const char *rule_fflag_name(unsigned int bit)
@@ -269,8 +269,7 @@ static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_to
 			return -EINVAL;
 		}
 		return set_str(c, v, s);
-	default:
-		break;
+	default: break;
 	}
 	if (f == LFP_F_IPVER)
 		rule_err(c, t, "ipver is 4 or 6, not '%s'", s);
@@ -590,17 +589,12 @@ int rule_value_parse(struct rule_ctx *c, enum lfp_field f, const struct rule_tok
 	v->loc = t->loc;
 	switch (f) {
 	case LFP_F_APP:
-	case LFP_F_CGROUP:
-		return value_path(c, f, t, v);
+	case LFP_F_CGROUP: return value_path(c, f, t, v);
 	case LFP_F_LOCAL_ADDR:
 	case LFP_F_REMOTE_ADDR:
-	case LFP_F_ORIG_ADDR:
-		return value_addr(c, f, t, single, v);
-	case LFP_F_FLAGS:
-		return value_flags(c, t, v);
-	case LFP_F_DIRECTION:
-		return value_direction(c, t, v);
-	default:
-		return value_int(c, f, t, single, v);
+	case LFP_F_ORIG_ADDR: return value_addr(c, f, t, single, v);
+	case LFP_F_FLAGS: return value_flags(c, t, v);
+	case LFP_F_DIRECTION: return value_direction(c, t, v);
+	default: return value_int(c, f, t, single, v);
 	}
 }

@@ -108,8 +108,7 @@ static uint32_t value_spec(enum lfp_field f, enum lfp_op op, const struct lfp_va
 	unsigned int d;
 
 	switch (fi ? fi->kind : LFP_FK_INT) {
-	case LFP_FK_APP:
-		return SPEC_ONE;
+	case LFP_FK_APP: return SPEC_ONE;
 	case LFP_FK_CGROUP:
 		d = cgroup_depth(v->str);
 		if (!d)
@@ -120,9 +119,7 @@ static uint32_t value_spec(enum lfp_field f, enum lfp_op op, const struct lfp_va
 	case LFP_FK_FLAGS:
 		return (uint32_t)__builtin_popcountll(v->lo & LFP_CF_ALL) * SPEC_ONE /
 		       (uint32_t)__builtin_popcount(LFP_CF_ALL);
-	case LFP_FK_ADDR:
-		value_numeric(f, v, true, &lo, &hi, &max);
-		break;
+	case LFP_FK_ADDR: value_numeric(f, v, true, &lo, &hi, &max); break;
 	default:
 		if (!fi)
 			return 0;
@@ -135,21 +132,11 @@ static uint32_t value_spec(enum lfp_field f, enum lfp_op op, const struct lfp_va
 		hi = max;
 	/* w is the number of matching values minus one; an empty range counts as exact */
 	switch (op) {
-	case LFP_OP_LT:
-		w = lo ? lo - 1 : 0;
-		break;
-	case LFP_OP_LE:
-		w = lo;
-		break;
-	case LFP_OP_GT:
-		w = lo < max ? max - lo - 1 : 0;
-		break;
-	case LFP_OP_GE:
-		w = max - lo;
-		break;
-	default:
-		w = hi >= lo ? hi - lo : 0;
-		break;
+	case LFP_OP_LT: w = lo ? lo - 1 : 0; break;
+	case LFP_OP_LE: w = lo; break;
+	case LFP_OP_GT: w = lo < max ? max - lo - 1 : 0; break;
+	case LFP_OP_GE: w = max - lo; break;
+	default: w = hi >= lo ? hi - lo : 0; break;
 	}
 	return spec_of(w, max);
 }
@@ -204,14 +191,8 @@ static uint64_t weight_generated(const struct lfp_filter *f)
 void lfp_filter_weight(struct lfp_filter *f)
 {
 	switch (f->wkind) {
-	case LFP_W_EXPLICIT:
-		f->weight = f->weight_arg;
-		break;
-	case LFP_W_CLASS:
-		f->weight = ((f->weight_arg & 0xf) << 60) | weight_generated(f);
-		break;
-	default:
-		f->weight = weight_generated(f);
-		break;
+	case LFP_W_EXPLICIT: f->weight = f->weight_arg; break;
+	case LFP_W_CLASS: f->weight = ((f->weight_arg & 0xf) << 60) | weight_generated(f); break;
+	default: f->weight = weight_generated(f); break;
 	}
 }

@@ -27,7 +27,8 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 	json_object_set_new(j, "verdict", json_string(e->verdict));
 	json_object_set_new(j, "layer", json_string(e->layer));
 	json_object_set_new(j, "filter_id", json_integer((json_int_t)e->filter_id));
-	json_object_set_new(j, "filter_name", e->filter_name ? json_string(e->filter_name) : json_null());
+	json_object_set_new(j, "filter_name",
+			    e->filter_name ? json_string(e->filter_name) : json_null());
 	json_object_set_new(j, "pid", json_integer(e->pid));
 	json_object_set_new(j, "uid", json_integer(e->uid));
 	json_object_set_new(j, "gid", json_integer(e->gid));
@@ -114,9 +115,10 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 		snprintf(filt, sizeof(filt), "none");
 	endpoint(loc, sizeof(loc), e->laddr, e->lport);
 	endpoint(rem, sizeof(rem), e->raddr, e->rport);
-	return snprintf(buf, size,
-			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s",
-			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
-			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
-			e->proto ? e->proto : "?", loc, rem);
+	return snprintf(
+		buf, size,
+		"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s", ts,
+		(unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt, e->pid,
+		e->path ? e->path : (e->comm ? e->comm : "?"), e->uid, e->proto ? e->proto : "?",
+		loc, rem);
 }

@@ -12,16 +12,16 @@
 #include <jansson.h>
 
 struct lfp_event_rec {
-	uint64_t time_ns;       /**< CLOCK_REALTIME, ns */
-	const char *verdict;    /**< "permit", "block", "veto", "pend", "redirect" */
-	const char *layer;      /**< "auth-connect" */
-	uint64_t filter_id;     /**< 0: no filter (default permit) */
-	const char *filter_name;/**< or NULL */
+	uint64_t time_ns;	 /**< CLOCK_REALTIME, ns */
+	const char *verdict;	 /**< "permit", "block", "veto", "pend", "redirect" */
+	const char *layer;	 /**< "auth-connect" */
+	uint64_t filter_id;	 /**< 0: no filter (default permit) */
+	const char *filter_name; /**< or NULL */
 	uint32_t pid, uid, gid;
 	uint64_t cgroup;
-	const char *path;       /**< executable path, or NULL when unknown */
+	const char *path; /**< executable path, or NULL when unknown */
 	const char *comm;
-	const char *proto;      /**< "tcp", "udp", or a number as text */
+	const char *proto; /**< "tcp", "udp", or a number as text */
 	int ipver;
 	char laddr[64], raddr[64]; /**< printable addresses */
 	uint16_t lport, rport;

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
-/** Largest accepted message (bytes, without the newline). Larger: an error reply, connection closed. */
+/** Largest accepted message (bytes, without the newline). Larger: an error reply, connection
+ * closed. */
 #define LFP_MSG_MAX (4u << 20)
 
 /** Incremental line reader for a (blocking or non-blocking) fd. */
@@ -40,5 +41,6 @@ int lfp_msg_write(int fd, const json_t *msg);
 /** Serialize @p msg compactly with a trailing newline into a malloc'd string. */
 char *lfp_msg_dump(const json_t *msg, size_t *len);
 
-/** Blocking: read one JSON object line from @p fd. @return 0, -EPIPE on EOF, -EPROTO on bad JSON. */
+/** Blocking: read one JSON object line from @p fd. @return 0, -EPIPE on EOF, -EPROTO on bad JSON.
+ */
 int lfp_msg_read(int fd, struct lfp_linebuf *lb, json_t **out);

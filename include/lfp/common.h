@@ -23,8 +23,7 @@ extern "C" {
 #endif
 
 /** Declare and zero an options struct, setting its sz field. */
-#define LFP_OPTS(TYPE, NAME, ...)                                                                  \
-	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+#define LFP_OPTS(TYPE, NAME, ...) struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
 
 /** Cleanup attribute: `LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;` */
 #define LFP_CLEANUP(fn) __attribute__((cleanup(fn)))

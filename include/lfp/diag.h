@@ -50,7 +50,8 @@ int lfp_diags_set_file(struct lfp_diags *d, const char *file);
  * @return 0 or -ENOMEM.
  */
 int lfp_diags_add(struct lfp_diags *d, enum lfp_diag_severity sev, struct lfp_loc loc,
-		  const char *line_text, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+		  const char *line_text, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /** Number of errors (not warnings) in the list. */
 size_t lfp_diags_errors(const struct lfp_diags *d);

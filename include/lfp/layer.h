@@ -28,21 +28,21 @@ enum lfp_field_kind {
 
 struct lfp_field_info {
 	enum lfp_field field;
-	const char *name;   /**< "remote.port" */
+	const char *name; /**< "remote.port" */
 	enum lfp_field_kind kind;
-	uint64_t max;       /**< LFP_FK_INT: largest value (65535 for ports) */
-	const char *help;   /**< one line for `lfp help layers` */
+	uint64_t max;	  /**< LFP_FK_INT: largest value (65535 for ports) */
+	const char *help; /**< one line for `lfp help layers` */
 };
 
 struct lfp_layer_info {
 	enum lfp_layer layer;
-	const char *name;      /**< "auth-connect" */
-	const char *wfp;       /**< "ALE_AUTH_CONNECT" */
-	const char *hook;      /**< Linux hook(s), one line */
-	uint32_t fields;       /**< bit (1u << enum lfp_field) per field the layer exposes */
-	uint32_t actions;      /**< bit (1u << enum lfp_action_type) per action it takes */
-	bool can_pend;         /**< auth-connect, auth-recv-accept */
-	const char *help;      /**< one line */
+	const char *name; /**< "auth-connect" */
+	const char *wfp;  /**< "ALE_AUTH_CONNECT" */
+	const char *hook; /**< Linux hook(s), one line */
+	uint32_t fields;  /**< bit (1u << enum lfp_field) per field the layer exposes */
+	uint32_t actions; /**< bit (1u << enum lfp_action_type) per action it takes */
+	bool can_pend;	  /**< auth-connect, auth-recv-accept */
+	const char *help; /**< one line */
 };
 
 /** Table entry for @p l, or NULL when out of range. */
@@ -63,7 +63,8 @@ int lfp_cflag_by_name(const char *name);
 
 /** Protocol name ("tcp") for a number, or NULL. */
 const char *lfp_proto_name(unsigned int proto);
-/** Protocol number by name ("tcp", "udp", "icmp", "ipv6-icmp"/"icmpv6", ...). @return it or -ENOENT. */
+/** Protocol number by name ("tcp", "udp", "icmp", "ipv6-icmp"/"icmpv6", ...). @return it or
+ * -ENOENT. */
 int lfp_proto_by_name(const char *name);
 
 #ifdef __cplusplus

@@ -58,7 +58,8 @@ struct lfp_lower_opts {
 	size_t sz;
 	/** Only these layers (bit per enum lfp_layer); 0 = all. */
 	__u32 layers;
-	/** Cap on rule entries (cross-product expansion); 0 = 16M. Over it: -E2BIG with a diag naming the filter. */
+	/** Cap on rule entries (cross-product expansion); 0 = 16M. Over it: -E2BIG with a diag
+	 * naming the filter. */
 	size_t max_rules;
 };
 

@@ -22,19 +22,19 @@ extern "C" {
 struct lfp_conn {
 	enum lfp_layer layer;
 	uint64_t app_dev, app_ino; /**< executable identity (kernel dev encoding), 0 = unknown */
-	char *app_path;            /**< owned; offline explain matches app by this path */
+	char *app_path;		   /**< owned; offline explain matches app by this path */
 	uint32_t uid, gid, pid;
 	uint64_t cgroup_ids[LFP_CGROUP_MAX_DEPTH]; /**< ancestors, root first, own id last */
-	uint32_t cgroup_depth;     /**< number of valid cgroup_ids */
-	char *cgroup_path;         /**< owned; offline explain matches cgroup by path */
+	uint32_t cgroup_depth;			   /**< number of valid cgroup_ids */
+	char *cgroup_path; /**< owned; offline explain matches cgroup by path */
 	uint8_t proto;
-	uint8_t ipver;             /**< 4 or 6 (v4-mapped v6 counts as 4) */
+	uint8_t ipver;				 /**< 4 or 6 (v4-mapped v6 counts as 4) */
 	uint8_t laddr[16], raddr[16], oaddr[16]; /**< network order, IPv4 v4-mapped */
-	uint16_t lport, rport, oport;            /**< host order */
+	uint16_t lport, rport, oport;		 /**< host order */
 	uint8_t direction;
 	uint32_t ifindex;
 	uint8_t icmp_type, icmp_code;
-	uint32_t flags;            /**< LFP_CF_* */
+	uint32_t flags; /**< LFP_CF_* */
 };
 
 void lfp_conn_fini(struct lfp_conn *c);
@@ -66,18 +66,18 @@ struct lfp_policy {
 /** One sublayer's part in a classification. */
 struct lfp_sublayer_result {
 	const struct lfp_sublayer *sublayer;
-	struct lfp_answer answer;          /**< ans NONE when no filter answered */
-	const struct lfp_filter *filter;   /**< the filter that answered, or NULL */
-	bool pend;                         /**< the answer is a pend (ask, or a registered
-					        terminating/unknown callout): folded as a soft
-					        block that never vetoes */
+	struct lfp_answer answer;	 /**< ans NONE when no filter answered */
+	const struct lfp_filter *filter; /**< the filter that answered, or NULL */
+	bool pend;			 /**< the answer is a pend (ask, or a registered
+					      terminating/unknown callout): folded as a soft
+					      block that never vetoes */
 };
 
 struct lfp_classify_result {
 	enum lfp_verdict verdict;
 	bool hard;
-	const struct lfp_filter *filter;   /**< deciding filter, NULL for no-match permit */
-	struct lfp_sublayer_result *subs;  /**< owned by the result; in evaluation order */
+	const struct lfp_filter *filter;  /**< deciding filter, NULL for no-match permit */
+	struct lfp_sublayer_result *subs; /**< owned by the result; in evaluation order */
 	size_t n_subs;
 };
 
@@ -134,8 +134,7 @@ extern const struct lfp_resolver lfp_resolver_offline;
  * or cgroup is not an error (the value matches nothing until it exists).
  * @return 0, -EINVAL with diags, or another -errno.
  */
-int lfp_policy_resolve(struct lfp_policy *p, const struct lfp_resolver *r,
-		       struct lfp_diags *diags);
+int lfp_policy_resolve(struct lfp_policy *p, const struct lfp_resolver *r, struct lfp_diags *diags);
 
 #ifdef __cplusplus
 }

@@ -54,11 +54,11 @@ enum lfp_value_form {
  */
 struct lfp_value {
 	enum lfp_value_form form;
-	uint64_t lo, hi;           /**< integer fields; flags: lo is the mask */
-	uint8_t alo[16], ahi[16];  /**< address fields */
-	uint8_t plen;              /**< LFP_VF_PREFIX: prefix length as written (v4: 0-32) */
-	uint8_t v4;                /**< address written as IPv4 */
-	char *str;                 /**< LFP_VF_NAME / LFP_VF_PATH text, owned, or NULL */
+	uint64_t lo, hi;	  /**< integer fields; flags: lo is the mask */
+	uint8_t alo[16], ahi[16]; /**< address fields */
+	uint8_t plen;		  /**< LFP_VF_PREFIX: prefix length as written (v4: 0-32) */
+	uint8_t v4;		  /**< address written as IPv4 */
+	char *str;		  /**< LFP_VF_NAME / LFP_VF_PATH text, owned, or NULL */
 	/* Set at commit by lfp_policy_resolve(): app -> lo = dev (kernel encoding,
 	 * MAJOR << 20 | MINOR), hi = inode; cgroup -> lo = cgroup id; user/group
 	 * names -> lo = hi = id. absent: the thing does not exist (matches nothing). */
@@ -71,56 +71,56 @@ struct lfp_value {
 struct lfp_cond {
 	enum lfp_field field;
 	enum lfp_op op;
-	bool set;                  /**< written with braces */
-	struct lfp_value *v;       /**< owned array */
+	bool set;	     /**< written with braces */
+	struct lfp_value *v; /**< owned array */
 	size_t n;
 	struct lfp_loc loc;
 };
 
 enum lfp_weight_kind {
-	LFP_W_AUTO,     /**< engine-generated below 2^60 */
+	LFP_W_AUTO,	/**< engine-generated below 2^60 */
 	LFP_W_EXPLICIT, /**< `weight N` */
-	LFP_W_CLASS,    /**< `class N`: top four bits N, low 60 generated */
+	LFP_W_CLASS,	/**< `class N`: top four bits N, low 60 generated */
 };
 
 enum lfp_lifetime {
 	LFP_LT_PERSISTENT, /**< default: saved in the state dir */
-	LFP_LT_RUNTIME,    /**< static: until deleted or lfpd stops */
+	LFP_LT_RUNTIME,	   /**< static: until deleted or lfpd stops */
 	LFP_LT_BOOT_TIME,  /**< the boot-time set */
-	LFP_LT_DYNAMIC,    /**< owned by an API session */
+	LFP_LT_DYNAMIC,	   /**< owned by an API session */
 };
 
 struct lfp_action {
 	enum lfp_action_type type;
-	char *callout;        /**< LFP_ACT_CALLOUT: callout name, owned */
+	char *callout;	      /**< LFP_ACT_CALLOUT: callout name, owned */
 	uint32_t ask_timeout; /**< LFP_ACT_ASK: seconds (default 30) */
 	bool ask_default_permit;
-	char *redirect;       /**< LFP_ACT_REDIRECT: the URL as written (with credentials), owned */
+	char *redirect; /**< LFP_ACT_REDIRECT: the URL as written (with credentials), owned */
 };
 
 struct lfp_filter {
-	uint64_t id;               /**< engine-assigned, 0 before commit */
-	char *name;                /**< optional, owned */
-	char *desc;                /**< optional, owned */
-	char *provider;            /**< owned; NULL in a ruleset means "the ruleset's provider" */
+	uint64_t id;	/**< engine-assigned, 0 before commit */
+	char *name;	/**< optional, owned */
+	char *desc;	/**< optional, owned */
+	char *provider; /**< owned; NULL in a ruleset means "the ruleset's provider" */
 	enum lfp_layer layer;
-	char *sublayer;            /**< sublayer name, owned; NULL = "default" */
+	char *sublayer; /**< sublayer name, owned; NULL = "default" */
 	enum lfp_weight_kind wkind;
-	uint64_t weight_arg;       /**< explicit weight or class number */
-	uint64_t weight;           /**< effective weight (set by lfp_filter_weight()) */
-	struct lfp_cond *conds;    /**< owned array */
+	uint64_t weight_arg;	/**< explicit weight or class number */
+	uint64_t weight;	/**< effective weight (set by lfp_filter_weight()) */
+	struct lfp_cond *conds; /**< owned array */
 	size_t n_conds;
 	struct lfp_action action;
-	uint32_t flags;            /**< LFP_FF_* */
+	uint32_t flags; /**< LFP_FF_* */
 	enum lfp_lifetime lifetime;
-	struct lfp_loc loc;        /**< where the statement starts */
+	struct lfp_loc loc; /**< where the statement starts */
 };
 
 struct lfp_sublayer {
-	uint32_t id;               /**< engine-assigned; `default` is 1 */
-	char *name;                /**< owned */
+	uint32_t id; /**< engine-assigned; `default` is 1 */
+	char *name;  /**< owned */
 	uint16_t weight;
-	char *provider;            /**< owned, or NULL */
+	char *provider; /**< owned, or NULL */
 	enum lfp_lifetime lifetime;
 	struct lfp_loc loc;
 };
@@ -131,7 +131,7 @@ struct lfp_sublayer {
 
 /** What one rule file or command says. */
 struct lfp_ruleset {
-	char *provider;            /**< `provider NAME`, owned, or NULL */
+	char *provider; /**< `provider NAME`, owned, or NULL */
 	struct lfp_sublayer *sublayers;
 	size_t n_sublayers;
 	struct lfp_filter *filters;

@@ -46,7 +46,7 @@ int lfp_rule_parse_argv(int argc, char *const argv[], const struct lfp_parse_opt
 struct lfp_print_opts {
 	size_t sz;
 	bool show_secrets; /**< print credentials in redirect URLs (state files only) */
-	bool with_id;      /**< not used in statement text; reserved */
+	bool with_id;	   /**< not used in statement text; reserved */
 };
 
 /**

@@ -20,7 +20,7 @@ static void check(bool ok)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	struct lfp_conn c;
 	char *text = malloc(size + 1);
 	char *buf = NULL;

@@ -55,7 +55,7 @@ static void check_result(int r, struct lfp_ruleset *rs, struct lfp_diags *d)
 {
 	LFP_OPTS(lfp_print_opts, secrets, .show_secrets = true);
 	struct lfp_ruleset *rs2 = NULL;
-	struct lfp_diags d2 = {0};
+	struct lfp_diags d2 = { 0 };
 	char *t1, *t2, *h1, *h2;
 
 	if (r) {
@@ -105,7 +105,7 @@ static void parse_one(const char *text, bool single)
 {
 	LFP_OPTS(lfp_parse_opts, po, .file = "fuzz.lfp", .single_statement = single);
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	int r = lfp_rule_parse(text, &po, &rs, &d);
 
 	check_result(r, rs, &d);
@@ -121,7 +121,7 @@ static void parse_argv(const char *text)
 	char *line = strndup(text, strcspn(text, "\n"));
 	char *argv[256], *save = NULL, *w;
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	int argc = 0, r;
 
 	check(line != NULL);

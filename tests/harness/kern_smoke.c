@@ -47,11 +47,11 @@
 #include "kern.h"
 #include "kern_internal.h"
 
-#define PORT_OK    7001 /* TCP, never blocked by a port filter */
+#define PORT_OK	   7001 /* TCP, never blocked by a port filter */
 #define PORT_BLK   7002 /* TCP, blocked by port filters */
 #define PORT_NOLOG 7003 /* TCP, permitted by a nolog / log filter */
 #define UDP_BASE   7101 /* UDP receivers 7101..7104 */
-#define N_UDP      4
+#define N_UDP	   4
 #define MAX_EVENTS 512
 
 /* ---- fixture ---- */
@@ -63,13 +63,13 @@ static struct {
 	char self[PATH_MAX], copy[PATH_MAX]; /* this binary and a copy (other identity) */
 	uint64_t self_dev, self_ino, copy_dev, copy_ino;
 	int netns_fd;
-	int tcp[3];      /* listeners on PORT_OK, PORT_BLK, PORT_NOLOG (dual stack) */
-	int udp[N_UDP];  /* receivers */
+	int tcp[3];	/* listeners on PORT_OK, PORT_BLK, PORT_NOLOG (dual stack) */
+	int udp[N_UDP]; /* receivers */
 	struct lfp_kern *k;
 	uint64_t gen;
-	char root[256];           /* cgroup v2 mount */
+	char root[256]; /* cgroup v2 mount */
 	pid_t main_pid;
-	volatile pid_t client;    /* running client, killed on a fatal signal */
+	volatile pid_t client; /* running client, killed on a fatal signal */
 } g = { .netns_fd = -1, .tcp = { -1, -1, -1 }, .udp = { -1, -1, -1, -1 } };
 
 static struct {
@@ -582,12 +582,12 @@ static int client_main(int argc, char **argv)
 /* A policy of single-condition filters at auth-connect, one tuple per
  * field, all in one sublayer: the shape lib/lower.c produces for it. */
 struct cond {
-	int field;        /* LFP_F_REMOTE_PORT, LFP_F_APP, LFP_F_REMOTE_ADDR */
+	int field; /* LFP_F_REMOTE_PORT, LFP_F_APP, LFP_F_REMOTE_ADDR */
 	uint32_t port;
 	uint64_t dev, ino;
 	uint8_t addr[16];
-	uint8_t ans;      /* LFP_ANS_* */
-	uint8_t flags;    /* LFP_FF_* */
+	uint8_t ans;   /* LFP_ANS_* */
+	uint8_t flags; /* LFP_FF_* */
 };
 
 static void v4mapped(uint8_t *a, const char *ip4)
@@ -612,8 +612,8 @@ static void lw_free(struct lfp_lowered *lw)
 	memset(lw, 0, sizeof(*lw));
 }
 
-#define FILTER_ID(i)   (1000 + (uint64_t)(i))
-#define COUNTER_OF(i)  (10 + (uint32_t)(i))
+#define FILTER_ID(i)  (1000 + (uint64_t)(i))
+#define COUNTER_OF(i) (10 + (uint32_t)(i))
 
 static void lw_build(struct lfp_lowered *lw, const struct cond *c, size_t n)
 {
@@ -642,9 +642,11 @@ static void lw_build(struct lfp_lowered *lw, const struct cond *c, size_t n)
 			if (c[i].field != fields[t] || tuple_of[c[i].field] >= 0)
 				continue;
 			tuple_of[c[i].field] = (int)lw->n_tuples;
-			lw->tuples[lw->n_tuples] = (struct lfp_tuple){
-				.id = (uint32_t)lw->n_tuples, .sublayer_rank = 0, .nfields = 1,
-				.fields = { (uint8_t)c[i].field } };
+			lw->tuples[lw->n_tuples] =
+				(struct lfp_tuple){ .id = (uint32_t)lw->n_tuples,
+						    .sublayer_rank = 0,
+						    .nfields = 1,
+						    .fields = { (uint8_t)c[i].field } };
 			lw->layer_cfg[LFP_LAYER_AUTH_CONNECT].used_fields |= 1u << c[i].field;
 			lw->n_tuples++;
 		}
@@ -660,8 +662,9 @@ static void lw_build(struct lfp_lowered *lw, const struct cond *c, size_t n)
 			lw->port_labels[LFP_PORTIDX_REMOTE * 65536 + c[i].port] = label;
 			break;
 		case LFP_F_APP:
-			lw->hash_keys[lw->n_hash] = (struct lfp_hash_key){
-				.field = LFP_F_APP, .a = c[i].dev, .b = c[i].ino };
+			lw->hash_keys[lw->n_hash] = (struct lfp_hash_key){ .field = LFP_F_APP,
+									   .a = c[i].dev,
+									   .b = c[i].ino };
 			lw->hash_vals[lw->n_hash++] = label;
 			break;
 		case LFP_F_REMOTE_ADDR:
@@ -708,8 +711,7 @@ static int on_event(void *ctx, const void *data, size_t size)
 
 	if (size >= sizeof(*e) && e->type == LFP_EV_CLASSIFY && evs.n < MAX_EVENTS)
 		evs.ev[evs.n++] = *e;
-	else if (size >= sizeof(struct lfp_exec_event) && e->type == LFP_EV_EXEC &&
-		 evs.n_exec < 64)
+	else if (size >= sizeof(struct lfp_exec_event) && e->type == LFP_EV_EXEC && evs.n_exec < 64)
 		evs.exec[evs.n_exec++] = *(const struct lfp_exec_event *)data;
 	return 0;
 }
@@ -793,7 +795,7 @@ static int tcp_from(const char *exe, const char *cgroup, const char *addr, int p
 
 static const enum bpf_attach_type cg_types[] = {
 	BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP4_SENDMSG,
-	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,      BPF_CGROUP_INET_EGRESS,
+	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,	    BPF_CGROUP_INET_EGRESS,
 };
 #define N_CG_TYPES (sizeof(cg_types) / sizeof(cg_types[0]))
 
@@ -896,8 +898,9 @@ static void test_permit_events(void **state)
 
 static void test_block_remote_port(void **state)
 {
-	const struct cond pol[] = { { .field = LFP_F_REMOTE_PORT, .port = PORT_BLK,
-				      .ans = LFP_ANS_BLOCK } };
+	const struct cond pol[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = PORT_BLK, .ans = LFP_ANS_BLOCK }
+	};
 	const struct lfp_event *e = NULL;
 	struct lfp_kern_status st;
 	uint64_t hits = 0;
@@ -943,8 +946,9 @@ static void test_block_remote_port(void **state)
 
 static void test_block_app(void **state)
 {
-	struct cond pol[] = { { .field = LFP_F_APP, .dev = g.self_dev, .ino = g.self_ino,
-				.ans = LFP_ANS_BLOCK } };
+	struct cond pol[] = {
+		{ .field = LFP_F_APP, .dev = g.self_dev, .ino = g.self_ino, .ans = LFP_ANS_BLOCK }
+	};
 	const struct lfp_event *e = NULL;
 	struct client c;
 	int lport;
@@ -1030,9 +1034,8 @@ static void test_udp(void **state)
 	}
 
 	/* connected UDP: decided at connect(), reported at the first packet */
-	assert_int_equal(run_client(g.self, g.cg, &c, "udpc", "127.0.0.1", port_str(UDP_BASE),
-				    NULL),
-			 0);
+	assert_int_equal(
+		run_client(g.self, g.cg, &c, "udpc", "127.0.0.1", port_str(UDP_BASE), NULL), 0);
 	lport = result(&c, 0);
 	assert_true(lport > 0);
 	assert_int_equal(udp_received(0), 1);
@@ -1041,8 +1044,7 @@ static void test_udp(void **state)
 	assert_int_equal(e->verdict, LFP_V_PERMIT);
 	assert_int_equal(e->lport, lport);
 	assert_int_equal(e->proto, IPPROTO_UDP);
-	assert_int_equal(run_client(g.self, g.cg, &c, "udpc", "::1", port_str(UDP_BASE + 1),
-				    NULL),
+	assert_int_equal(run_client(g.self, g.cg, &c, "udpc", "::1", port_str(UDP_BASE + 1), NULL),
 			 0);
 	assert_int_equal(result(&c, 0), -EPERM);
 	events_collect(g.k);
@@ -1080,11 +1082,15 @@ static void test_udp(void **state)
 static void test_log_flags(void **state)
 {
 	const struct cond pol[] = {
-		{ .field = LFP_F_REMOTE_PORT, .port = PORT_NOLOG, .ans = LFP_ANS_PERMIT,
+		{ .field = LFP_F_REMOTE_PORT,
+		  .port = PORT_NOLOG,
+		  .ans = LFP_ANS_PERMIT,
 		  .flags = LFP_FF_NOLOG },
 	};
 	const struct cond pol_log[] = {
-		{ .field = LFP_F_REMOTE_PORT, .port = PORT_NOLOG, .ans = LFP_ANS_PERMIT,
+		{ .field = LFP_F_REMOTE_PORT,
+		  .port = PORT_NOLOG,
+		  .ans = LFP_ANS_PERMIT,
 		  .flags = LFP_FF_LOG },
 	};
 	struct client c, c2;
@@ -1116,10 +1122,12 @@ static void test_log_flags(void **state)
  */
 static void test_persist(void **state)
 {
-	const struct cond pol[] = { { .field = LFP_F_REMOTE_PORT, .port = PORT_BLK,
-				      .ans = LFP_ANS_BLOCK } };
-	const struct cond pol2[] = { { .field = LFP_F_REMOTE_PORT, .port = PORT_OK,
-				       .ans = LFP_ANS_BLOCK } };
+	const struct cond pol[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = PORT_BLK, .ans = LFP_ANS_BLOCK }
+	};
+	const struct cond pol2[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = PORT_OK, .ans = LFP_ANS_BLOCK }
+	};
 	struct client c;
 	int status, p[2];
 	char ok = 0;
@@ -1246,9 +1254,9 @@ static void test_refused_program(void **state)
 	attached(g.cg2, cnt, ids);
 	for (size_t i = 0; i < N_CG_TYPES; i++)
 		assert_int_equal(cnt[i], cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
-						 cg_types[i] == BPF_CGROUP_SOCK_OPS
-					 ? 0
-					 : 1);
+							 cg_types[i] == BPF_CGROUP_SOCK_OPS
+						 ? 0
+						 : 1);
 
 	lw_build(&lw, pol, 2);
 	assert_int_equal(lfp_kern_commit(k2, &lw, &gen), 0);
@@ -1266,9 +1274,8 @@ static void test_refused_program(void **state)
 	assert_int_equal(run_client(g.self, g.cg2, &c, "udp", "::1", port_str(UDP_BASE + 1), NULL),
 			 0);
 	assert_int_equal(result(&c, 0), -EPERM);
-	assert_int_equal(run_client(g.self, g.cg2, &c, "udp", "127.0.0.1", port_str(UDP_BASE + 1),
-				    NULL),
-			 0);
+	assert_int_equal(
+		run_client(g.self, g.cg2, &c, "udp", "127.0.0.1", port_str(UDP_BASE + 1), NULL), 0);
 	assert_true(result(&c, 0) > 0);
 	assert_int_equal(udp_received(1), 2);
 
@@ -1316,14 +1323,16 @@ static struct lfp_filter *pol_filter(struct lfp_policy *p, const char *sublayer,
 
 static struct lfp_value val_num(uint64_t lo, uint64_t hi)
 {
-	return (struct lfp_value){ .form = lo == hi ? LFP_VF_NUMBER : LFP_VF_RANGE, .lo = lo,
+	return (struct lfp_value){ .form = lo == hi ? LFP_VF_NUMBER : LFP_VF_RANGE,
+				   .lo = lo,
 				   .hi = hi };
 }
 
 static struct lfp_value val_path(const char *path, uint64_t lo, uint64_t hi)
 {
-	return (struct lfp_value){ .form = LFP_VF_PATH, .str = strdup(path), .lo = lo, .hi = hi,
-				   .resolved = true };
+	return (struct lfp_value){
+		.form = LFP_VF_PATH, .str = strdup(path), .lo = lo, .hi = hi, .resolved = true
+	};
 }
 
 static struct lfp_value val_addr(const char *a6)
@@ -1336,12 +1345,12 @@ static struct lfp_value val_addr(const char *a6)
 }
 
 struct lk_case {
-	bool copy;        /* client is the copy (else this binary) */
+	bool copy;	  /* client is the copy (else this binary) */
 	const char *mode; /* "tcp" or "udp" */
 	const char *addr;
 	int port;
 	enum lfp_verdict verdict; /* expected (and the oracle's) */
-	int filter;       /* deciding filter: index in the policy, -1 none */
+	int filter;		  /* deciding filter: index in the policy, -1 none */
 };
 
 /*
@@ -1397,8 +1406,9 @@ static void test_lowered_policy(void **state)
 	f = pol_filter(&p, "default", LFP_ACT_PERMIT, 200);
 	pol_cond(f, LFP_F_REMOTE_ADDR, val_addr("::1"));
 	pol_cond(f, LFP_F_USER, val_num(0, 0));
-	pol_cond(f, LFP_F_FLAGS, (struct lfp_value){ .form = LFP_VF_FLAGS, .lo = LFP_CF_LOOPBACK,
-						     .hi = LFP_CF_LOOPBACK });
+	pol_cond(f, LFP_F_FLAGS,
+		 (struct lfp_value){
+			 .form = LFP_VF_FLAGS, .lo = LFP_CF_LOOPBACK, .hi = LFP_CF_LOOPBACK });
 	/* high: a soft block of UDP to the first receiver, which the permit
 	 * below it overrides */
 	f = pol_filter(&p, "high", LFP_ACT_BLOCK, 100);

@@ -51,8 +51,8 @@ t_expect "no filter matches $P3: explain says permit" permit "$(json_get "$e3" v
 t_check "explain text: first line starts with block for $P1" eval \
 	"lfp explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port $P1 | head -n1 | grep -q '^block'"
 
-# swap the weights: low becomes the higher sublayer; now its block comes first and
-# is hard, so the permit in 'high' (now lower) cannot undo it, even the hard one
+# the other way round: a block (hard unless `soft`) in the higher sublayer is final;
+# a hard permit in the lower one cannot undo it
 lfp sublayer delete high >/dev/null 2>&1
 t_expect "deleting a sublayer that still has filters is refused (exit 1)" 1 $?
 lfp filter delete soft-permit && lfp filter delete hard-permit || t_bail "filter delete"

@@ -19,7 +19,7 @@
 
 /* ---- kernel double ---- */
 struct lfp_kern {
-	int fail_next;      /* -errno to return from the next commit */
+	int fail_next; /* -errno to return from the next commit */
 	uint64_t gen;
 	size_t commits;
 	size_t last_filters; /* filters in the last accepted generation */
@@ -185,20 +185,20 @@ static void test_unenforced_layer_and_action_refused(void **state)
 {
 	struct engine *eng = *state;
 
-	assert_int_equal(add(eng, "layer auth-listen block", LFP_LT_PERSISTENT, NULL),
-			 -EOPNOTSUPP);
+	assert_int_equal(add(eng, "layer auth-listen block", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
 	assert_int_equal(add(eng, "layer auth-connect ask", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
-	assert_int_equal(add(eng, "layer auth-connect sublayer nosuch block", LFP_LT_PERSISTENT,
-			     NULL),
-			 -ENOENT);
+	assert_int_equal(
+		add(eng, "layer auth-connect sublayer nosuch block", LFP_LT_PERSISTENT, NULL),
+		-ENOENT);
 	assert_int_equal(eng->n_filters, 0);
 }
 
-static const char file1[] = "provider laptop\n"
-			    "sublayer add user weight 100\n"
-			    "filter add name no-curl layer auth-connect sublayer user app /usr/bin/curl "
-			    "remote.port {80, 443} block\n"
-			    "filter add layer auth-connect remote.addr 10.0.0.0/8 proto tcp permit hard\n";
+static const char file1[] =
+	"provider laptop\n"
+	"sublayer add user weight 100\n"
+	"filter add name no-curl layer auth-connect sublayer user app /usr/bin/curl "
+	"remote.port {80, 443} block\n"
+	"filter add layer auth-connect remote.addr 10.0.0.0/8 proto tcp permit hard\n";
 
 static void test_apply_idempotent_and_scoped(void **state)
 {
@@ -221,8 +221,9 @@ static void test_apply_idempotent_and_scoped(void **state)
 	assert_int_equal(eng->filters[2]->f.id, ids[1]);
 	assert_int_equal(fake.commits, commits + 1);
 	/* a smaller file: the provider holds exactly that; cli's filter untouched */
-	assert_int_equal(apply(eng, "provider laptop\nfilter add layer auth-connect remote.addr "
-				    "10.0.0.0/8 proto tcp permit hard\n",
+	assert_int_equal(apply(eng,
+			       "provider laptop\nfilter add layer auth-connect remote.addr "
+			       "10.0.0.0/8 proto tcp permit hard\n",
 			       "x"),
 			 0);
 	assert_int_equal(eng->n_filters, 2);
@@ -237,9 +238,10 @@ static void test_apply_error_applies_nothing(void **state)
 
 	assert_int_equal(apply(eng, file1, "x"), 0);
 	/* a filter naming a sublayer that the file does not define */
-	assert_int_not_equal(apply(eng, "provider laptop\n"
-					"filter add layer auth-connect remote.port 1 block\n"
-					"filter add layer auth-connect sublayer missing block\n",
+	assert_int_not_equal(apply(eng,
+				   "provider laptop\n"
+				   "filter add layer auth-connect remote.port 1 block\n"
+				   "filter add layer auth-connect sublayer missing block\n",
 				   "x"),
 			     0);
 	assert_int_equal(eng->n_filters, 2);
@@ -317,7 +319,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kernel_refusal_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_refusal_changes_nothing, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_unenforced_layer_and_action_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_apply_idempotent_and_scoped, setup, teardown),

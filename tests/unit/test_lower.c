@@ -74,7 +74,7 @@ static struct lfp_sublayer *tp_sublayer(struct tp *t, uint32_t id, const char *n
 	struct lfp_sublayer *s;
 
 	t->p.sublayers =
-	    grow_arr(t->p.sublayers, &t->cap_s, t->p.n_sublayers, sizeof(*t->p.sublayers));
+		grow_arr(t->p.sublayers, &t->cap_s, t->p.n_sublayers, sizeof(*t->p.sublayers));
 	s = &t->p.sublayers[t->p.n_sublayers++];
 	memset(s, 0, sizeof(*s));
 	s->id = id;
@@ -154,35 +154,38 @@ static void cond(struct lfp_filter *f, enum lfp_field field, enum lfp_op op, siz
 
 static struct lfp_value vi(uint64_t x)
 {
-	return (struct lfp_value){.form = LFP_VF_NUMBER, .lo = x, .hi = x};
+	return (struct lfp_value){ .form = LFP_VF_NUMBER, .lo = x, .hi = x };
 }
 
 static struct lfp_value vr(uint64_t lo, uint64_t hi)
 {
-	return (struct lfp_value){.form = LFP_VF_RANGE, .lo = lo, .hi = hi};
+	return (struct lfp_value){ .form = LFP_VF_RANGE, .lo = lo, .hi = hi };
 }
 
 static struct lfp_value vf(uint64_t mask)
 {
-	return (struct lfp_value){.form = LFP_VF_FLAGS, .lo = mask, .hi = mask};
+	return (struct lfp_value){ .form = LFP_VF_FLAGS, .lo = mask, .hi = mask };
 }
 
 static struct lfp_value vapp(const char *path, uint64_t dev, uint64_t ino)
 {
 	return (struct lfp_value){
-	    .form = LFP_VF_PATH, .str = strdup(path), .lo = dev, .hi = ino, .resolved = true};
+		.form = LFP_VF_PATH, .str = strdup(path), .lo = dev, .hi = ino, .resolved = true
+	};
 }
 
 static struct lfp_value vcg(const char *path, uint64_t id)
 {
 	return (struct lfp_value){
-	    .form = LFP_VF_PATH, .str = strdup(path), .lo = id, .resolved = true};
+		.form = LFP_VF_PATH, .str = strdup(path), .lo = id, .resolved = true
+	};
 }
 
 static struct lfp_value vabsent(const char *path)
 {
 	return (struct lfp_value){
-	    .form = LFP_VF_PATH, .str = strdup(path), .resolved = true, .absent = true};
+		.form = LFP_VF_PATH, .str = strdup(path), .resolved = true, .absent = true
+	};
 }
 
 /* "10.0.0.1" -> ::ffff:10.0.0.1, "2001:db8::1" as is */
@@ -200,7 +203,7 @@ static void addr(uint8_t a[16], const char *s)
 /* a prefix as the parser writes it: v4 prefixes as ::ffff:a.b.c.d/(96+n) */
 static struct lfp_value vp(const char *cidr)
 {
-	struct lfp_value v = {.form = LFP_VF_PREFIX};
+	struct lfp_value v = { .form = LFP_VF_PREFIX };
 	char buf[64];
 	char *slash;
 	unsigned int n, off;
@@ -226,7 +229,7 @@ static struct lfp_value vp(const char *cidr)
 
 static struct lfp_conn conn_tcp(const char *raddr, uint16_t rport)
 {
-	struct lfp_conn c = {.layer = AC, .proto = 6, .rport = rport};
+	struct lfp_conn c = { .layer = AC, .proto = 6, .rport = rport };
 
 	addr(c.raddr, raddr);
 	c.ipver = strchr(raddr, ':') && strncmp(raddr, "::ffff:", 7) ? 6 : 4;
@@ -296,7 +299,7 @@ static void check_layout(const struct lfp_lowered *lw)
 
 static void lower_ok(const struct tp *t, struct lfp_lowered *lw)
 {
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	int r = lfp_lower(&t->p, NULL, lw, &d);
 
 	if (r) {
@@ -329,7 +332,7 @@ static struct res run_oracle(const struct tp *t, const struct lfp_conn *c)
 
 static struct res run_lowered(const struct lfp_lowered *lw, const struct lfp_conn *c)
 {
-	struct res o = {0};
+	struct res o = { 0 };
 	int v, idx;
 
 	assert_int_equal(lfp_lowered_classify(lw, c, &v, &idx), 0);
@@ -375,7 +378,7 @@ static uint32_t port_label(const struct lfp_lowered *lw, int idx, unsigned int p
 /* The label the evaluator would give to address @a on @field (0: none). */
 static uint32_t addr_label(const struct lfp_lowered *lw, enum lfp_field field, const char *a)
 {
-	struct lfp_lpm_key k = {.prefixlen = 160};
+	struct lfp_lpm_key k = { .prefixlen = 160 };
 
 	k.data[0] = (uint8_t)field;
 	addr(&k.data[4], a);
@@ -467,7 +470,7 @@ static void test_prefixes(void **state)
 	cond(f[5], LFP_F_REMOTE_ADDR, LFP_OP_EQ, 1, vp("::ffff:192.168.0.0/112"));
 	/* a range across the v4-mapped block: only its IPv6 parts */
 	f[6] = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
-	cond(f[6], LFP_F_REMOTE_ADDR, LFP_OP_EQ, 1, (struct lfp_value){.form = LFP_VF_RANGE});
+	cond(f[6], LFP_F_REMOTE_ADDR, LFP_OP_EQ, 1, (struct lfp_value){ .form = LFP_VF_RANGE });
 	addr(f[6]->conds[0].v[0].alo, "::1");
 	addr(f[6]->conds[0].v[0].ahi, "::1:0:0:5");
 	lower_ok(t, &lw);
@@ -532,7 +535,7 @@ static void test_ne_and_or(void **state)
 	c.rport = 22;
 	expect(t, &lw, &c, LFP_V_BLOCK, f1->id);
 	c.lport =
-	    22; /* default (0x8000) sits between a and b: its permit overrides a's soft block */
+		22; /* default (0x8000) sits between a and b: its permit overrides a's soft block */
 	expect(t, &lw, &c, LFP_V_PERMIT, f3->id);
 	c.lport = 60001;
 	expect(t, &lw, &c, LFP_V_PERMIT, f3->id);
@@ -611,7 +614,7 @@ static void test_cgroup_subtree(void **state)
 
 	/* in /a/b/c/x (99, unnamed) */
 	c.cgroup_depth = 5;
-	memcpy(c.cgroup_ids, (uint64_t[]){1, 10, 11, 12, 99}, 5 * sizeof(uint64_t));
+	memcpy(c.cgroup_ids, (uint64_t[]){ 1, 10, 11, 12, 99 }, 5 * sizeof(uint64_t));
 	expect(t, &lw, &c, LFP_V_PERMIT, fc->id);
 	/* in /a/b */
 	c.cgroup_depth = 3;
@@ -635,7 +638,7 @@ static void test_cgroup_subtree(void **state)
 	 * The documented walk limit: below /a/b/c, 16 levels of unnamed cgroups
 	 * hide /a/b/c from the kernel (the oracle still sees it); 15 do not.
 	 */
-	memcpy(c.cgroup_ids, (uint64_t[]){1, 10, 11, 12}, 4 * sizeof(uint64_t));
+	memcpy(c.cgroup_ids, (uint64_t[]){ 1, 10, 11, 12 }, 4 * sizeof(uint64_t));
 	for (uint32_t i = 4; i < 4 + LFP_CGROUP_WALK_MAX; i++)
 		c.cgroup_ids[i] = 100 + i;
 	c.cgroup_depth = 4 + LFP_CGROUP_WALK_MAX - 1;
@@ -763,7 +766,7 @@ static void expect_refused(const struct tp *t, const struct lfp_lower_opts *o, i
 			   const char *needle)
 {
 	struct lfp_lowered lw;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 
 	assert_int_equal(lfp_lower(&t->p, o, &lw, &d), err);
 	if (!diags_have(&d, needle)) {
@@ -782,8 +785,8 @@ static void test_pend_refused(void **state)
 	f = tp_filter(t, AC, NULL, LFP_ACT_ASK, 0, 1);
 	f->name = strdup("prompt-me");
 	expect_refused(
-	    t, NULL, -EOPNOTSUPP,
-	    "filter 'prompt-me' (id 1): action 'ask' cannot be enforced in the kernel yet");
+		t, NULL, -EOPNOTSUPP,
+		"filter 'prompt-me' (id 1): action 'ask' cannot be enforced in the kernel yet");
 	tp_free(t);
 
 	t = tp_new();
@@ -797,8 +800,8 @@ static void test_pend_refused(void **state)
 static void test_limits(void **state)
 {
 	static const enum lfp_field nine[] = {
-	    LFP_F_USER,	      LFP_F_GROUP,	 LFP_F_PID,	  LFP_F_PROTO,	   LFP_F_IPVER,
-	    LFP_F_LOCAL_PORT, LFP_F_REMOTE_PORT, LFP_F_ICMP_TYPE, LFP_F_ICMP_CODE,
+		LFP_F_USER,	  LFP_F_GROUP,	     LFP_F_PID,	      LFP_F_PROTO,     LFP_F_IPVER,
+		LFP_F_LOCAL_PORT, LFP_F_REMOTE_PORT, LFP_F_ICMP_TYPE, LFP_F_ICMP_CODE,
 	};
 	LFP_OPTS(lfp_lower_opts, small, .max_rules = 1000);
 	struct tp *t = tp_new();
@@ -840,9 +843,10 @@ static void test_limits(void **state)
 	/* 65 condition shapes in one layer */
 	t = tp_new();
 	for (uint32_t i = 0; i <= LFP_MAX_TUPLES; i++) {
-		static const enum lfp_field pool[] = {
-		    LFP_F_USER,	 LFP_F_GROUP,	   LFP_F_PID,	     LFP_F_PROTO,
-		    LFP_F_IPVER, LFP_F_LOCAL_PORT, LFP_F_REMOTE_PORT};
+		static const enum lfp_field pool[] = { LFP_F_USER,	 LFP_F_GROUP,
+						       LFP_F_PID,	 LFP_F_PROTO,
+						       LFP_F_IPVER,	 LFP_F_LOCAL_PORT,
+						       LFP_F_REMOTE_PORT };
 
 		f = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1000 - i);
 		for (unsigned int b = 0; b < 7; b++)
@@ -874,7 +878,7 @@ static void test_layer_mask(void **state)
 	LFP_OPTS(lfp_lower_opts, o, .layers = 1u << AC);
 	struct tp *t = tp_new();
 	struct lfp_lowered lw;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 
 	tp_filter(t, RA, NULL, LFP_ACT_ASK, 0, 1);
 	cond(tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1), LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(1));
@@ -919,33 +923,34 @@ static const struct {
 	const char *path;
 	int parent;
 } cgt[] = {
-    {1, "/", -1},      {10, "/a", 0}, {11, "/a/b", 1}, {12, "/a/b/c", 2},   {13, "/ab", 0},
-    {14, "/a/b-c", 1}, {15, "/x", 0}, {16, "/x/y", 6}, {17, "/a/b/c/d", 3},
+	{ 1, "/", -1 },	     { 10, "/a", 0 },	{ 11, "/a/b", 1 },
+	{ 12, "/a/b/c", 2 }, { 13, "/ab", 0 },	{ 14, "/a/b-c", 1 },
+	{ 15, "/x", 0 },     { 16, "/x/y", 6 }, { 17, "/a/b/c/d", 3 },
 };
 
 static const struct {
 	uint64_t dev, ino;
-} apps[] = {{8, 100}, {8, 101}, {9, 100}, {0x800001, 5}};
+} apps[] = { { 8, 100 }, { 8, 101 }, { 9, 100 }, { 0x800001, 5 } };
 
 static const char *const v4pool[] = {
-    "10.0.0.0/8", "10.1.0.0/16",   "10.1.2.0/24",  "10.1.2.3/32",   "192.168.0.0/16",
-    "0.0.0.0/0",  "172.16.5.0/25", "127.0.0.1/32", "10.1.2.128/25",
+	"10.0.0.0/8", "10.1.0.0/16",   "10.1.2.0/24",  "10.1.2.3/32",	"192.168.0.0/16",
+	"0.0.0.0/0",  "172.16.5.0/25", "127.0.0.1/32", "10.1.2.128/25",
 };
 static const char *const v6pool[] = {
-    "2001:db8::/32",   "2001:db8:1::/48", "::/0", "::ffff:10.0.0.0/104", "fe80::/10", "::1/128",
-    "2001:db8::5/128", "::ffff:0:0/96",	  "::/8",
+	"2001:db8::/32",   "2001:db8:1::/48", "::/0", "::ffff:10.0.0.0/104", "fe80::/10", "::1/128",
+	"2001:db8::5/128", "::ffff:0:0/96",   "::/8",
 };
 
-static const uint64_t ports[] = {0, 1, 22, 53, 80, 443, 1023, 1024, 8080, 65535};
-static const uint64_t ids[] = {0, 1, 1000, 1001, 65534, 0xffffffffu};
-static const uint64_t pids[] = {1, 2, 100, 4242, 0x3fffff};
-static const uint64_t protos[] = {0, 1, 6, 17, 58, 255};
-static const uint64_t icmps[] = {0, 3, 8, 11, 255};
-static const uint64_t ifaces[] = {1, 2, 3, 10};
+static const uint64_t ports[] = { 0, 1, 22, 53, 80, 443, 1023, 1024, 8080, 65535 };
+static const uint64_t ids[] = { 0, 1, 1000, 1001, 65534, 0xffffffffu };
+static const uint64_t pids[] = { 1, 2, 100, 4242, 0x3fffff };
+static const uint64_t protos[] = { 0, 1, 6, 17, 58, 255 };
+static const uint64_t icmps[] = { 0, 3, 8, 11, 255 };
+static const uint64_t ifaces[] = { 1, 2, 3, 10 };
 static const uint64_t weights[] = {
-    0, 1, 2, 5, 100, 1ull << 60, (7ull << 60) | 3, UINT64_MAX,
+	0, 1, 2, 5, 100, 1ull << 60, (7ull << 60) | 3, UINT64_MAX,
 };
-static const uint16_t sweights[] = {0x8000, 100, 100, 0xffff, 0, 5};
+static const uint16_t sweights[] = { 0x8000, 100, 100, 0xffff, 0, 5 };
 
 /* Values the connections aim at: the policy's own values and their neighbours. */
 struct hot {
@@ -1001,9 +1006,9 @@ struct cov {
 };
 
 static const char *const fold_rows[8] = {
-    "none -> any",	   "soft permit + block", "soft permit + permit",
-    "soft block + permit", "soft block + block",  "hard permit + callout block (veto)",
-    "hard permit + other", "hard block + any",
+	"none -> any",	       "soft permit + block", "soft permit + permit",
+	"soft block + permit", "soft block + block",  "hard permit + callout block (veto)",
+	"hard permit + other", "hard block + any",
 };
 
 static void random_addr_value(struct rng *r, struct lfp_value *v, struct cov *cv)
@@ -1020,7 +1025,7 @@ static void random_addr_value(struct rng *r, struct lfp_value *v, struct cov *cv
 		struct lfp_value a = vp(v4 ? PICK(r, v4pool) : PICK(r, v6pool));
 		struct lfp_value b = vp(v4 ? PICK(r, v4pool) : PICK(r, v6pool));
 
-		*v = (struct lfp_value){.form = LFP_VF_RANGE, .v4 = v4};
+		*v = (struct lfp_value){ .form = LFP_VF_RANGE, .v4 = v4 };
 		memcpy(v->alo, chance(r, 50) ? a.alo : a.ahi, 16);
 		memcpy(v->ahi, chance(r, 50) ? b.alo : b.ahi, 16);
 		if (memcmp(v->alo, v->ahi, 16) > 0) {
@@ -1039,32 +1044,23 @@ static uint64_t int_pool(struct rng *r, enum lfp_field f)
 	switch (f) {
 	case LFP_F_LOCAL_PORT:
 	case LFP_F_REMOTE_PORT:
-	case LFP_F_ORIG_PORT:
-		return chance(r, 80) ? PICK(r, ports) : rn(r, 65536);
+	case LFP_F_ORIG_PORT: return chance(r, 80) ? PICK(r, ports) : rn(r, 65536);
 	case LFP_F_USER:
-	case LFP_F_GROUP:
-		return chance(r, 80) ? PICK(r, ids) : rn(r, 1ull << 32);
-	case LFP_F_PID:
-		return chance(r, 80) ? PICK(r, pids) : rn(r, 0x400000);
-	case LFP_F_PROTO:
-		return PICK(r, protos);
-	case LFP_F_IPVER:
-		return chance(r, 50) ? 4 : 6;
-	case LFP_F_DIRECTION:
-		return rn(r, 2);
-	case LFP_F_IFACE:
-		return PICK(r, ifaces);
-	case LFP_F_ICMP_TYPE:
-		return chance(r, 80) ? PICK(r, icmps) : rn(r, 256);
-	default: /* icmp code */
-		return rn(r, 4);
+	case LFP_F_GROUP: return chance(r, 80) ? PICK(r, ids) : rn(r, 1ull << 32);
+	case LFP_F_PID: return chance(r, 80) ? PICK(r, pids) : rn(r, 0x400000);
+	case LFP_F_PROTO: return PICK(r, protos);
+	case LFP_F_IPVER: return chance(r, 50) ? 4 : 6;
+	case LFP_F_DIRECTION: return rn(r, 2);
+	case LFP_F_IFACE: return PICK(r, ifaces);
+	case LFP_F_ICMP_TYPE: return chance(r, 80) ? PICK(r, icmps) : rn(r, 256);
+	default: /* icmp code */ return rn(r, 4);
 	}
 }
 
 static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_op op, struct hot *h,
 				     struct cov *cv)
 {
-	struct lfp_value v = {0};
+	struct lfp_value v = { 0 };
 	size_t k;
 
 	if (chance(r, 4)) {
@@ -1079,8 +1075,7 @@ static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_o
 	case LFP_F_CGROUP:
 		k = rn(r, sizeof(cgt) / sizeof(cgt[0]));
 		return vcg(cgt[k].path, cgt[k].id);
-	case LFP_F_FLAGS:
-		return vf(chance(r, 3) ? 0 : 1 + rn(r, LFP_CF_ALL));
+	case LFP_F_FLAGS: return vf(chance(r, 3) ? 0 : 1 + rn(r, LFP_CF_ALL));
 	case LFP_F_LOCAL_ADDR:
 	case LFP_F_REMOTE_ADDR:
 	case LFP_F_ORIG_ADDR:
@@ -1088,12 +1083,11 @@ static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_o
 		hot_addr(h, f, v.alo);
 		hot_addr(h, f, v.ahi);
 		return v;
-	default:
-		break;
+	default: break;
 	}
 	if ((f == LFP_F_USER || f == LFP_F_GROUP || f == LFP_F_IFACE) && chance(r, 10)) {
 		/* a name: resolved, or not (then it names nothing) */
-		v = (struct lfp_value){.form = LFP_VF_NAME, .str = strdup("someone")};
+		v = (struct lfp_value){ .form = LFP_VF_NAME, .str = strdup("someone") };
 		if (chance(r, 50)) {
 			v.lo = v.hi = int_pool(r, f);
 			v.resolved = true;
@@ -1116,12 +1110,12 @@ static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_o
 	return v;
 }
 
-static const char *const callout_names[] = {"count", "audit", "ext"};
+static const char *const callout_names[] = { "count", "audit", "ext" };
 
 static void random_policy(struct rng *r, struct tp *t, struct hot *h, struct cov *cv)
 {
 	unsigned int n_sub = 1 + (unsigned int)rn(r, 4), n_f = 1 + (unsigned int)rn(r, 40);
-	const char *subs[6] = {NULL};
+	const char *subs[6] = { NULL };
 	unsigned int n_names = 0;
 	uint64_t *id_perm;
 
@@ -1243,7 +1237,7 @@ static uint64_t conn_int_value(struct rng *r, const struct hot *h, enum lfp_fiel
 
 static bool is_v4mapped(const uint8_t a[16])
 {
-	static const uint8_t pre[12] = {[10] = 0xff, [11] = 0xff};
+	static const uint8_t pre[12] = { [10] = 0xff, [11] = 0xff };
 
 	return !memcmp(a, pre, 12);
 }
@@ -1295,7 +1289,7 @@ static void random_conn(struct rng *r, const struct hot *h, struct lfp_conn *c)
 /* Which rows of the fold table this classification went through. */
 static void fold_coverage(const struct lfp_classify_result *res, struct cov *cv)
 {
-	struct lfp_answer d = {0};
+	struct lfp_answer d = { 0 };
 
 	for (size_t i = 0; i < res->n_subs; i++) {
 		const struct lfp_answer *n = &res->subs[i].answer;
@@ -1325,7 +1319,7 @@ static void print_addr(FILE *o, const uint8_t a[16])
 	fputs(inet_ntop(AF_INET6, a, buf, sizeof(buf)), o);
 }
 
-static const char *const op_names[] = {"==", "!=", "<", "<=", ">", ">="};
+static const char *const op_names[] = { "==", "!=", "<", "<=", ">", ">=" };
 
 static void print_policy(FILE *o, const struct lfp_policy *p)
 {
@@ -1403,8 +1397,8 @@ static void test_differential(void **state)
 {
 	uint64_t seed = env_u64("LFP_DIFF_SEED", 1), cases = env_u64("LFP_DIFF_CASES", 200000);
 	const unsigned int per_policy = 250;
-	struct rng r = {seed};
-	struct cov cv = {0};
+	struct rng r = { seed };
+	struct cov cv = { 0 };
 	struct hot *h = calloc(1, sizeof(*h));
 	struct timespec t0, t1;
 	bool all = true;
@@ -1509,7 +1503,7 @@ static void test_perf_100k(void **state)
 	struct tp *t = tp_new(), *small = tp_new();
 	struct lfp_lowered lw, lw_small;
 	struct timespec t0, t1;
-	struct rng r = {7};
+	struct rng r = { 7 };
 	struct lfp_filter *f;
 	double ms, ns_big = 0, ns_small = 0;
 	volatile int sink = 0;
@@ -1518,7 +1512,7 @@ static void test_perf_100k(void **state)
 	tp_sublayer(t, 3, "apps", 0x8800);
 	tp_sublayer(t, 4, "ports", 0x100);
 	for (unsigned int i = 0; i < n_block; i++) {
-		struct lfp_value v = {.form = LFP_VF_PREFIX, .v4 = 1, .plen = 24};
+		struct lfp_value v = { .form = LFP_VF_PREFIX, .v4 = 1, .plen = 24 };
 		uint32_t a = ((1 + i / 65536) << 24) | ((i % 65536) << 8);
 
 		v.alo[10] = v.alo[11] = v.ahi[10] = v.ahi[11] = 0xff;
@@ -1606,13 +1600,13 @@ static void test_perf_100k(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ports_overlap),  cmocka_unit_test(test_prefixes),
-	    cmocka_unit_test(test_ne_and_or),	   cmocka_unit_test(test_flags),
-	    cmocka_unit_test(test_cgroup_subtree), cmocka_unit_test(test_app_absent),
-	    cmocka_unit_test(test_ints_lpm),	   cmocka_unit_test(test_actions),
-	    cmocka_unit_test(test_pend_refused),   cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_layer_mask),	   cmocka_unit_test(test_differential),
-	    cmocka_unit_test(test_perf_100k),
+		cmocka_unit_test(test_ports_overlap),  cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_ne_and_or),      cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_cgroup_subtree), cmocka_unit_test(test_app_absent),
+		cmocka_unit_test(test_ints_lpm),       cmocka_unit_test(test_actions),
+		cmocka_unit_test(test_pend_refused),   cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_layer_mask),     cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_perf_100k),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,22 +129,22 @@ static void cond(struct lfp_filter *f, enum lfp_field field, enum lfp_op op, siz
 
 static struct lfp_value vi(uint64_t x)
 {
-	return (struct lfp_value){.form = LFP_VF_NUMBER, .lo = x, .hi = x};
+	return (struct lfp_value){ .form = LFP_VF_NUMBER, .lo = x, .hi = x };
 }
 
 static struct lfp_value vr(uint64_t lo, uint64_t hi)
 {
-	return (struct lfp_value){.form = LFP_VF_RANGE, .lo = lo, .hi = hi};
+	return (struct lfp_value){ .form = LFP_VF_RANGE, .lo = lo, .hi = hi };
 }
 
 static struct lfp_value vf(uint64_t mask)
 {
-	return (struct lfp_value){.form = LFP_VF_FLAGS, .lo = mask, .hi = mask};
+	return (struct lfp_value){ .form = LFP_VF_FLAGS, .lo = mask, .hi = mask };
 }
 
 static struct lfp_value vs(enum lfp_value_form form, const char *s)
 {
-	return (struct lfp_value){.form = form, .str = strdup(s)};
+	return (struct lfp_value){ .form = form, .str = strdup(s) };
 }
 
 /* a name already resolved to an id */
@@ -183,7 +183,7 @@ static void addr(uint8_t a[16], const char *s)
 /* a prefix as the parser writes it: v4 prefixes as ::ffff:a.b.c.d/(96+n) */
 static struct lfp_value vp(const char *cidr)
 {
-	struct lfp_value v = {.form = LFP_VF_PREFIX};
+	struct lfp_value v = { .form = LFP_VF_PREFIX };
 	char buf[64];
 	char *slash;
 	unsigned int n, off;
@@ -207,7 +207,7 @@ static struct lfp_value vp(const char *cidr)
 
 static struct lfp_value vrange(const char *lo, const char *hi)
 {
-	struct lfp_value v = {.form = LFP_VF_RANGE};
+	struct lfp_value v = { .form = LFP_VF_RANGE };
 
 	v.v4 = !strchr(lo, ':');
 	addr(v.alo, lo);
@@ -238,7 +238,7 @@ static struct res run(const struct tp *t, const struct lfp_conn *c)
 
 static struct lfp_conn conn_tcp(const char *raddr, uint16_t rport)
 {
-	struct lfp_conn c = {.layer = AC, .proto = 6, .rport = rport};
+	struct lfp_conn c = { .layer = AC, .proto = 6, .rport = rport };
 
 	addr(c.raddr, raddr);
 	c.ipver = strchr(raddr, ':') && strncmp(raddr, "::ffff:", 7) ? 6 : 4;
@@ -248,7 +248,7 @@ static struct lfp_conn conn_tcp(const char *raddr, uint16_t rport)
 static bool matches1(enum lfp_field field, enum lfp_op op, struct lfp_value v,
 		     const struct lfp_conn *c)
 {
-	struct lfp_filter f = {0};
+	struct lfp_filter f = { 0 };
 	bool r;
 
 	cond(&f, field, op, 1, v);
@@ -264,18 +264,12 @@ enum spec { NONE, SP, HP, SB, HB, CB /* unregistered callout: soft block from a 
 static struct lfp_filter *add_spec(struct tp *t, const char *sublayer, enum spec s)
 {
 	switch (s) {
-	case SP:
-		return tp_filter(t, sublayer, LFP_ACT_PERMIT, 0, 10);
-	case HP:
-		return tp_filter(t, sublayer, LFP_ACT_PERMIT, LFP_FF_HARD, 10);
-	case SB:
-		return tp_filter(t, sublayer, LFP_ACT_BLOCK, LFP_FF_SOFT, 10);
-	case HB:
-		return tp_filter(t, sublayer, LFP_ACT_BLOCK, 0, 10);
-	case CB:
-		return tp_callout_filter(t, sublayer, "not-registered", 0, 10);
-	default:
-		return NULL;
+	case SP: return tp_filter(t, sublayer, LFP_ACT_PERMIT, 0, 10);
+	case HP: return tp_filter(t, sublayer, LFP_ACT_PERMIT, LFP_FF_HARD, 10);
+	case SB: return tp_filter(t, sublayer, LFP_ACT_BLOCK, LFP_FF_SOFT, 10);
+	case HB: return tp_filter(t, sublayer, LFP_ACT_BLOCK, 0, 10);
+	case CB: return tp_callout_filter(t, sublayer, "not-registered", 0, 10);
+	default: return NULL;
 	}
 }
 
@@ -287,40 +281,40 @@ static void test_fold_table(void **state)
 		bool hard;
 		int decider; /* 1: first's filter, 2: second's, 0: none */
 	} rows[] = {
-	    /* none | any answer: that answer with its hardness */
-	    {NONE, SP, LFP_V_PERMIT, false, 2},
-	    {NONE, HP, LFP_V_PERMIT, true, 2},
-	    {NONE, SB, LFP_V_BLOCK, false, 2},
-	    {NONE, HB, LFP_V_BLOCK, true, 2},
-	    {NONE, CB, LFP_V_BLOCK, false, 2},
-	    {NONE, NONE, LFP_V_PERMIT, false, 0}, /* no answer anywhere: permit */
-	    /* soft permit | block: that block */
-	    {SP, SB, LFP_V_BLOCK, false, 2},
-	    {SP, HB, LFP_V_BLOCK, true, 2},
-	    {SP, CB, LFP_V_BLOCK, false, 2},
-	    /* soft permit | permit: permit, hard if either is hard */
-	    {SP, SP, LFP_V_PERMIT, false, 1},
-	    {SP, HP, LFP_V_PERMIT, true, 2},
-	    /* soft block | permit: that permit */
-	    {SB, SP, LFP_V_PERMIT, false, 2},
-	    {SB, HP, LFP_V_PERMIT, true, 2},
-	    /* soft block | block: block, hard if either is hard */
-	    {SB, SB, LFP_V_BLOCK, false, 1},
-	    {SB, HB, LFP_V_BLOCK, true, 2},
-	    {SB, CB, LFP_V_BLOCK, false, 1},
-	    /* hard permit | block from a callout: veto */
-	    {HP, CB, LFP_V_VETO, true, 2},
-	    /* hard permit | anything else: unchanged */
-	    {HP, SP, LFP_V_PERMIT, true, 1},
-	    {HP, HP, LFP_V_PERMIT, true, 1},
-	    {HP, SB, LFP_V_PERMIT, true, 1},
-	    {HP, HB, LFP_V_PERMIT, true, 1},
-	    {HP, NONE, LFP_V_PERMIT, true, 1},
-	    /* hard block | anything: unchanged */
-	    {HB, SP, LFP_V_BLOCK, true, 1},
-	    {HB, HP, LFP_V_BLOCK, true, 1},
-	    {HB, SB, LFP_V_BLOCK, true, 1},
-	    {HB, CB, LFP_V_BLOCK, true, 1},
+		/* none | any answer: that answer with its hardness */
+		{ NONE, SP, LFP_V_PERMIT, false, 2 },
+		{ NONE, HP, LFP_V_PERMIT, true, 2 },
+		{ NONE, SB, LFP_V_BLOCK, false, 2 },
+		{ NONE, HB, LFP_V_BLOCK, true, 2 },
+		{ NONE, CB, LFP_V_BLOCK, false, 2 },
+		{ NONE, NONE, LFP_V_PERMIT, false, 0 }, /* no answer anywhere: permit */
+		/* soft permit | block: that block */
+		{ SP, SB, LFP_V_BLOCK, false, 2 },
+		{ SP, HB, LFP_V_BLOCK, true, 2 },
+		{ SP, CB, LFP_V_BLOCK, false, 2 },
+		/* soft permit | permit: permit, hard if either is hard */
+		{ SP, SP, LFP_V_PERMIT, false, 1 },
+		{ SP, HP, LFP_V_PERMIT, true, 2 },
+		/* soft block | permit: that permit */
+		{ SB, SP, LFP_V_PERMIT, false, 2 },
+		{ SB, HP, LFP_V_PERMIT, true, 2 },
+		/* soft block | block: block, hard if either is hard */
+		{ SB, SB, LFP_V_BLOCK, false, 1 },
+		{ SB, HB, LFP_V_BLOCK, true, 2 },
+		{ SB, CB, LFP_V_BLOCK, false, 1 },
+		/* hard permit | block from a callout: veto */
+		{ HP, CB, LFP_V_VETO, true, 2 },
+		/* hard permit | anything else: unchanged */
+		{ HP, SP, LFP_V_PERMIT, true, 1 },
+		{ HP, HP, LFP_V_PERMIT, true, 1 },
+		{ HP, SB, LFP_V_PERMIT, true, 1 },
+		{ HP, HB, LFP_V_PERMIT, true, 1 },
+		{ HP, NONE, LFP_V_PERMIT, true, 1 },
+		/* hard block | anything: unchanged */
+		{ HB, SP, LFP_V_BLOCK, true, 1 },
+		{ HB, HP, LFP_V_BLOCK, true, 1 },
+		{ HB, SB, LFP_V_BLOCK, true, 1 },
+		{ HB, CB, LFP_V_BLOCK, true, 1 },
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -646,7 +640,8 @@ static void test_unregistered_callout(void **state)
 /* A registered terminating or unknown callout answers later, through its client: pend. */
 static void test_registered_callout_pends(void **state)
 {
-	static const enum lfp_callout_type types[] = {LFP_CALLOUT_TERMINATING, LFP_CALLOUT_UNKNOWN};
+	static const enum lfp_callout_type types[] = { LFP_CALLOUT_TERMINATING,
+						       LFP_CALLOUT_UNKNOWN };
 
 	for (size_t i = 0; i < 2; i++) {
 		struct tp *t = tp_new();
@@ -951,8 +946,8 @@ static void test_match_int_ops(void **state)
 
 static void test_match_no_conditions(void **state)
 {
-	struct lfp_conn c = {.layer = AC};
-	struct lfp_filter f = {0};
+	struct lfp_conn c = { .layer = AC };
+	struct lfp_filter f = { 0 };
 
 	assert_true(lfp_filter_matches(&f, &c));
 }
@@ -1025,7 +1020,7 @@ static void test_match_v4mapped_is_v4(void **state)
 static void test_match_or_and(void **state)
 {
 	struct lfp_conn c = conn_tcp("10.1.1.1", 443);
-	struct lfp_filter f = {0}, g = {0};
+	struct lfp_filter f = { 0 }, g = { 0 };
 
 	/* a set is OR */
 	assert_true(matches1(LFP_F_REMOTE_PORT, LFP_OP_EQ, vi(443), &c));
@@ -1070,7 +1065,7 @@ static void test_match_flags(void **state)
 {
 	struct lfp_conn c = conn_tcp("10.1.1.1", 443);
 	const uint64_t lo = LFP_CF_LOOPBACK, rd = LFP_CF_REDIRECTED, raw = LFP_CF_RAW;
-	struct lfp_filter f = {0};
+	struct lfp_filter f = { 0 };
 
 	/* flags loopback+redirected: all set */
 	c.flags = LFP_CF_LOOPBACK;
@@ -1104,7 +1099,7 @@ static void test_match_app(void **state)
 {
 	struct lfp_conn c = conn_tcp("10.1.1.1", 443);
 	struct lfp_value absent = vapp("/opt/not-installed", 0, 0), stale;
-	struct lfp_filter f = {0};
+	struct lfp_filter f = { 0 };
 
 	/* online: identity, never the name */
 	c.app_dev = (8 << 20) | 1;
@@ -1221,7 +1216,7 @@ static uint64_t weight_of(enum lfp_weight_kind kind, uint64_t arg, struct lfp_fi
 static uint64_t w1(enum lfp_field field, enum lfp_op op, size_t n, struct lfp_value a,
 		   struct lfp_value b)
 {
-	struct lfp_filter f = {0};
+	struct lfp_filter f = { 0 };
 
 	if (n == 1)
 		cond(&f, field, op, 1, a);
@@ -1236,7 +1231,7 @@ static uint64_t w1(enum lfp_field field, enum lfp_op op, size_t n, struct lfp_va
 
 static void test_weight_kinds(void **state)
 {
-	struct lfp_filter f = {0};
+	struct lfp_filter f = { 0 };
 	uint64_t gen, cls;
 
 	assert_int_equal(weight_of(LFP_W_EXPLICIT, 12345, &f), 12345);
@@ -1265,7 +1260,7 @@ static void test_weight_kinds(void **state)
 
 static void test_weight_specificity(void **state)
 {
-	struct lfp_filter f = {0}, g = {0};
+	struct lfp_filter f = { 0 }, g = { 0 };
 	uint64_t a, b, c, d;
 
 	/* more fields beat fewer */
@@ -1346,7 +1341,7 @@ static void test_weight_specificity(void **state)
 	for (int fld = 0; fld < LFP_F_COUNT; fld++)
 		cond(&f, (enum lfp_field)fld, LFP_OP_EQ, 1,
 		     fld == LFP_F_LOCAL_ADDR || fld == LFP_F_REMOTE_ADDR || fld == LFP_F_ORIG_ADDR
-			 ? vp("2001:db8::1")
+			     ? vp("2001:db8::1")
 		     : fld == LFP_F_APP || fld == LFP_F_CGROUP ? vs(LFP_VF_PATH, "/x/y/z")
 							       : vi(1));
 	a = weight_of(LFP_W_AUTO, 0, &f);
@@ -1416,9 +1411,9 @@ static int fake_iface(void *ctx, const char *name, uint32_t *ifindex)
 
 static void test_resolve_fake(void **state)
 {
-	struct fake fk = {0};
-	struct lfp_resolver r = {fake_app, fake_user, fake_group, fake_cgroup, &fk, fake_iface};
-	struct lfp_diags d = {0};
+	struct fake fk = { 0 };
+	struct lfp_resolver r = { fake_app, fake_user, fake_group, fake_cgroup, &fk, fake_iface };
+	struct lfp_diags d = { 0 };
 	struct tp *t = tp_new();
 	struct lfp_conn c = conn_tcp("10.1.1.1", 443);
 	struct lfp_filter *curl, *wget, *who;
@@ -1488,14 +1483,14 @@ static void test_resolve_fake(void **state)
 
 static void test_resolve_errors_name_the_filter(void **state)
 {
-	struct fake fk = {0};
-	struct lfp_resolver r = {fake_app, fake_user, fake_group, fake_cgroup, &fk, NULL};
-	struct lfp_diags d = {0};
+	struct fake fk = { 0 };
+	struct lfp_resolver r = { fake_app, fake_user, fake_group, fake_cgroup, &fk, NULL };
+	struct lfp_diags d = { 0 };
 	struct tp *t = tp_new();
 	struct lfp_filter *named, *anon, *denied;
 	struct lfp_value mallory = vs(LFP_VF_NAME, "mallory");
 
-	mallory.loc = (struct lfp_loc){4, 21};
+	mallory.loc = (struct lfp_loc){ 4, 21 };
 	named = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
 	named->name = strdup("no-mallory");
 	cond(named, LFP_F_USER, LFP_OP_EQ, 1, mallory);
@@ -1606,41 +1601,41 @@ static void test_resolve_system(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fold_table),
-	    cmocka_unit_test(test_wfp_soft_block_overridden),
-	    cmocka_unit_test(test_wfp_hard_block_final),
-	    cmocka_unit_test(test_wfp_remote_admin_hard_permit),
-	    cmocka_unit_test(test_wfp_veto),
-	    cmocka_unit_test(test_wfp_higher_sublayer_overrides_silently),
-	    cmocka_unit_test(test_wfp_order_within_sublayer),
-	    cmocka_unit_test(test_wfp_all_sublayers_evaluated),
-	    cmocka_unit_test(test_continue_moves_on),
-	    cmocka_unit_test(test_no_match_permits),
-	    cmocka_unit_test(test_unregistered_callout),
-	    cmocka_unit_test(test_registered_callout_pends),
-	    cmocka_unit_test(test_equal_weights_oldest_first),
-	    cmocka_unit_test(test_equal_sublayer_weights_by_id),
-	    cmocka_unit_test(test_default_sublayer),
-	    cmocka_unit_test(test_ask_pends),
-	    cmocka_unit_test(test_ask_behind_hard_permit),
-	    cmocka_unit_test(test_ask_not_reached),
-	    cmocka_unit_test(test_redirect),
-	    cmocka_unit_test(test_match_int_ops),
-	    cmocka_unit_test(test_match_no_conditions),
-	    cmocka_unit_test(test_match_prefix),
-	    cmocka_unit_test(test_match_v4_prefix_never_v6),
-	    cmocka_unit_test(test_match_v6_prefix_never_v4),
-	    cmocka_unit_test(test_match_v4mapped_is_v4),
-	    cmocka_unit_test(test_match_or_and),
-	    cmocka_unit_test(test_match_flags),
-	    cmocka_unit_test(test_match_app),
-	    cmocka_unit_test(test_match_cgroup),
-	    cmocka_unit_test(test_match_names),
-	    cmocka_unit_test(test_weight_kinds),
-	    cmocka_unit_test(test_weight_specificity),
-	    cmocka_unit_test(test_resolve_fake),
-	    cmocka_unit_test(test_resolve_errors_name_the_filter),
-	    cmocka_unit_test(test_resolve_system),
+		cmocka_unit_test(test_fold_table),
+		cmocka_unit_test(test_wfp_soft_block_overridden),
+		cmocka_unit_test(test_wfp_hard_block_final),
+		cmocka_unit_test(test_wfp_remote_admin_hard_permit),
+		cmocka_unit_test(test_wfp_veto),
+		cmocka_unit_test(test_wfp_higher_sublayer_overrides_silently),
+		cmocka_unit_test(test_wfp_order_within_sublayer),
+		cmocka_unit_test(test_wfp_all_sublayers_evaluated),
+		cmocka_unit_test(test_continue_moves_on),
+		cmocka_unit_test(test_no_match_permits),
+		cmocka_unit_test(test_unregistered_callout),
+		cmocka_unit_test(test_registered_callout_pends),
+		cmocka_unit_test(test_equal_weights_oldest_first),
+		cmocka_unit_test(test_equal_sublayer_weights_by_id),
+		cmocka_unit_test(test_default_sublayer),
+		cmocka_unit_test(test_ask_pends),
+		cmocka_unit_test(test_ask_behind_hard_permit),
+		cmocka_unit_test(test_ask_not_reached),
+		cmocka_unit_test(test_redirect),
+		cmocka_unit_test(test_match_int_ops),
+		cmocka_unit_test(test_match_no_conditions),
+		cmocka_unit_test(test_match_prefix),
+		cmocka_unit_test(test_match_v4_prefix_never_v6),
+		cmocka_unit_test(test_match_v6_prefix_never_v4),
+		cmocka_unit_test(test_match_v4mapped_is_v4),
+		cmocka_unit_test(test_match_or_and),
+		cmocka_unit_test(test_match_flags),
+		cmocka_unit_test(test_match_app),
+		cmocka_unit_test(test_match_cgroup),
+		cmocka_unit_test(test_match_names),
+		cmocka_unit_test(test_weight_kinds),
+		cmocka_unit_test(test_weight_specificity),
+		cmocka_unit_test(test_resolve_fake),
+		cmocka_unit_test(test_resolve_errors_name_the_filter),
+		cmocka_unit_test(test_resolve_system),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

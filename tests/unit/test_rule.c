@@ -96,7 +96,7 @@ static void check_round_trip(const char *name, const struct lfp_ruleset *rs)
 {
 	LFP_OPTS(lfp_print_opts, secrets, .show_secrets = true);
 	LFP_OPTS(lfp_parse_opts, po, .file = name);
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	struct lfp_ruleset *rs2 = NULL;
 	char *t1 = lfp_ruleset_to_text(rs, &secrets);
 	char *t2, *r1, *r2;
@@ -126,7 +126,7 @@ static void golden_one(const char *base, bool update, size_t *n_ok, size_t *n_er
 	char lfp[512], out[512], err[512], name[256];
 	LFP_OPTS(lfp_parse_opts, po, .file = name);
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	char *text, *got, *want;
 	bool want_ok;
 	int r;
@@ -226,7 +226,7 @@ static void test_golden(void **state)
 static struct lfp_ruleset *parse_ok(const char *text)
 {
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	int r = lfp_rule_parse(text, NULL, &rs, &d);
 
 	if (r) {
@@ -241,7 +241,7 @@ static struct lfp_ruleset *parse_ok(const char *text)
 static char *parse_err(const char *text)
 {
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	char *e;
 
 	assert_int_equal(lfp_rule_parse(text, NULL, &rs, &d), -EINVAL);
@@ -261,11 +261,11 @@ static void mapped(uint8_t out[16], const char *v4)
 static void test_values(void **state)
 {
 	struct lfp_ruleset *rs = parse_ok(
-	    "filter add layer auth-connect remote.addr 10.0.0.0/8 local.addr 192.0.2.7 "
-	    "orig.addr 2001:db8::/32 remote.addr 10.0.0.1-10.0.0.9 remote.port 0x50 "
-	    "local.port 1000-2000 proto TCP user alice group 100 app /usr/bin/curl "
-	    "flags loopback+redirected icmp.type echo-request remote.addr ::ffff:10.0.0.0/104 "
-	    "permit\n");
+		"filter add layer auth-connect remote.addr 10.0.0.0/8 local.addr 192.0.2.7 "
+		"orig.addr 2001:db8::/32 remote.addr 10.0.0.1-10.0.0.9 remote.port 0x50 "
+		"local.port 1000-2000 proto TCP user alice group 100 app /usr/bin/curl "
+		"flags loopback+redirected icmp.type echo-request remote.addr ::ffff:10.0.0.0/104 "
+		"permit\n");
 	const struct lfp_filter *f = &rs->filters[0];
 	const struct lfp_value *v;
 	uint8_t a[16];
@@ -356,21 +356,21 @@ static void test_filter_fields(void **state)
 {
 	LFP_OPTS(lfp_parse_opts, po, .lifetime = LFP_LT_RUNTIME);
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	const struct lfp_filter *f;
 
 	assert_int_equal(
-	    lfp_rule_parse(
-		"provider p\n"
-		"sublayer add s weight 0x10\n"
-		"\n"
-		"filter add name a desc \"x \\\"y\\\"\" layer auth-connect sublayer s "
-		"class 3 ask\n"
-		"filter add layer auth-recv-accept sublayer default weight 7 direction "
-		"in callout count permit-if-callout-unregistered log\n"
-		"filter add layer auth-connect ask default permit timeout 5 nolog soft\n",
-		&po, &rs, &d),
-	    0);
+		lfp_rule_parse(
+			"provider p\n"
+			"sublayer add s weight 0x10\n"
+			"\n"
+			"filter add name a desc \"x \\\"y\\\"\" layer auth-connect sublayer s "
+			"class 3 ask\n"
+			"filter add layer auth-recv-accept sublayer default weight 7 direction "
+			"in callout count permit-if-callout-unregistered log\n"
+			"filter add layer auth-connect ask default permit timeout 5 nolog soft\n",
+			&po, &rs, &d),
+		0);
 	assert_string_equal(rs->provider, "p");
 	assert_int_equal(rs->n_sublayers, 1);
 	assert_string_equal(rs->sublayers[0].name, "s");
@@ -415,11 +415,12 @@ static void test_filter_fields(void **state)
 static void test_argv(void **state)
 {
 	char *const ok[] = {
-	    "name", "web",  "desc", "a \"quoted\" text", "layer", "auth-connect", "remote.port",
-	    "{80,", "443}", "app",  "/opt/my app/bin",	 "block"};
-	char *const bad[] = {"layer", "auth-connect", "remote.port", "99999", "block"};
+		"name", "web",	"desc", "a \"quoted\" text", "layer", "auth-connect", "remote.port",
+		"{80,", "443}", "app",	"/opt/my app/bin",   "block"
+	};
+	char *const bad[] = { "layer", "auth-connect", "remote.port", "99999", "block" };
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	char *text;
 
 	assert_int_equal(lfp_rule_parse_argv(12, ok, NULL, &rs, &d), 0);
@@ -447,7 +448,7 @@ static void test_single_statement(void **state)
 {
 	LFP_OPTS(lfp_parse_opts, po, .single_statement = true);
 	struct lfp_ruleset *rs = NULL;
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	char *text;
 
 	assert_int_equal(lfp_rule_parse("filter add layer auth-connect block\n"
@@ -518,21 +519,21 @@ static void test_secrets(void **state)
 static void test_equal(void **state)
 {
 	static const char *const variants[] = {
-	    "name n layer auth-connect remote.port {80, 443} block",
-	    "name m layer auth-connect remote.port {80, 443} block",
-	    "name n desc \"d\" layer auth-connect remote.port {80, 443} block",
-	    "name n layer auth-recv-accept remote.port {80, 443} block",
-	    "name n layer auth-connect sublayer s remote.port {80, 443} block",
-	    "name n layer auth-connect weight 5 remote.port {80, 443} block",
-	    "name n layer auth-connect class 5 remote.port {80, 443} block",
-	    "name n layer auth-connect remote.port {80, 444} block",
-	    "name n layer auth-connect remote.port {443, 80} block",
-	    "name n layer auth-connect remote.port != {80, 443} block",
-	    "name n layer auth-connect local.port {80, 443} block",
-	    "name n layer auth-connect remote.port {80, 443} permit",
-	    "name n layer auth-connect remote.port {80, 443} block log",
-	    "name n layer auth-connect remote.port {80, 443} remote.port 1 block",
-	    "name n layer auth-connect remote.port {80, 443-443} block",
+		"name n layer auth-connect remote.port {80, 443} block",
+		"name m layer auth-connect remote.port {80, 443} block",
+		"name n desc \"d\" layer auth-connect remote.port {80, 443} block",
+		"name n layer auth-recv-accept remote.port {80, 443} block",
+		"name n layer auth-connect sublayer s remote.port {80, 443} block",
+		"name n layer auth-connect weight 5 remote.port {80, 443} block",
+		"name n layer auth-connect class 5 remote.port {80, 443} block",
+		"name n layer auth-connect remote.port {80, 444} block",
+		"name n layer auth-connect remote.port {443, 80} block",
+		"name n layer auth-connect remote.port != {80, 443} block",
+		"name n layer auth-connect local.port {80, 443} block",
+		"name n layer auth-connect remote.port {80, 443} permit",
+		"name n layer auth-connect remote.port {80, 443} block log",
+		"name n layer auth-connect remote.port {80, 443} remote.port 1 block",
+		"name n layer auth-connect remote.port {80, 443-443} block",
 	};
 	struct lfp_ruleset *rs[sizeof(variants) / sizeof(variants[0])];
 	const size_t n = sizeof(variants) / sizeof(variants[0]);
@@ -591,10 +592,10 @@ static void test_cond_to_text(void **state)
 					  "remote.port >= 1024 remote.addr != 10.0.0.0/8 "
 					  "cgroup \"/my app.slice/\" permit\n");
 	static const char *const want[] = {
-	    "remote.port {80, 443}",
-	    "remote.port >= 1024",
-	    "remote.addr != 10.0.0.0/8",
-	    "cgroup \"/my app.slice\"",
+		"remote.port {80, 443}",
+		"remote.port >= 1024",
+		"remote.addr != 10.0.0.0/8",
+		"cgroup \"/my app.slice\"",
 	};
 
 	assert_int_equal(rs->filters[0].n_conds, 4);
@@ -610,9 +611,9 @@ static void test_cond_to_text(void **state)
 /* A filter made in code (lfpd's answer to an `ask`) prints and parses back. */
 static void test_hand_built(void **state)
 {
-	struct lfp_value vals[3] = {0};
-	struct lfp_cond conds[3] = {0};
-	struct lfp_filter f = {0};
+	struct lfp_value vals[3] = { 0 };
+	struct lfp_cond conds[3] = { 0 };
+	struct lfp_filter f = { 0 };
 	struct lfp_ruleset *rs;
 	char *text, line[512];
 
@@ -625,9 +626,9 @@ static void test_hand_built(void **state)
 	memcpy(vals[1].ahi, vals[1].alo, 16);
 	vals[2].form = LFP_VF_NUMBER;
 	vals[2].lo = vals[2].hi = 443;
-	conds[0] = (struct lfp_cond){.field = LFP_F_APP, .v = &vals[0], .n = 1};
-	conds[1] = (struct lfp_cond){.field = LFP_F_REMOTE_ADDR, .v = &vals[1], .n = 1};
-	conds[2] = (struct lfp_cond){.field = LFP_F_REMOTE_PORT, .v = &vals[2], .n = 1};
+	conds[0] = (struct lfp_cond){ .field = LFP_F_APP, .v = &vals[0], .n = 1 };
+	conds[1] = (struct lfp_cond){ .field = LFP_F_REMOTE_ADDR, .v = &vals[1], .n = 1 };
+	conds[2] = (struct lfp_cond){ .field = LFP_F_REMOTE_PORT, .v = &vals[2], .n = 1 };
 	f.layer = LFP_LAYER_AUTH_CONNECT;
 	f.sublayer = "user";
 	f.conds = conds;
@@ -669,17 +670,17 @@ static void test_diag_order(void **state)
 
 static void test_conn_ok(void **state)
 {
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	struct lfp_conn c;
 	uint8_t a[16];
 
 	assert_int_equal(
-	    lfp_conn_parse("layer auth-connect app /usr/bin/curl proto tcp "
-			   "remote.addr 93.184.216.34 remote.port 443 user root "
-			   "group 0 pid 77 local.port 0x8000 flags loopback+redirected "
-			   "orig.addr 2001:db8::1 orig.port 80 cgroup /a/b",
-			   &c, &d),
-	    0);
+		lfp_conn_parse("layer auth-connect app /usr/bin/curl proto tcp "
+			       "remote.addr 93.184.216.34 remote.port 443 user root "
+			       "group 0 pid 77 local.port 0x8000 flags loopback+redirected "
+			       "orig.addr 2001:db8::1 orig.port 80 cgroup /a/b",
+			       &c, &d),
+		0);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(c.layer, LFP_LAYER_AUTH_CONNECT);
 	assert_string_equal(c.app_path, "/usr/bin/curl");
@@ -724,7 +725,7 @@ static void test_conn_ok(void **state)
 
 static void test_conn_iface_name(void **state)
 {
-	struct lfp_diags d = {0};
+	struct lfp_diags d = { 0 };
 	struct lfp_conn c;
 
 	assert_int_equal(lfp_conn_parse("layer inbound-transport iface lo", &c, &d), 0);
@@ -754,51 +755,51 @@ static void test_conn_errors(void **state)
 	static const struct {
 		const char *text, *want;
 	} cases[] = {
-	    {"layer resource-assignment remote.port 443",
-	     "<command line>:1:27: error: field 'remote.port' is not available at layer "
-	     "'resource-assignment' (see lfp help layers)\n"},
-	    {"layer auth-connect remote.port {80, 443}",
-	     "<command line>:1:32: error: a connection has single values, not sets\n"},
-	    {"layer auth-connect remote.port 80-90",
-	     "<command line>:1:32: error: '80-90' is a range; a connection has single "
-	     "values\n"},
-	    {"layer auth-connect remote.addr 10.0.0.0/8",
-	     "<command line>:1:32: error: '10.0.0.0/8' is a prefix; a connection has single "
-	     "addresses\n"},
-	    {"layer auth-connect remote.port < 80",
-	     "<command line>:1:32: error: operators are not allowed in a connection "
-	     "description\n"},
-	    {"layer auth-connect user no-such-user-lfp",
-	     "<command line>:1:25: error: unknown user 'no-such-user-lfp'\n"},
-	    {"layer auth-connect group no-such-group-lfp",
-	     "<command line>:1:26: error: unknown group 'no-such-group-lfp'\n"},
-	    {"remote.port 80",
-	     "<command line>:1:15: error: connection description has no layer (layer "
-	     "LAYER)\n"},
-	    {"layer auth-connect remote.port 80 remote.port 81",
-	     "<command line>:1:35: error: 'remote.port' given twice\n"},
-	    {"layer auth-connect ipver 6 remote.addr 1.2.3.4",
-	     "<command line>:1:20: error: ipver 6 does not match the IPv4 address of "
-	     "remote.addr\n"},
-	    {"layer auth-connect local.addr ::1 remote.addr 1.2.3.4",
-	     "<command line>:1:35: error: remote.addr is IPv4 but local.addr is IPv6\n"},
-	    {"layer auth-connect remote.prot 80",
-	     "<command line>:1:20: error: unknown field 'remote.prot' (did you mean "
-	     "'remote.port'?)\n"},
-	    {"layer auth-conect",
-	     "<command line>:1:7: error: unknown layer 'auth-conect' (did you mean "
-	     "'auth-connect'?)\n"
-	     "<command line>:1:18: error: connection description has no layer (layer "
-	     "LAYER)\n"},
-	    {"layer auth-connect remote.port",
-	     "<command line>:1:31: error: expected a value for 'remote.port', got end of "
-	     "line\n"},
-	    {"layer inbound-transport iface no-such-if0",
-	     "<command line>:1:31: error: unknown interface 'no-such-if0'\n"},
+		{ "layer resource-assignment remote.port 443",
+		  "<command line>:1:27: error: field 'remote.port' is not available at layer "
+		  "'resource-assignment' (see lfp help layers)\n" },
+		{ "layer auth-connect remote.port {80, 443}",
+		  "<command line>:1:32: error: a connection has single values, not sets\n" },
+		{ "layer auth-connect remote.port 80-90",
+		  "<command line>:1:32: error: '80-90' is a range; a connection has single "
+		  "values\n" },
+		{ "layer auth-connect remote.addr 10.0.0.0/8",
+		  "<command line>:1:32: error: '10.0.0.0/8' is a prefix; a connection has single "
+		  "addresses\n" },
+		{ "layer auth-connect remote.port < 80",
+		  "<command line>:1:32: error: operators are not allowed in a connection "
+		  "description\n" },
+		{ "layer auth-connect user no-such-user-lfp",
+		  "<command line>:1:25: error: unknown user 'no-such-user-lfp'\n" },
+		{ "layer auth-connect group no-such-group-lfp",
+		  "<command line>:1:26: error: unknown group 'no-such-group-lfp'\n" },
+		{ "remote.port 80",
+		  "<command line>:1:15: error: connection description has no layer (layer "
+		  "LAYER)\n" },
+		{ "layer auth-connect remote.port 80 remote.port 81",
+		  "<command line>:1:35: error: 'remote.port' given twice\n" },
+		{ "layer auth-connect ipver 6 remote.addr 1.2.3.4",
+		  "<command line>:1:20: error: ipver 6 does not match the IPv4 address of "
+		  "remote.addr\n" },
+		{ "layer auth-connect local.addr ::1 remote.addr 1.2.3.4",
+		  "<command line>:1:35: error: remote.addr is IPv4 but local.addr is IPv6\n" },
+		{ "layer auth-connect remote.prot 80",
+		  "<command line>:1:20: error: unknown field 'remote.prot' (did you mean "
+		  "'remote.port'?)\n" },
+		{ "layer auth-conect",
+		  "<command line>:1:7: error: unknown layer 'auth-conect' (did you mean "
+		  "'auth-connect'?)\n"
+		  "<command line>:1:18: error: connection description has no layer (layer "
+		  "LAYER)\n" },
+		{ "layer auth-connect remote.port",
+		  "<command line>:1:31: error: expected a value for 'remote.port', got end of "
+		  "line\n" },
+		{ "layer inbound-transport iface no-such-if0",
+		  "<command line>:1:31: error: unknown interface 'no-such-if0'\n" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct lfp_diags d = {0};
+		struct lfp_diags d = { 0 };
 		struct lfp_conn c;
 		char *got;
 
@@ -817,13 +818,13 @@ static void test_conn_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_golden),	     cmocka_unit_test(test_values),
-	    cmocka_unit_test(test_filter_fields),    cmocka_unit_test(test_argv),
-	    cmocka_unit_test(test_single_statement), cmocka_unit_test(test_null_diags_and_args),
-	    cmocka_unit_test(test_secrets),	     cmocka_unit_test(test_equal),
-	    cmocka_unit_test(test_cond_to_text),     cmocka_unit_test(test_hand_built),
-	    cmocka_unit_test(test_diag_order),	     cmocka_unit_test(test_conn_ok),
-	    cmocka_unit_test(test_conn_iface_name),  cmocka_unit_test(test_conn_errors),
+		cmocka_unit_test(test_golden),		 cmocka_unit_test(test_values),
+		cmocka_unit_test(test_filter_fields),	 cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_single_statement), cmocka_unit_test(test_null_diags_and_args),
+		cmocka_unit_test(test_secrets),		 cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_cond_to_text),	 cmocka_unit_test(test_hand_built),
+		cmocka_unit_test(test_diag_order),	 cmocka_unit_test(test_conn_ok),
+		cmocka_unit_test(test_conn_iface_name),	 cmocka_unit_test(test_conn_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,26 @@ t_listen
 t_lfpd_start
 
 t_expect "no policy: status says monitor mode" true "$(status_get monitor_mode)"
+st=$(lfp status --json | $PY -c 'import json,sys
+print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-connect"][0])')
+t_expect "status: auth-connect is enforced" enforced "$st"
+
+# --count N: the monitor ends by itself after N events
+"$LFP_BIN" --socket "$T_SOCK" monitor --json --count 1 >"$T_TMP/count.json" 2>&1 &
+cpid=$!
+T_PIDS+=($cpid)
+for i in $(seq 30); do
+	kill -0 $cpid 2>/dev/null || break
+	py_tcp 127.0.0.1 $PROBE_PORT >/dev/null
+	sleep 0.1
+done
+if kill -0 $cpid 2>/dev/null; then
+	t_fail "monitor --count 1 ends after one event (still running after 30 connections)"
+else
+	wait $cpid
+	t_expect "monitor --count 1 exits 0" 0 $?
+	t_expect "monitor --count 1 printed one event" 1 "$(grep -c '"verdict"' "$T_TMP/count.json")"
+fi
 mon_start || t_bail "monitor stream did not show a probe event"
 
 # check_event FAMILY ADDR URLHOST

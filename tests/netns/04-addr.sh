@@ -8,7 +8,8 @@ t_lfpd_start
 
 # remote.port
 id=$(lfp filter add layer auth-connect remote.port $P2 block) || t_bail "filter add remote.port"
-t_expect "remote.port $P2: curl to 127.0.0.1:$P2 blocked" eperm "$(curl_try "http://127.0.0.1:$P2/")"
+t_expect "remote.port $P2: curl to 127.0.0.1:$P2 blocked" eperm \
+	"$(curl_try "http://127.0.0.1:$P2/")"
 t_expect "remote.port $P2: curl to [::1]:$P2 blocked" eperm "$(curl_try "http://[::1]:$P2/")"
 t_expect "remote.port $P2: python to $P2 blocked" EPERM "$(py_tcp 127.0.0.1 $P2)"
 t_expect "remote.port $P2: curl to $P1 works" ok "$(curl_try "http://127.0.0.1:$P1/")"

@@ -15,7 +15,8 @@ lfp filter add name no-nobody layer auth-connect user 65534 block >/dev/null ||
 SCOPE_PIDFILE=$T_TMP/curl.pid in_scope "${NOBODY[@]}" $CURL -sv --max-time 3 -o /dev/null \
 	"$URL" 2>"$T_TMP/curl.err"
 t_expect "user 65534: nobody's curl is blocked" eperm "$(curl_verdict $?)"
-t_expect "user 65534: nobody's curl over ::1 is blocked" eperm "$(curl_try --nobody "http://[::1]:$P1/")"
+t_expect "user 65534: nobody's curl over ::1 is blocked" eperm \
+	"$(curl_try --nobody "http://[::1]:$P1/")"
 r=$(in_scope "${NOBODY[@]}" $PY "$CLIENT" tcp 127.0.0.1 $P1)
 t_expect "user 65534: nobody's python is blocked" EPERM "$(json_get "$r" result)"
 t_expect "user 65534: root's curl works" ok "$(curl_try "$URL")"

@@ -10,7 +10,8 @@ t_lfpd_start
 
 lfp sublayer add high weight 200 >/dev/null || t_bail "sublayer add high"
 lfp sublayer add low weight 100 >/dev/null || t_bail "sublayer add low"
-t_check "sublayer list shows both" eval 'lfp sublayer list | grep -q high && lfp sublayer list | grep -q low'
+subs=$(lfp sublayer list)
+t_check "sublayer list shows both" eval 'grep -qw high <<<"$subs" && grep -qw low <<<"$subs"'
 
 lfp filter add name soft-permit layer auth-connect sublayer high remote.port $P1 permit \
 	>/dev/null || t_bail "filter add soft permit"
@@ -27,7 +28,9 @@ explain_json() {
 		remote.port "$1"
 }
 explain_filter() { # JSON -> deciding filter's name
-	$PY -c 'import json,sys; f = json.loads(sys.argv[1]).get("filter"); print(f.get("name") if f else "")' "$1"
+	$PY -c 'import json,sys
+f = json.loads(sys.argv[1]).get("filter")
+print(f.get("name") if f else "")' "$1"
 }
 
 k1=$(curl_try "http://127.0.0.1:$P1/")
@@ -48,8 +51,8 @@ t_expect "no filter matches $P3: kernel permits" ok "$k3"
 t_expect "no filter matches $P3: explain says permit" permit "$(json_get "$e3" verdict)"
 
 # text form agrees too (first line starts with the verdict)
-t_check "explain text: first line starts with block for $P1" eval \
-	"lfp explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port $P1 | head -n1 | grep -q '^block'"
+first=$(lfp explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port $P1 | head -n1)
+t_check "explain text: first line starts with block for $P1 ('$first')" eval '[[ $first == block* ]]'
 
 # the other way round: a block (hard unless `soft`) in the higher sublayer is final;
 # a hard permit in the lower one cannot undo it

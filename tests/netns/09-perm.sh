@@ -14,8 +14,10 @@ fi
 LFPGID=$(getent group lfp | cut -d: -f3)
 t_lfpd_start
 
-as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$LFP_BIN" --socket "$T_SOCK" "$@"; }
-as_member() { setpriv --reuid=65534 --regid=65534 --groups="$LFPGID" -- "$LFP_BIN" --socket "$T_SOCK" "$@"; }
+as_user() { "${NOBODY[@]}" "$LFP_BIN" --socket "$T_SOCK" "$@"; }
+as_member() {
+	setpriv --reuid=65534 --regid=65534 --groups="$LFPGID" -- "$LFP_BIN" --socket "$T_SOCK" "$@"
+}
 
 as_user status >/dev/null 2>"$T_TMP/err"
 t_expect "nobody: status exits 0" 0 $?

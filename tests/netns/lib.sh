@@ -173,11 +173,19 @@ t_lfpd_unload() {
 }
 
 t_cleanup() {
-	local rc=$? pid i fn
+	local rc=$? pid i fn alive
 	trap - EXIT INT TERM
 	for fn in "${T_CLEANUPS[@]}"; do eval "$fn" || true; done
 	[ -n "$T_LFPD_PID" ] && t_lfpd_stop TERM
+	# background processes: SIGTERM, at most 2 s, then SIGKILL (cleanup never hangs)
 	for pid in "${T_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for i in $(seq 20); do
+		alive=0
+		for pid in "${T_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${T_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
 	for pid in "${T_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	if [ -n "$T_NS" ] && [ -n "$T_BPFFS" ]; then
 		t_lfpd_unload >/dev/null 2>&1 || true

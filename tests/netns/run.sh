@@ -56,7 +56,9 @@ for t in "${scripts[@]}"; do
 	if [ "$rc" != 0 ] && [ $bad = 0 ]; then
 		n=$((n + 1))
 		bad=1
-		echo "not ok $n - $name: exited with status $rc$([ "$rc" = 124 ] && echo " (timed out after $limit s)")"
+		why="exited with status $rc"
+		[ "$rc" = 124 ] && why="timed out after $limit s"
+		echo "not ok $n - $name: $why"
 	fi
 	failed=$((failed + bad))
 	echo "# $name: $((SECONDS - start)) s, $bad failed"

@@ -52,7 +52,8 @@ t_expect "no filter matches $P3: explain says permit" permit "$(json_get "$e3" v
 
 # text form agrees too (first line starts with the verdict)
 first=$(lfp explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port $P1 | head -n1)
-t_check "explain text: first line starts with block for $P1 ('$first')" eval '[[ $first == block* ]]'
+t_check "explain text: first line starts with block for $P1 ('$first')" \
+	eval '[[ $first == block* ]]'
 
 # the other way round: a block (hard unless `soft`) in the higher sublayer is final;
 # a hard permit in the lower one cannot undo it

@@ -72,9 +72,11 @@ int cli_call(struct cli *cli, json_t *req, json_t **reply, const char *file)
 		json_decref(req);
 		return EXIT_SYSTEM;
 	}
+	lb.max = LFP_MSG_MAX_REPLY;
 	r = lfp_msg_write(fd, req);
 	json_decref(req);
-	if (!r)
+	/* lfpd may refuse a request before reading all of it: its reply still says why */
+	if (!r || r == -EPIPE || r == -ECONNRESET)
 		r = lfp_msg_read(fd, &lb, &rep);
 	lfp_linebuf_fini(&lb);
 	close(fd);

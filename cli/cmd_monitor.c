@@ -29,6 +29,7 @@ int cmd_monitor(struct cli *cli, int argc, char **argv)
 			cli->socket, strerror(-fd));
 		return EXIT_SYSTEM;
 	}
+	lb.max = LFP_MSG_MAX_REPLY;
 	req = json_pack("{s:s}", "op", "monitor");
 	r = lfp_msg_write(fd, req);
 	json_decref(req);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* lfp: the client. Global options anywhere on the line, then a command from cli_cmds[]. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
 
 	if (!args)
 		return EXIT_SYSTEM;
+	/* a daemon that closes on us is reported from the reply or errno, not by a signal */
+	signal(SIGPIPE, SIG_IGN);
 	/* global options may stand anywhere; everything else keeps its order */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {

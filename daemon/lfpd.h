@@ -9,6 +9,8 @@
 #include "exe.h"
 #include "proto.h"
 
+struct app_id;
+
 struct client {
 	int fd;
 	struct lfp_linebuf in;
@@ -42,6 +44,8 @@ struct lfpd {
 	struct exe_cache exes;
 	int epfd, lfd, sigfd, inofd;
 	int *wds; /**< inotify watches of app directories */
+	struct app_id *apps; /**< app paths the policy names, with their identity at last commit */
+	size_t n_apps;
 	size_t n_wds;
 	gid_t lfp_gid; /**< gid of group lfp, or (gid_t)-1 */
 	bool have_lfp_gid;
@@ -64,5 +68,8 @@ int client_send(struct lfpd *d, struct client *c, const json_t *msg);
 
 /** Rebuild the inotify watches for the app paths the policy names. */
 void appwatch_rebuild(struct lfpd *d);
-/** Handle inotify readiness: schedules a policy refresh when a watched app file changed. */
+/** Handle inotify readiness: schedules an identity check when a watched directory changed. */
 void appwatch_handle(struct lfpd *d);
+/** Whether some app path's identity differs from the last commit's. */
+bool appwatch_identities_changed(struct lfpd *d);
+void appwatch_fini(struct lfpd *d);

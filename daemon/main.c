@@ -215,6 +215,8 @@ static void accept_clients(struct lfpd *d)
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->privileged = cr.uid == 0 || peer_in_lfp_group(d, fd, &cr);
+		/* rule files may be large; only those who may apply them may send that much */
+		c->in.max = c->privileged ? LFP_MSG_MAX_PRIV : LFP_MSG_MAX;
 		ev.data.ptr = c;
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			close(fd);
@@ -237,8 +239,13 @@ static void client_readable(struct lfpd *d, struct client *c)
 			free(line);
 		}
 		if (c->in.overflow) {
-			json_t *err = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-						"message too large (limit 4 MiB)", "exit", 1);
+			char msg[160];
+			json_t *err;
+
+			snprintf(msg, sizeof(msg), "message too large (limit %zu MiB%s)",
+				 (c->in.max ? c->in.max : LFP_MSG_MAX) >> 20,
+				 c->privileged ? "" : " for clients that may not change policy");
+			err = json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "exit", 1);
 
 			client_send(d, c, err);
 			json_decref(err);
@@ -456,6 +463,8 @@ static void refresh_if_due(struct lfpd *d)
 	if (!d->refresh_pending || now_ms() < d->refresh_at_ms)
 		return;
 	d->refresh_pending = false;
+	if (!appwatch_identities_changed(d))
+		return; /* something else changed in those directories */
 	r = engine_refresh(&d->eng, &diags);
 	if (r) {
 		fprintf(stderr, "lfpd: re-resolving app identities failed:\n");
@@ -670,7 +679,7 @@ fail:
 	engine_fini(&d->eng);
 	exe_cache_fini(&d->exes);
 	lfp_kern_close(d->kern);
-	free(d->wds);
+	appwatch_fini(d);
 	free(d->netns);
 	free(d->cgroup_abs);
 	return r ? 2 : 0;

@@ -5,16 +5,22 @@
 #include <unistd.h>
 #include "proto.h"
 
+static size_t linebuf_max(const struct lfp_linebuf *lb)
+{
+	return lb->max ? lb->max : LFP_MSG_MAX;
+}
+
 int lfp_linebuf_fill(struct lfp_linebuf *lb, int fd)
 {
+	size_t max = linebuf_max(lb);
 	ssize_t n;
 
 	if (lb->cap - lb->len < 4096) {
 		size_t cap = lb->cap ? lb->cap * 2 : 8192;
 		char *b;
 
-		if (cap > LFP_MSG_MAX + 8192)
-			cap = LFP_MSG_MAX + 8192;
+		if (cap > max + 8192)
+			cap = max + 8192;
 		if (cap <= lb->len) {
 			/* no newline within LFP_MSG_MAX: the peer sends an oversized message */
 			lb->overflow = 1;
@@ -40,12 +46,12 @@ char *lfp_linebuf_next(struct lfp_linebuf *lb)
 	char *line;
 
 	if (!nl) {
-		if (lb->len > LFP_MSG_MAX)
+		if (lb->len > linebuf_max(lb))
 			lb->overflow = 1;
 		return NULL;
 	}
 	n = (size_t)(nl - lb->buf);
-	if (n > LFP_MSG_MAX) {
+	if (n > linebuf_max(lb)) {
 		lb->overflow = 1;
 		return NULL;
 	}

@@ -12,12 +12,17 @@
 /** Largest accepted message (bytes, without the newline). Larger: an error reply, connection
  * closed. */
 #define LFP_MSG_MAX (4u << 20)
+/** Limit for clients that may change policy (a rule file of a million filters fits). */
+#define LFP_MSG_MAX_PRIV ((size_t)512 << 20)
+/** Limit the client applies to replies (filter lists and exports of large policies). */
+#define LFP_MSG_MAX_REPLY ((size_t)1 << 30)
 
 /** Incremental line reader for a (blocking or non-blocking) fd. */
 struct lfp_linebuf {
 	char *buf;
 	size_t len, cap;
-	int overflow; /**< a line longer than LFP_MSG_MAX was seen */
+	size_t max;   /**< longest accepted line; 0 = LFP_MSG_MAX */
+	int overflow; /**< a line longer than the limit was seen */
 };
 
 /**

@@ -116,8 +116,13 @@ bool cli_want_help(int argc, char **argv, const char *help)
 
 static bool needs_quotes(const char *w)
 {
-	if (!*w)
+	size_t n = strlen(w);
+
+	if (!n)
 		return true;
+	/* a set quoted against the shell's brace expansion ("{80, 443}") stays a set */
+	if (w[0] == '{' && w[n - 1] == '}' && !strpbrk(w, "\"#"))
+		return false;
 	for (const char *p = w; *p; p++)
 		if (*p == ' ' || *p == '\t' || *p == '"' || *p == '#' || *p == '\\')
 			return true;

@@ -97,3 +97,8 @@ t_check "200 clients that connect and vanish: lfpd is still up" eval "lfp status
 t_check "the daemon still enforces: a block added now works" eval \
 	"lfp filter add layer auth-connect remote.port $P1 block >/dev/null"
 t_expect "... and is enforced" EPERM "$(py_tcp 127.0.0.1 $P1)"
+
+# a set quoted against the shell's brace expansion is still a set
+lfp filter add layer auth-connect remote.port "{$P2, $P3}" block >/dev/null 2>"$T_TMP/err"
+t_expect "filter add with a quoted set exits 0" 0 $?
+t_expect "... and blocks the set's second port" EPERM "$(py_tcp 127.0.0.1 $P3)"

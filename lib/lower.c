@@ -908,7 +908,8 @@ static int class_get(struct fld *fd, const struct ivec *iv, uint32_t *out)
 	}
 	if (grow(&fd->iv, &fd->cap_iv, fd->n_iv + iv->n, sizeof(*fd->iv)))
 		return -ENOMEM;
-	copy_n(&fd->iv[fd->n_iv], iv->v, iv->n * sizeof(*iv->v));
+	if (iv->n) /* an empty class (a value that matches nothing) may meet a NULL array */
+		copy_n(&fd->iv[fd->n_iv], iv->v, iv->n * sizeof(*iv->v));
 	r = PUSH(fd->cls, fd->n_cls, fd->cap_cls, ((struct cls){ fd->n_iv, iv->n }));
 	if (r)
 		return r;
@@ -993,8 +994,10 @@ static int sweep_label(struct sweep *s, struct fld *fd, uint32_t *label)
 	    grow(&s->sig_off, &s->cap_off, (size_t)id + 2, sizeof(*s->sig_off)) ||
 	    grow(&s->pairs, &s->cap_pairs, s->n_pairs + s->n_act, sizeof(*s->pairs)))
 		return -ENOMEM;
-	copy_n(&s->sig[start], s->act, s->n_act * sizeof(*s->act));
-	sort_n(&s->sig[start], s->n_act, sizeof(*s->sig), cmp_u32);
+	if (s->n_act) { /* &NULL[0] is undefined */
+		copy_n(&s->sig[start], s->act, s->n_act * sizeof(*s->act));
+		sort_n(&s->sig[start], s->n_act, sizeof(*s->sig), cmp_u32);
+	}
 	s->n_sig += s->n_act;
 	s->sig_off[id] = start;
 	s->sig_off[id + 1] = s->n_sig;
@@ -1165,7 +1168,8 @@ static int field_lset(struct lower *L, const struct cref *cr, size_t n, struct l
 			r = -ENOMEM;
 			goto fail;
 		}
-		copy_n(&u[nu], cv, cn * sizeof(*u));
+		if (cn)
+			copy_n(&u[nu], cv, cn * sizeof(*u));
 		nu += cn;
 		free(one.own);
 	}
@@ -1265,7 +1269,7 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 	struct lset ls_f[LFP_F_COUNT];
 	size_t nf = 0, total = 1, idx[LFP_TUPLE_MAX_FIELDS] = { 0 };
 	uint32_t mask = 0, tid = 0, fidx;
-	struct cref *cr = &L->cref[cd->cref_off];
+	struct cref *cr = L->cref ? &L->cref[cd->cref_off] : NULL; /* no conditions: none */
 	struct lfp_kfilter kf = { 0 };
 	int r = 0;
 
@@ -1590,7 +1594,8 @@ static int classes_build(struct lower *L)
 				r = PUSH(L->cref, L->n_cref, L->cap_cref, cr);
 		}
 		cd->n_cref = L->n_cref - cd->cref_off;
-		sort_n(&L->cref[cd->cref_off], cd->n_cref, sizeof(*L->cref), cmp_cref);
+		if (cd->n_cref) /* a filter without conditions may leave cref NULL */
+			sort_n(&L->cref[cd->cref_off], cd->n_cref, sizeof(*L->cref), cmp_cref);
 	}
 	free(iv.v);
 	return r;

@@ -968,17 +968,20 @@ static int outer_fd(struct lfp_kern *k, int role)
  * number: a classification reads gen once and takes every map from slot
  * gen & 1, so it sees either generation whole. Until that store nothing
  * the kernel reads has changed, which is what makes a failure harmless.
+ * Takes bare fds (kern_internal.h) so tests can run this very path into a
+ * second object carrying the same maps.
  */
-int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen_out)
+int lfp_kern_commit_maps(const int outer[LFP_ROLE_COUNT], struct lfp_state *state,
+			 const struct lfp_lowered *lw, uint64_t *gen_out)
 {
 	struct gen_maps g;
 	uint64_t gen;
 	__u32 slot;
 	int r;
 
-	if (!k || !lw)
+	if (!outer || !state || !lw)
 		return -EINVAL;
-	gen = __atomic_load_n(&k->state->gen, __ATOMIC_ACQUIRE);
+	gen = __atomic_load_n(&state->gen, __ATOMIC_ACQUIRE);
 	slot = (__u32)((gen + 1) & 1);
 	r = gen_build(lw, &g);
 	if (r) {
@@ -987,20 +990,31 @@ int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *
 		goto out;
 	}
 	for (int role = 0; role < LFP_ROLE_COUNT; role++) {
-		if (bpf_map_update_elem(outer_fd(k, role), &slot, &g.fd[role], BPF_ANY)) {
+		if (bpf_map_update_elem(outer[role], &slot, &g.fd[role], BPF_ANY)) {
 			r = -errno;
 			lfp_print(LFP_WARN, "lfp: installing generation %llu (role %d): %s\n",
 				  (unsigned long long)gen + 1, role, strerror(-r));
 			goto out;
 		}
 	}
-	__atomic_store_n(&k->state->gen, gen + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&state->gen, gen + 1, __ATOMIC_RELEASE);
 	if (gen_out)
 		*gen_out = gen + 1;
 out:
 	/* the outer maps hold their own references to the installed maps */
 	gen_close(&g);
 	return r;
+}
+
+int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen_out)
+{
+	int outer[LFP_ROLE_COUNT];
+
+	if (!k || !lw)
+		return -EINVAL;
+	for (int role = 0; role < LFP_ROLE_COUNT; role++)
+		outer[role] = outer_fd(k, role);
+	return lfp_kern_commit_maps(outer, k->state, lw, gen_out);
 }
 
 uint64_t lfp_kern_gen(struct lfp_kern *k)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Every test lfp has, in one run: install, build, then
 #   unit tests under ASan/UBSan, each fuzzer briefly over its corpus,
-#   the privileged kernel smoke test and the netns suite (real hooks, real clients).
+#   the privileged kernel smoke test, the kernel evaluator against the oracle
+#   (BPF_PROG_TEST_RUN) and the netns suite (real hooks, real clients).
 # Prints TAP-ish lines per test and ends with exactly one line `N passed, N failed`.
 # Usage: tests/run-all.sh [--no-install] [--only unit|fuzz|kern|netns]
 set -uo pipefail
@@ -77,6 +78,16 @@ if want kern && [ -x build/tests/harness/kern_smoke ]; then
 	rc=$?
 	grep -E '^not ok' "$tmp/kern.out" | sed 's/^/  /'
 	tally kern_smoke "$tmp/kern.out" $rc
+fi
+
+if want kern && [ -x build/tests/harness/test_bpf_diff ]; then
+	echo "# kernel evaluator against the oracle (BPF_PROG_TEST_RUN)"
+	CMOCKA_MESSAGE_OUTPUT=TAP build/tests/harness/test_bpf_diff >"$tmp/bpf_diff.out" 2>&1
+	rc=$?
+	grep -E '^(not ok|# kernel differential)' "$tmp/bpf_diff.out" | sed 's/^/  /'
+	# a mismatch report is the diagnosis: show it before $tmp goes
+	[ "$rc" = 0 ] || grep -vE '^(ok|not ok) ' "$tmp/bpf_diff.out" | sed 's/^/  /' >&2
+	tally test_bpf_diff "$tmp/bpf_diff.out" $rc
 fi
 
 if want netns && [ -x tests/netns/run.sh ]; then

@@ -31,6 +31,12 @@ struct cli_cmd {
  */
 int cli_call(struct cli *cli, json_t *req, json_t **reply, const char *file);
 
+/**
+ * cli_call(), then with --json print the reply. @p keep, when not NULL, receives
+ * the reply (caller decrefs; NULL on failure). @return the exit code.
+ */
+int cli_do(struct cli *cli, json_t *req, const char *file, json_t **keep);
+
 /** Connect to lfpd. @return fd or -errno. */
 int cli_connect(const char *socket);
 

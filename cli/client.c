@@ -103,6 +103,24 @@ int cli_call(struct cli *cli, json_t *req, json_t **reply, const char *file)
 	return 0;
 }
 
+int cli_do(struct cli *cli, json_t *req, const char *file, json_t **keep)
+{
+	json_t *rep;
+	int r = cli_call(cli, req, &rep, file);
+
+	if (keep)
+		*keep = NULL;
+	if (r)
+		return r;
+	if (cli->json)
+		cli_print_json(rep);
+	if (keep)
+		*keep = rep;
+	else
+		json_decref(rep);
+	return 0;
+}
+
 bool cli_want_help(int argc, char **argv, const char *help)
 {
 	for (int i = 1; i < argc; i++) {

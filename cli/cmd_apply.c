@@ -44,7 +44,6 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 	const char *file = NULL, *lifetime = NULL, *provider = NULL;
 	bool check = false;
 	char *text, *defprov;
-	json_t *rep;
 	int r;
 
 	for (int i = 0; i < argc; i++) {
@@ -93,69 +92,41 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 		return r;
 	}
 	defprov = provider ? strdup(provider) : provider_from_file(file);
-	r = cli_call(cli,
-		     json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "op", "apply", "text", text, "file",
-			       file, "provider", defprov, "lifetime", lifetime),
-		     &rep, file);
+	r = cli_do(cli,
+		   json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "op", "apply", "text", text, "file",
+			     file, "provider", defprov, "lifetime", lifetime),
+		   file, NULL);
 	free(defprov);
 	free(text);
-	if (r)
-		return r;
-	if (cli->json)
-		cli_print_json(rep);
-	json_decref(rep);
-	return 0;
+	return r;
 }
 
-static const char *provider_opt(int argc, char **argv, int *bad)
+/* export and flush: `lfp CMD [--provider NAME]` */
+static int provider_cmd(struct cli *cli, int argc, char **argv, const char *op)
 {
-	*bad = 0;
-	if (argc == 1)
-		return NULL;
-	if (argc == 3 && !strcmp(argv[1], "--provider"))
-		return argv[2];
-	*bad = 1;
-	return NULL;
+	const char *prov = NULL;
+	json_t *rep;
+	int r;
+
+	if (argc == 3 && !strcmp(argv[1], "--provider")) {
+		prov = argv[2];
+	} else if (argc != 1) {
+		fprintf(stderr, "error: usage: lfp %s [--provider NAME]\n", argv[0]);
+		return EXIT_REQUEST;
+	}
+	r = cli_do(cli, json_pack("{s:s, s:s?}", "op", op, "provider", prov), NULL, &rep);
+	if (!r && !cli->json && json_is_string(json_object_get(rep, "text")))
+		fputs(json_string_value(json_object_get(rep, "text")), stdout);
+	json_decref(rep);
+	return r;
 }
 
 int cmd_export(struct cli *cli, int argc, char **argv)
 {
-	int bad;
-	const char *prov = provider_opt(argc, argv, &bad);
-	json_t *rep;
-	int r;
-
-	if (bad) {
-		fprintf(stderr, "error: usage: lfp export [--provider NAME]\n");
-		return EXIT_REQUEST;
-	}
-	r = cli_call(cli, json_pack("{s:s, s:s?}", "op", "export", "provider", prov), &rep, NULL);
-	if (r)
-		return r;
-	if (cli->json)
-		cli_print_json(rep);
-	else
-		fputs(json_string_value(json_object_get(rep, "text")), stdout);
-	json_decref(rep);
-	return 0;
+	return provider_cmd(cli, argc, argv, "export");
 }
 
 int cmd_flush(struct cli *cli, int argc, char **argv)
 {
-	int bad;
-	const char *prov = provider_opt(argc, argv, &bad);
-	json_t *rep;
-	int r;
-
-	if (bad) {
-		fprintf(stderr, "error: usage: lfp flush [--provider NAME]\n");
-		return EXIT_REQUEST;
-	}
-	r = cli_call(cli, json_pack("{s:s, s:s?}", "op", "flush", "provider", prov), &rep, NULL);
-	if (r)
-		return r;
-	if (cli->json)
-		cli_print_json(rep);
-	json_decref(rep);
-	return 0;
+	return provider_cmd(cli, argc, argv, "flush");
 }

@@ -66,21 +66,12 @@ static int filter_add(struct cli *cli, int argc, char **argv)
 
 static int filter_delete(struct cli *cli, int argc, char **argv)
 {
-	json_t *rep;
-	int r;
-
 	if (argc != 1) {
 		fprintf(stderr, "error: filter delete takes one ID or NAME\n");
 		return EXIT_REQUEST;
 	}
-	r = cli_call(cli, json_pack("{s:s, s:s}", "op", "filter.delete", "target", argv[0]), &rep,
-		     NULL);
-	if (r)
-		return r;
-	if (cli->json)
-		cli_print_json(rep);
-	json_decref(rep);
-	return 0;
+	return cli_do(cli, json_pack("{s:s, s:s}", "op", "filter.delete", "target", argv[0]), NULL,
+		      NULL);
 }
 
 static int filter_list(struct cli *cli, int argc, char **argv)
@@ -164,18 +155,20 @@ int cmd_sublayer(struct cli *cli, int argc, char **argv)
 			return EXIT_REQUEST;
 		}
 		text = cli_join_words(n, argv + 2);
-		r = cli_call(cli,
-			     json_pack("{s:s, s:s, s:s?, s:s?}", "op", "sublayer.add", "text", text,
-				       "lifetime", o.lifetime, "provider", o.provider),
-			     &rep, NULL);
+		r = cli_do(cli,
+			   json_pack("{s:s, s:s, s:s?, s:s?}", "op", "sublayer.add", "text", text,
+				     "lifetime", o.lifetime, "provider", o.provider),
+			   NULL, NULL);
 		free(text);
+		return r;
 	} else if (!strcmp(argv[1], "delete")) {
 		if (argc != 3) {
 			fprintf(stderr, "error: sublayer delete takes one NAME\n");
 			return EXIT_REQUEST;
 		}
-		r = cli_call(cli, json_pack("{s:s, s:s}", "op", "sublayer.delete", "name", argv[2]),
-			     &rep, NULL);
+		return cli_do(cli,
+			      json_pack("{s:s, s:s}", "op", "sublayer.delete", "name", argv[2]),
+			      NULL, NULL);
 	} else if (!strcmp(argv[1], "list")) {
 		r = cli_call(cli, json_pack("{s:s}", "op", "sublayer.list"), &rep, NULL);
 		if (r)
@@ -197,15 +190,7 @@ int cmd_sublayer(struct cli *cli, int argc, char **argv)
 		}
 		json_decref(rep);
 		return 0;
-	} else {
-		fprintf(stderr, "error: unknown sublayer subcommand '%s' (add, delete, list)\n",
-			argv[1]);
-		return EXIT_REQUEST;
 	}
-	if (r)
-		return r;
-	if (cli->json)
-		cli_print_json(rep);
-	json_decref(rep);
-	return 0;
+	fprintf(stderr, "error: unknown sublayer subcommand '%s' (add, delete, list)\n", argv[1]);
+	return EXIT_REQUEST;
 }

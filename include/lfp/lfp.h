@@ -7,3 +7,4 @@
 #include <lfp/policy.h>
 #include <lfp/rule.h>
 #include <lfp/oracle.h>
+#include <lfp/icmp.h>

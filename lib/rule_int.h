@@ -84,12 +84,6 @@ RULE_HIDDEN int rule_fflag_by_name(const char *name);
 /* inet_ntop of a 16-byte address; @v4: print the v4-mapped address as a dotted quad. */
 RULE_HIDDEN void rule_addr_ntop(const uint8_t a[16], bool v4, char *buf, size_t sz);
 
-/* ICMPv4 type names (one table, also read by lfp icmp later). */
-RULE_HIDDEN int rule_icmp4_by_name(const char *name);
-RULE_HIDDEN const char *rule_icmp4_name(unsigned int type);
-RULE_HIDDEN size_t rule_icmp4_count(void);
-RULE_HIDDEN const char *rule_icmp4_at(size_t i, unsigned int *type);
-
 /* " (did you mean 'x'?)" when @word is close to one of @cands, else @fallback. */
 RULE_HIDDEN const char *rule_suggest(const char *word, const char *const *cands, size_t n,
 				     const char *fallback, char *buf, size_t bufsz);

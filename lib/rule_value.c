@@ -10,53 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <lfp/icmp.h>
 #include "rule_int.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ICMPv4 types by name (RFC 792, 950, 1256). The one place these names live. */
-static const struct {
-	unsigned int type;
-	const char *name;
-} icmp4_names[] = {
-	{ 0, "echo-reply" },	       { 3, "dest-unreachable" },
-	{ 4, "source-quench" },	       { 5, "redirect" },
-	{ 8, "echo-request" },	       { 9, "router-advertisement" },
-	{ 10, "router-solicitation" }, { 11, "time-exceeded" },
-	{ 12, "parameter-problem" },   { 13, "timestamp-request" },
-	{ 14, "timestamp-reply" },     { 15, "info-request" },
-	{ 16, "info-reply" },	       { 17, "address-mask-request" },
-	{ 18, "address-mask-reply" },
-};
-
-int rule_icmp4_by_name(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(icmp4_names); i++)
-		if (!strcmp(icmp4_names[i].name, name))
-			return (int)icmp4_names[i].type;
-	return -ENOENT;
-}
-
-const char *rule_icmp4_name(unsigned int type)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(icmp4_names); i++)
-		if (icmp4_names[i].type == type)
-			return icmp4_names[i].name;
-	return NULL;
-}
-
-size_t rule_icmp4_count(void)
-{
-	return ARRAY_SIZE(icmp4_names);
-}
-
-const char *rule_icmp4_at(size_t i, unsigned int *type)
-{
-	if (i >= ARRAY_SIZE(icmp4_names))
-		return NULL;
-	*type = icmp4_names[i].type;
-	return icmp4_names[i].name;
-}
 
 /* Filter flags in bit order, which is also the canonical print order. */
 static const char *const fflag_names[] = {
@@ -225,6 +183,31 @@ static int set_str(struct rule_ctx *c, struct lfp_value *v, const char *s)
 	return 0;
 }
 
+/* A name the ICMP tables know but icmp.type does not take gets a hint with numbers. */
+static void icmp_type_err(struct rule_ctx *c, const struct rule_tok *t)
+{
+	const struct lfp_icmp_entry *e, *te;
+	const char *s = t->text;
+
+	if (!lfp_icmp_by_name(AF_INET, s, &e) &&
+	    !lfp_icmp_lookup(AF_INET, e->type, LFP_ICMP_CODE_ANY, &te))
+		rule_err(c, t, "'%s' is a code of %s, not a type (write icmp.type %s icmp.code %d)",
+			 s, te->name, te->name, e->code);
+	else if (!lfp_icmp_by_name(AF_INET6, s, &e) && (e->flags & LFP_ICMP_F_TYPE))
+		rule_err(c, t,
+			 "'%s' is an ICMPv6 name; icmp.type takes ICMPv4 names for now (write "
+			 "icmp.type %u)",
+			 s, e->type);
+	else if (!lfp_icmp_by_name(AF_INET6, s, &e))
+		rule_err(c, t,
+			 "'%s' is an ICMPv6 code name; icmp.type takes ICMPv4 names for now "
+			 "(write icmp.type %u icmp.code %d)",
+			 s, e->type, e->code);
+	else
+		rule_err(c, t, "unknown ICMP type '%s' (a number 0-255 or a name, see lfp icmp)",
+			 s);
+}
+
 static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_tok *t,
 		      struct lfp_value *v)
 {
@@ -244,7 +227,12 @@ static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_to
 		v->lo = v->hi = (uint64_t)n;
 		return set_str(c, v, lower);
 	case LFP_F_ICMP_TYPE:
-		n = rule_icmp4_by_name(s);
+		/*
+		 * ICMPv4 type names only, as before the tables moved to lib/icmp.c:
+		 * family-aware names (echo-request = 128 on v6) come with the packet
+		 * layers, where the filter's ipver is known.
+		 */
+		n = lfp_icmp_type_by_name(AF_INET, s);
 		if (n < 0)
 			break;
 		v->lo = v->hi = (uint64_t)n;
@@ -279,8 +267,7 @@ static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_to
 			 "icmp, icmpv6, sctp)",
 			 s);
 	else if (f == LFP_F_ICMP_TYPE)
-		rule_err(c, t, "unknown ICMP type '%s' (a number 0-255 or a name, see lfp icmp)",
-			 s);
+		icmp_type_err(c, t);
 	else
 		rule_err(c, t, "invalid value '%s' for '%s' (a number 0-%llu or a range a-b)", s,
 			 field_name(f), (unsigned long long)lfp_field_info(f)->max);

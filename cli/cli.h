@@ -64,6 +64,7 @@ int cmd_flush(struct cli *cli, int argc, char **argv);
 int cmd_monitor(struct cli *cli, int argc, char **argv);
 int cmd_explain(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_icmp(struct cli *cli, int argc, char **argv);
 
 extern const struct cli_cmd cli_cmds[];
 extern const char cli_apply_help[];

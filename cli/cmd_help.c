@@ -175,6 +175,19 @@ const struct cli_cmd cli_cmds[] = {
 	  "and each sublayer's answer with its hardness. Online it uses lfpd's policy;\n"
 	  "with -f FILE it works offline on FILE, matching `app` by the path given.\n"
 	  "Exit 0 whatever the verdict.\n" },
+	{ "icmp", cmd_icmp, "the ICMPv4/ICMPv6 type and code table",
+	  "Usage: lfp icmp [v4|v6] [--json]\n"
+	  "\n"
+	  "Prints the ICMP types and codes lfp knows (both families, or one): type, code,\n"
+	  "name, class, whether neighbor or path MTU discovery needs it, and a description.\n"
+	  "A row with code * names a whole type; the rows under it name single codes.\n"
+	  "Classes: query (echo, timestamp, ...: own flow keyed by type, code and\n"
+	  "identifier), error (belongs to the flow of the packet it quotes), info\n"
+	  "(no identifier: router discovery, MLD), nd (ICMPv6 neighbor discovery).\n"
+	  "`icmp.type NAME` in rules takes the ICMPv4 type names; use numbers for ICMPv6.\n"
+	  "--json prints an array of {family, type, code (null: every code), name, class,\n"
+	  "description, names (\"type\" or \"code\"), nd_pmtu}. No daemon needed.\n"
+	  "Sources and corrections: docs/icmp.md.\n" },
 	{ "help", cmd_help, "lfp help layers: layers, hooks, fields, actions",
 	  "Usage: lfp help layers [--json]\n"
 	  "\n"

@@ -3,10 +3,16 @@
  * The engine's object store and transactions.
  *
  * A transaction works on arrays of pointers: committed filters are shared
- * with the engine, new ones are marked fresh. Commit lowers the candidate
+ * with the engine, new ones are marked fresh and also kept on the txn's owned
+ * list, so that deleting one inside the transaction does not free it (a
+ * savepoint taken before may bring it back). Commit lowers the candidate
  * and hands it to the kernel first; the engine's arrays are swapped only when
  * the kernel accepted the new generation, so a failure at any step leaves
  * the engine, the kernel and the state dir as they were.
+ *
+ * Sublayers are struct lfp_sublayer (the public object); the session owning
+ * a dynamic one lives in a parallel array, sub_sessions, kept in step by
+ * subs_insert() and subs_remove_at().
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,8 +53,9 @@ int engine_init(struct engine *eng, struct lfp_kern *kern, const char *state_dir
 	eng->n_slots = LFP_KERN_COUNTER_SLOTS;
 	eng->slot_used = calloc(eng->n_slots, 1);
 	eng->subs = calloc(1, sizeof(*eng->subs));
+	eng->sub_sessions = calloc(1, sizeof(*eng->sub_sessions));
 	eng->callouts = calloc(1, sizeof(*eng->callouts));
-	if (!eng->slot_used || !eng->subs || !eng->callouts)
+	if (!eng->slot_used || !eng->subs || !eng->sub_sessions || !eng->callouts)
 		goto nomem;
 	eng->slot_used[0] = 1; /* slot 0 is never given out: it reads "no filter" */
 	eng->subs[0].id = DEFAULT_SUBLAYER_ID;
@@ -71,12 +78,17 @@ nomem:
 
 void engine_fini(struct engine *eng)
 {
+	if (eng->open_txn) {
+		eng_txn_abort(eng->open_txn);
+		free(eng->open_txn);
+	}
 	for (size_t i = 0; i < eng->n_filters; i++)
 		eng_filter_free(eng->filters[i]);
 	free(eng->filters);
 	for (size_t i = 0; i < eng->n_subs; i++)
 		lfp_sublayer_fini(&eng->subs[i]);
 	free(eng->subs);
+	free(eng->sub_sessions);
 	for (size_t i = 0; i < eng->n_callouts; i++)
 		free(eng->callouts[i].name);
 	free(eng->callouts);
@@ -94,8 +106,10 @@ int eng_txn_begin(struct engine *eng, struct eng_txn *txn)
 	txn->cap = eng->n_filters + 16;
 	txn->filters = malloc(txn->cap * sizeof(*txn->filters));
 	txn->subs = calloc(eng->n_subs, sizeof(*txn->subs));
-	if (!txn->filters || !txn->subs)
+	txn->sub_sessions = calloc(eng->n_subs, sizeof(*txn->sub_sessions));
+	if (!txn->filters || !txn->subs || !txn->sub_sessions)
 		goto nomem;
+	memcpy(txn->sub_sessions, eng->sub_sessions, eng->n_subs * sizeof(*txn->sub_sessions));
 	if (eng->n_filters)
 		memcpy(txn->filters, eng->filters, eng->n_filters * sizeof(*txn->filters));
 	txn->n_filters = eng->n_filters;
@@ -121,12 +135,53 @@ static void subs_free(struct lfp_sublayer *subs, size_t n)
 
 void eng_txn_abort(struct eng_txn *txn)
 {
-	for (size_t i = 0; i < txn->n_filters; i++)
-		if (txn->filters[i]->fresh)
-			eng_filter_free(txn->filters[i]);
+	for (size_t i = 0; i < txn->n_owned; i++)
+		eng_filter_free(txn->owned[i]);
+	free(txn->owned);
 	free(txn->filters);
 	subs_free(txn->subs, txn->n_subs);
+	free(txn->sub_sessions);
 	memset(txn, 0, sizeof(*txn));
+}
+
+/* Append a sublayer (taking *s's contents) with its owning session. */
+static int subs_insert(struct eng_txn *txn, struct lfp_sublayer *s, uint64_t session)
+{
+	struct lfp_sublayer *v = realloc(txn->subs, (txn->n_subs + 1) * sizeof(*v));
+	uint64_t *o;
+
+	if (!v)
+		return -ENOMEM;
+	txn->subs = v;
+	o = realloc(txn->sub_sessions, (txn->n_subs + 1) * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	txn->sub_sessions = o;
+	v[txn->n_subs] = *s;
+	o[txn->n_subs] = session;
+	memset(s, 0, sizeof(*s));
+	txn->n_subs++;
+	return 0;
+}
+
+static void subs_remove_at(struct eng_txn *txn, size_t i)
+{
+	lfp_sublayer_fini(&txn->subs[i]);
+	memmove(&txn->subs[i], &txn->subs[i + 1], (txn->n_subs - i - 1) * sizeof(*txn->subs));
+	memmove(&txn->sub_sessions[i], &txn->sub_sessions[i + 1],
+		(txn->n_subs - i - 1) * sizeof(*txn->sub_sessions));
+	txn->n_subs--;
+}
+
+static bool sub_used(const struct eng_txn *txn, const char *name)
+{
+	for (size_t j = 0; j < txn->n_filters; j++) {
+		const char *fs = txn->filters[j]->f.sublayer;
+
+		if (fs && !strcmp(fs, name))
+			return true;
+	}
+	return false;
 }
 
 static struct lfp_sublayer *txn_find_sub(struct eng_txn *txn, const char *name)
@@ -166,6 +221,58 @@ static ssize_t txn_find_filter(struct eng_txn *txn, const char *id_or_name)
 			return (ssize_t)i;
 	}
 	return -1;
+}
+
+static const char *lifetime_name(enum lfp_lifetime lt)
+{
+	switch (lt) {
+	case LFP_LT_PERSISTENT: return "persistent";
+	case LFP_LT_RUNTIME: return "runtime";
+	case LFP_LT_BOOT_TIME: return "boot-time";
+	case LFP_LT_DYNAMIC: return "dynamic";
+	}
+	return "?";
+}
+
+/*
+ * A filter may not outlive its sublayer (WFP's FWP_E_LIFETIME_MISMATCH): a
+ * persistent filter in a runtime sublayer would come back after a restart
+ * without it, and a dynamic sublayer goes with its session, so only that
+ * session's dynamic filters may use it.
+ */
+static int check_lifetime(struct eng_txn *txn, const struct lfp_filter *f, uint64_t session,
+			  struct lfp_diags *diags)
+{
+	const struct lfp_sublayer *s = txn_find_sub(txn, f->sublayer);
+	const char *what = f->name ? f->name : "(unnamed)";
+	uint64_t owner;
+	bool ok;
+
+	if (!s || s->id == DEFAULT_SUBLAYER_ID)
+		return 0;
+	owner = txn->sub_sessions[s - txn->subs];
+	switch (s->lifetime) {
+	case LFP_LT_PERSISTENT: return 0;
+	case LFP_LT_RUNTIME:
+		ok = f->lifetime == LFP_LT_RUNTIME || f->lifetime == LFP_LT_DYNAMIC;
+		break;
+	case LFP_LT_DYNAMIC: ok = f->lifetime == LFP_LT_DYNAMIC && session == owner; break;
+	default: ok = f->lifetime == s->lifetime; break;
+	}
+	if (ok)
+		return 0;
+	if (s->lifetime == LFP_LT_DYNAMIC)
+		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
+			      "filter '%s': sublayer '%s' belongs to dynamic session %" PRIu64
+			      "; only that session's dynamic filters may use it",
+			      what, s->name, owner);
+	else
+		lfp_diags_add(
+			diags, LFP_DIAG_ERROR, f->loc, NULL,
+			"filter '%s': sublayer '%s' is %s and would end before this %s filter "
+			"(lifetime mismatch)",
+			what, s->name, lifetime_name(s->lifetime), lifetime_name(f->lifetime));
+	return -EINVAL;
 }
 
 static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct lfp_diags *diags)
@@ -211,7 +318,7 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 			what);
 		return -EOPNOTSUPP;
 	}
-	return 0;
+	return check_lifetime(txn, f, f->lifetime == LFP_LT_DYNAMIC ? txn->session : 0, diags);
 }
 
 static int txn_push(struct eng_txn *txn, struct eng_filter *ef)
@@ -226,6 +333,21 @@ static int txn_push(struct eng_txn *txn, struct eng_filter *ef)
 		txn->cap = cap;
 	}
 	txn->filters[txn->n_filters++] = ef;
+	return 0;
+}
+
+static int txn_own(struct eng_txn *txn, struct eng_filter *ef)
+{
+	if (txn->n_owned == txn->cap_owned) {
+		size_t cap = txn->cap_owned * 2 + 16;
+		struct eng_filter **v = realloc(txn->owned, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		txn->owned = v;
+		txn->cap_owned = cap;
+	}
+	txn->owned[txn->n_owned++] = ef;
 	return 0;
 }
 
@@ -246,17 +368,21 @@ static int64_t txn_insert(struct eng_txn *txn, struct lfp_filter *f, uint64_t id
 	ef = calloc(1, sizeof(*ef));
 	if (!ef)
 		return -ENOMEM;
+	if (txn_own(txn, ef)) {
+		free(ef);
+		return -ENOMEM;
+	}
 	ef->f = *f;
 	memset(f, 0, sizeof(*f));
 	ef->fresh = true;
+	ef->session = lt == LFP_LT_DYNAMIC ? txn->session : 0;
 	ef->f.id = id ? id : txn->next_filter_id++;
 	if (id && id >= txn->next_filter_id)
 		txn->next_filter_id = id + 1;
 	free(ef->f.provider);
-	if (strdup_opt(&ef->f.provider, provider ? provider : "cli") || txn_push(txn, ef)) {
-		eng_filter_free(ef);
+	/* on failure ef stays owned: abort or rollback frees it */
+	if (strdup_opt(&ef->f.provider, provider ? provider : "cli") || txn_push(txn, ef))
 		return -ENOMEM;
-	}
 	if (lt == LFP_LT_PERSISTENT)
 		txn->persistent_changed = true;
 	return (int64_t)ef->f.id;
@@ -274,8 +400,6 @@ static void txn_remove_at(struct eng_txn *txn, size_t i)
 
 	if (ef->f.lifetime == LFP_LT_PERSISTENT)
 		txn->persistent_changed = true;
-	if (ef->fresh)
-		eng_filter_free(ef);
 	memmove(&txn->filters[i], &txn->filters[i + 1],
 		(txn->n_filters - i - 1) * sizeof(*txn->filters));
 	txn->n_filters--;
@@ -297,7 +421,7 @@ int eng_txn_del_filter(struct eng_txn *txn, const char *id_or_name, struct lfp_d
 int eng_txn_add_sublayer(struct eng_txn *txn, struct lfp_sublayer *s, const char *provider,
 			 enum lfp_lifetime lt, struct lfp_diags *diags)
 {
-	struct lfp_sublayer *v;
+	int r;
 
 	if (txn_find_sub(txn, s->name)) {
 		lfp_diags_add(diags, LFP_DIAG_ERROR, s->loc, NULL, "sublayer '%s' exists already",
@@ -311,25 +435,19 @@ int eng_txn_add_sublayer(struct eng_txn *txn, struct lfp_sublayer *s, const char
 			      s->name);
 		return -EOPNOTSUPP;
 	}
-	v = realloc(txn->subs, (txn->n_subs + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	txn->subs = v;
-	v[txn->n_subs] = *s;
-	memset(s, 0, sizeof(*s));
-	s = &v[txn->n_subs];
 	free(s->provider);
 	s->provider = NULL;
-	if (strdup_opt(&s->provider, provider ? provider : "cli")) {
-		lfp_sublayer_fini(s);
+	if (strdup_opt(&s->provider, provider ? provider : "cli"))
 		return -ENOMEM;
-	}
+	r = subs_insert(txn, s, lt == LFP_LT_DYNAMIC ? txn->session : 0);
+	if (r)
+		return r;
+	s = &txn->subs[txn->n_subs - 1];
 	if (!s->id)
 		s->id = txn->next_sublayer_id++;
 	else if (s->id >= txn->next_sublayer_id)
 		txn->next_sublayer_id = s->id + 1;
 	s->lifetime = lt;
-	txn->n_subs++;
 	if (lt == LFP_LT_PERSISTENT)
 		txn->persistent_changed = true;
 	return 0;
@@ -363,10 +481,7 @@ int eng_txn_del_sublayer(struct eng_txn *txn, const char *name, struct lfp_diags
 	}
 	if (s->lifetime == LFP_LT_PERSISTENT)
 		txn->persistent_changed = true;
-	i = (size_t)(s - txn->subs);
-	lfp_sublayer_fini(s);
-	memmove(&txn->subs[i], &txn->subs[i + 1], (txn->n_subs - i - 1) * sizeof(*txn->subs));
-	txn->n_subs--;
+	subs_remove_at(txn, (size_t)(s - txn->subs));
 	return 0;
 }
 
@@ -399,6 +514,8 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 			if (old->weight != rs->sublayers[i].weight || old->lifetime != lt) {
 				old->weight = rs->sublayers[i].weight;
 				old->lifetime = lt;
+				txn->sub_sessions[old - txn->subs] =
+					lt == LFP_LT_DYNAMIC ? txn->session : 0;
 				txn->persistent_changed = true;
 			}
 			continue;
@@ -418,6 +535,7 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 		}
 		for (size_t j = 0; j < rs->n_filters && !kept; j++) {
 			if (!keep_new[j] && f->lifetime == lt &&
+			    (lt != LFP_LT_DYNAMIC || txn->filters[i]->session == txn->session) &&
 			    lfp_filter_equal(f, &rs->filters[j])) {
 				keep_new[j] = true;
 				kept = true;
@@ -460,6 +578,9 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 		if (r)
 			goto out;
 	}
+	/* a sublayer the file gave a shorter lifetime may hold others' filters */
+	for (size_t i = 0; i < txn->n_filters && !r; i++)
+		r = check_lifetime(txn, &txn->filters[i]->f, txn->filters[i]->session, diags);
 out:
 	free(keep_new);
 	return r;
@@ -477,28 +598,20 @@ int eng_txn_flush(struct eng_txn *txn, const char *provider, struct lfp_diags *d
 	}
 	for (size_t i = 0; i < txn->n_subs;) {
 		struct lfp_sublayer *s = &txn->subs[i];
-		bool used = false;
 
 		if (s->id == DEFAULT_SUBLAYER_ID || s->lifetime != LFP_LT_PERSISTENT ||
 		    !owned_by(s->provider, provider)) {
 			i++;
 			continue;
 		}
-		for (size_t j = 0; j < txn->n_filters; j++) {
-			const char *fs = txn->filters[j]->f.sublayer;
-
-			used |= fs && !strcmp(fs, s->name);
-		}
-		if (used) {
+		if (sub_used(txn, s->name)) {
 			lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
 				      "sublayer '%s' kept: it still holds other filters", s->name);
 			i++;
 			continue;
 		}
 		txn->persistent_changed = true;
-		lfp_sublayer_fini(s);
-		memmove(s, s + 1, (txn->n_subs - i - 1) * sizeof(*s));
-		txn->n_subs--;
+		subs_remove_at(txn, i);
 	}
 	return 0;
 }
@@ -513,22 +626,102 @@ int eng_txn_drop_lifetime(struct eng_txn *txn, enum lfp_lifetime lt)
 	}
 	for (size_t i = 0; i < txn->n_subs;) {
 		struct lfp_sublayer *s = &txn->subs[i];
-		bool used = false;
 
-		for (size_t j = 0; j < txn->n_filters; j++) {
-			const char *fs = txn->filters[j]->f.sublayer;
+		if (s->id != DEFAULT_SUBLAYER_ID && s->lifetime == lt && !sub_used(txn, s->name))
+			subs_remove_at(txn, i);
+		else
+			i++;
+	}
+	return 0;
+}
 
-			used |= fs && !strcmp(fs, s->name);
-		}
-		if (s->id != DEFAULT_SUBLAYER_ID && s->lifetime == lt && !used) {
-			lfp_sublayer_fini(s);
-			memmove(s, s + 1, (txn->n_subs - i - 1) * sizeof(*s));
-			txn->n_subs--;
+size_t eng_txn_drop_session(struct eng_txn *txn, uint64_t session)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < txn->n_filters;) {
+		const struct eng_filter *ef = txn->filters[i];
+
+		if (ef->f.lifetime == LFP_LT_DYNAMIC && ef->session == session) {
+			txn_remove_at(txn, i);
+			n++;
 		} else {
 			i++;
 		}
 	}
+	for (size_t i = 0; i < txn->n_subs;) {
+		struct lfp_sublayer *s = &txn->subs[i];
+
+		if (s->lifetime != LFP_LT_DYNAMIC || txn->sub_sessions[i] != session) {
+			i++;
+			continue;
+		}
+		if (sub_used(txn, s->name)) {
+			/* the lifetime check keeps others out; apply could still get here */
+			s->lifetime = LFP_LT_RUNTIME;
+			txn->sub_sessions[i] = 0;
+			i++;
+			continue;
+		}
+		subs_remove_at(txn, i);
+		n++;
+	}
+	return n;
+}
+
+int eng_txn_savepoint(struct eng_txn *txn, struct eng_savepoint *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->filters = malloc((txn->n_filters + 1) * sizeof(*sp->filters));
+	sp->subs = calloc(txn->n_subs + 1, sizeof(*sp->subs));
+	sp->sub_sessions = malloc((txn->n_subs + 1) * sizeof(*sp->sub_sessions));
+	if (!sp->filters || !sp->subs || !sp->sub_sessions)
+		goto nomem;
+	memcpy(sp->filters, txn->filters, txn->n_filters * sizeof(*sp->filters));
+	sp->n_filters = txn->n_filters;
+	sp->n_owned = txn->n_owned;
+	for (size_t i = 0; i < txn->n_subs; i++) {
+		if (lfp_sublayer_copy(&sp->subs[i], &txn->subs[i]))
+			goto nomem;
+		sp->n_subs = i + 1;
+	}
+	memcpy(sp->sub_sessions, txn->sub_sessions, txn->n_subs * sizeof(*sp->sub_sessions));
+	sp->next_filter_id = txn->next_filter_id;
+	sp->next_sublayer_id = txn->next_sublayer_id;
+	sp->persistent_changed = txn->persistent_changed;
 	return 0;
+nomem:
+	eng_savepoint_fini(sp);
+	return -ENOMEM;
+}
+
+void eng_savepoint_fini(struct eng_savepoint *sp)
+{
+	free(sp->filters);
+	subs_free(sp->subs, sp->n_subs);
+	free(sp->sub_sessions);
+	memset(sp, 0, sizeof(*sp));
+}
+
+void eng_txn_rollback(struct eng_txn *txn, struct eng_savepoint *sp)
+{
+	/* the filters created since the savepoint are the owned list's tail */
+	for (size_t i = sp->n_owned; i < txn->n_owned; i++)
+		eng_filter_free(txn->owned[i]);
+	txn->n_owned = sp->n_owned;
+	/* txn->cap never shrinks: the saved array fits */
+	memcpy(txn->filters, sp->filters, sp->n_filters * sizeof(*txn->filters));
+	txn->n_filters = sp->n_filters;
+	subs_free(txn->subs, txn->n_subs);
+	free(txn->sub_sessions);
+	txn->subs = LFP_TAKE_PTR(sp->subs);
+	txn->sub_sessions = LFP_TAKE_PTR(sp->sub_sessions);
+	txn->n_subs = sp->n_subs;
+	sp->n_subs = 0;
+	txn->next_filter_id = sp->next_filter_id;
+	txn->next_sublayer_id = sp->next_sublayer_id;
+	txn->persistent_changed = sp->persistent_changed;
+	eng_savepoint_fini(sp);
 }
 
 /* ---- commit ---- */
@@ -668,25 +861,40 @@ int eng_txn_commit(struct eng_txn *txn, struct lfp_diags *diags)
 		hit = bsearch(&kp, txn->filters, txn->n_filters, sizeof(*txn->filters),
 			      filter_cmp_id);
 		if (!hit || *hit != ef) {
+			if (eng->on_change)
+				eng->on_change(eng->change_ctx, ef, false);
 			eng->slot_used[ef->counter] = 0;
 			eng_filter_free(ef);
 		}
 	}
-	for (size_t i = 0; i < txn->n_filters; i++)
+	/* still fresh after this: created and deleted again inside the transaction */
+	for (size_t i = 0; i < txn->n_filters; i++) {
+		if (txn->filters[i]->fresh && eng->on_change)
+			eng->on_change(eng->change_ctx, txn->filters[i], true);
 		txn->filters[i]->fresh = false;
+	}
+	for (size_t i = 0; i < txn->n_owned; i++)
+		if (txn->owned[i]->fresh)
+			eng_filter_free(txn->owned[i]);
+	free(txn->owned);
 	free(eng->filters);
 	eng->filters = txn->filters;
 	eng->n_filters = txn->n_filters;
 	subs_free(eng->subs, eng->n_subs);
+	free(eng->sub_sessions);
 	eng->subs = txn->subs;
+	eng->sub_sessions = txn->sub_sessions;
 	eng->n_subs = txn->n_subs;
 	eng->next_filter_id = txn->next_filter_id;
 	eng->next_sublayer_id = txn->next_sublayer_id;
 	if (txn->persistent_changed && eng->state_dir) {
+		/* the kernel enforces it already: a failed save is not "nothing changed" */
 		r = store_save(eng, diags);
-		if (r)
+		if (r) {
 			lfp_print(LFP_WARN, "lfpd: saving the policy to %s failed: %s\n",
 				  eng->state_dir, strerror(-r));
+			r = 0; /* store_save() said so in a warning */
+		}
 	}
 	free(new_slots);
 	memset(txn, 0, sizeof(*txn));
@@ -729,6 +937,18 @@ const char *engine_filter_name(struct engine *eng, uint64_t id)
 		return NULL;
 	hit = bsearch(&kp, eng->filters, eng->n_filters, sizeof(*eng->filters), filter_cmp_id);
 	return hit ? (*hit)->f.name : NULL;
+}
+
+bool engine_session_has_objects(struct engine *eng, uint64_t session)
+{
+	for (size_t i = 0; i < eng->n_filters; i++)
+		if (eng->filters[i]->f.lifetime == LFP_LT_DYNAMIC &&
+		    eng->filters[i]->session == session)
+			return true;
+	for (size_t i = 0; i < eng->n_subs; i++)
+		if (eng->subs[i].lifetime == LFP_LT_DYNAMIC && eng->sub_sessions[i] == session)
+			return true;
+	return false;
 }
 
 bool engine_uses_app(struct engine *eng, const char *path)

@@ -23,12 +23,22 @@ struct eng_filter {
 	struct lfp_filter f; /**< owned; f.id, f.provider and f.lifetime always set */
 	uint32_t counter;    /**< hit counter slot in the kernel */
 	bool fresh;	     /**< created by an uncommitted transaction */
+	uint64_t session;    /**< LFP_LT_DYNAMIC: the API session that owns it, else 0 */
 };
+
+struct eng_txn;
+
+/**
+ * Told after a commit, once per filter that the commit deleted (@p added false,
+ * before it is freed) and then once per filter it added. Must not touch the engine.
+ */
+typedef void (*eng_change_fn)(void *ctx, const struct eng_filter *ef, bool added);
 
 struct engine {
 	struct eng_filter **filters; /**< sorted by id */
 	size_t n_filters;
 	struct lfp_sublayer *subs; /**< includes "default" (id 1) */
+	uint64_t *sub_sessions;	   /**< parallel to subs: owning session of dynamic sublayers */
 	size_t n_subs;
 	uint64_t next_filter_id;
 	uint32_t next_sublayer_id;
@@ -41,13 +51,39 @@ struct engine {
 	size_t n_callouts;
 	uint64_t gen;	       /**< last committed generation */
 	bool dirty_identities; /**< an app file changed: recommit to re-resolve */
+	/**
+	 * The explicit transaction an API session holds open (owned; NULL when none).
+	 * The engine has one writer: while it is open, the committed state changes
+	 * through it alone. engine_fini() aborts it.
+	 */
+	struct eng_txn *open_txn;
+	eng_change_fn on_change; /**< NULL: nobody listens */
+	void *change_ctx;
 };
 
 struct eng_txn {
 	struct engine *eng;
 	struct eng_filter **filters;
 	size_t n_filters, cap;
+	/* every filter this txn created, also those it deleted again: freed by abort,
+	 * or by commit when they did not survive (a savepoint can bring them back) */
+	struct eng_filter **owned;
+	size_t n_owned, cap_owned;
 	struct lfp_sublayer *subs;
+	uint64_t *sub_sessions; /**< parallel to subs */
+	size_t n_subs;
+	uint64_t next_filter_id;
+	uint32_t next_sublayer_id;
+	bool persistent_changed;
+	uint64_t session; /**< owner given to the dynamic objects this txn adds */
+};
+
+/** The state of a transaction before one operation, to undo just that operation. */
+struct eng_savepoint {
+	struct eng_filter **filters;
+	size_t n_filters, n_owned;
+	struct lfp_sublayer *subs;
+	uint64_t *sub_sessions;
 	size_t n_subs;
 	uint64_t next_filter_id;
 	uint32_t next_sublayer_id;
@@ -91,6 +127,26 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 int eng_txn_flush(struct eng_txn *txn, const char *provider, struct lfp_diags *diags);
 /** Delete every object with lifetime @p lt (runtime objects when lfpd stops). */
 int eng_txn_drop_lifetime(struct eng_txn *txn, enum lfp_lifetime lt);
+/**
+ * Delete the dynamic objects of API session @p session (it ended). A dynamic
+ * sublayer that still holds other filters is kept as a runtime sublayer.
+ * @return how many objects were deleted.
+ */
+size_t eng_txn_drop_session(struct eng_txn *txn, uint64_t session);
+
+/**
+ * Remember @p txn's state so that one failed operation can be undone without
+ * poisoning the transaction (WFP: the client may still commit the good ones).
+ * @return 0 or -ENOMEM. Release with eng_savepoint_fini() or eng_txn_rollback().
+ */
+int eng_txn_savepoint(struct eng_txn *txn, struct eng_savepoint *sp);
+/** Bring @p txn back to @p sp and release it. */
+void eng_txn_rollback(struct eng_txn *txn, struct eng_savepoint *sp);
+/** Release @p sp, keeping what the transaction did since. */
+void eng_savepoint_fini(struct eng_savepoint *sp);
+
+/** Whether @p session owns dynamic objects in the committed state. */
+bool engine_session_has_objects(struct engine *eng, uint64_t session);
 
 /** Find a committed filter by id or name, or NULL. */
 struct eng_filter *engine_find_filter(struct engine *eng, const char *id_or_name);

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * lfpd's engine without a kernel: transactions, provider replacement, flush,
- * persistence, and all-or-nothing behaviour when the kernel refuses a
- * generation. The kernel side is a recording double (below) that can be told
- * to fail; it checks that every generation it is given is a complete lowering.
+ * persistence, all-or-nothing behaviour when the kernel refuses a generation,
+ * and what API sessions need: dynamic objects dropped when their session ends,
+ * savepoints so that a failed operation does not poison an open transaction,
+ * lifetime checks between filters and sublayers, the change hook. The kernel side is a recording
+ * double (below) that can be told to fail; it checks that every generation it is given is a
+ * complete lowering.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,6 +318,274 @@ static void test_sublayer_rules(void **state)
 	lfp_diags_fini(&d);
 }
 
+/* ---- sessions and transactions (the API's explicit transactions) ---- */
+
+static struct lfp_filter *parse_filter(struct lfp_ruleset **rs, const char *text)
+{
+	LFP_OPTS(lfp_parse_opts, po, .single_statement = true);
+	struct lfp_diags d = { 0 };
+	char *stmt = NULL;
+
+	assert_true(asprintf(&stmt, "filter add %s", text) > 0);
+	assert_int_equal(lfp_rule_parse(stmt, &po, rs, &d), 0);
+	free(stmt);
+	lfp_diags_fini(&d);
+	return &(*rs)->filters[0];
+}
+
+/* one operation of an open transaction, as lfpd's API runs it: undone alone on failure */
+static int64_t txn_add(struct eng_txn *txn, const char *text, enum lfp_lifetime lt)
+{
+	struct lfp_ruleset *rs = NULL;
+	struct lfp_diags d = { 0 };
+	struct eng_savepoint sp;
+	int64_t id;
+
+	assert_int_equal(eng_txn_savepoint(txn, &sp), 0);
+	id = eng_txn_add_filter(txn, parse_filter(&rs, text), NULL, lt, &d);
+	if (id < 0)
+		eng_txn_rollback(txn, &sp);
+	else
+		eng_savepoint_fini(&sp);
+	lfp_ruleset_free(rs);
+	lfp_diags_fini(&d);
+	return id;
+}
+
+static int txn_sub(struct eng_txn *txn, const char *name, uint16_t weight, enum lfp_lifetime lt)
+{
+	struct lfp_sublayer s = { .name = strdup(name), .weight = weight };
+	struct lfp_diags d = { 0 };
+	int r = eng_txn_add_sublayer(txn, &s, NULL, lt, &d);
+
+	lfp_sublayer_fini(&s);
+	lfp_diags_fini(&d);
+	return r;
+}
+
+static bool has_filter(struct engine *eng, const char *name)
+{
+	return engine_find_filter(eng, name) != NULL;
+}
+
+static void test_dynamic_session_drop(void **state)
+{
+	struct engine *eng = *state, eng2;
+	struct lfp_diags d = { 0 };
+	struct eng_txn txn;
+	size_t commits;
+
+	assert_true(add(eng, "name keep layer auth-connect remote.port 1 block", LFP_LT_PERSISTENT,
+			NULL) > 0);
+	/* session 7: a dynamic sublayer with a filter in it, and a runtime filter */
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	txn.session = 7;
+	assert_int_equal(txn_sub(&txn, "mine", 300, LFP_LT_DYNAMIC), 0);
+	assert_true(txn_add(&txn, "name d7 layer auth-connect sublayer mine remote.port 2 block",
+			    LFP_LT_DYNAMIC) > 0);
+	assert_true(txn_add(&txn, "name rt7 layer auth-connect remote.port 3 block",
+			    LFP_LT_RUNTIME) > 0);
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	/* session 8: its own dynamic filter */
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	txn.session = 8;
+	assert_true(txn_add(&txn, "name d8 layer auth-connect remote.port 4 block",
+			    LFP_LT_DYNAMIC) > 0);
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	assert_true(engine_session_has_objects(eng, 7));
+	assert_true(engine_session_has_objects(eng, 8));
+	assert_false(engine_session_has_objects(eng, 9));
+	assert_int_equal(eng->n_filters, 4);
+	assert_int_equal(eng->n_subs, 2);
+
+	/* dynamic objects are never saved */
+	assert_int_equal(engine_init(&eng2, &fake, state_dir), 0);
+	assert_int_equal(engine_load(&eng2, &d), 0);
+	assert_int_equal(eng2.n_filters, 1);
+	engine_fini(&eng2);
+
+	/* session 7 ends: its dynamic filter and sublayer go, in one commit; nothing else */
+	commits = fake.commits;
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	assert_int_equal(eng_txn_drop_session(&txn, 7), 2);
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	assert_int_equal(fake.commits, commits + 1);
+	assert_false(has_filter(eng, "d7"));
+	assert_true(has_filter(eng, "rt7")); /* not dynamic: outlives the session */
+	assert_true(has_filter(eng, "d8"));
+	assert_true(has_filter(eng, "keep"));
+	assert_int_equal(eng->n_subs, 1);
+	assert_false(engine_session_has_objects(eng, 7));
+	assert_int_equal(fake.last_filters, 3);
+	lfp_diags_fini(&d);
+}
+
+static void test_lifetime_mismatch_refused(void **state)
+{
+	struct engine *eng = *state;
+	struct lfp_diags d = { 0 };
+	struct eng_txn txn;
+
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	txn.session = 1;
+	assert_int_equal(txn_sub(&txn, "rt", 10, LFP_LT_RUNTIME), 0);
+	assert_int_equal(txn_sub(&txn, "dyn", 11, LFP_LT_DYNAMIC), 0);
+	/* a persistent filter would come back after a restart without its runtime sublayer */
+	assert_int_equal(txn_add(&txn, "layer auth-connect sublayer rt block", LFP_LT_PERSISTENT),
+			 -EINVAL);
+	assert_true(txn_add(&txn, "layer auth-connect sublayer rt block", LFP_LT_RUNTIME) > 0);
+	assert_true(txn_add(&txn, "layer auth-connect sublayer dyn block", LFP_LT_DYNAMIC) > 0);
+	assert_int_equal(txn_add(&txn, "layer auth-connect sublayer dyn block", LFP_LT_RUNTIME),
+			 -EINVAL);
+	/* another session's dynamic sublayer is not this session's to fill */
+	txn.session = 2;
+	assert_int_equal(txn_add(&txn, "layer auth-connect sublayer dyn block", LFP_LT_DYNAMIC),
+			 -EINVAL);
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	assert_int_equal(eng->n_filters, 2);
+	lfp_diags_fini(&d);
+}
+
+/* WFP: a failed operation does not poison the transaction */
+static void test_failed_op_does_not_poison(void **state)
+{
+	struct engine *eng = *state;
+	LFP_OPTS(lfp_parse_opts, po, .file = "t.lfp");
+	struct lfp_ruleset *rs = NULL;
+	struct lfp_diags d = { 0 };
+	struct eng_savepoint sp;
+	struct eng_txn txn;
+	size_t commits;
+	int64_t a, b;
+
+	assert_int_equal(apply(eng, file1, "x"), 0); /* provider laptop: 2 filters, sublayer user */
+	commits = fake.commits;
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	a = txn_add(&txn, "name good1 layer auth-connect remote.port 5 block", LFP_LT_PERSISTENT);
+	assert_true(a > 0);
+	/* fails: a taken name */
+	assert_int_equal(txn_add(&txn, "name good1 layer auth-connect block", LFP_LT_PERSISTENT),
+			 -EEXIST);
+	/* fails half way: apply removes laptop's filters, then meets an unknown sublayer */
+	assert_int_equal(lfp_rule_parse("provider laptop\n"
+					"filter add layer auth-connect remote.port 6 block\n"
+					"filter add layer auth-connect sublayer nosuch block\n",
+					&po, &rs, &d),
+			 0);
+	assert_int_equal(eng_txn_savepoint(&txn, &sp), 0);
+	assert_int_not_equal(eng_txn_replace_provider(&txn, "laptop", rs, LFP_LT_PERSISTENT, &d),
+			     0);
+	eng_txn_rollback(&txn, &sp);
+	lfp_ruleset_free(rs);
+	/* fails: deleting good1 (fresh) then an unknown one, as one operation */
+	assert_int_equal(eng_txn_savepoint(&txn, &sp), 0);
+	assert_int_equal(eng_txn_del_filter(&txn, "good1", &d), 0);
+	assert_int_equal(eng_txn_del_filter(&txn, "nosuch", &d), -ENOENT);
+	eng_txn_rollback(&txn, &sp); /* good1 is back (and not freed) */
+	b = txn_add(&txn, "name good2 layer auth-connect remote.port 7 block", LFP_LT_PERSISTENT);
+	assert_true(b > a);
+	/* nothing reached the kernel yet */
+	assert_int_equal(fake.commits, commits);
+	assert_int_equal(eng->n_filters, 2);
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	/* the good operations, all of them, in one generation */
+	assert_int_equal(fake.commits, commits + 1);
+	assert_int_equal(eng->n_filters, 4);
+	assert_true(has_filter(eng, "good1"));
+	assert_true(has_filter(eng, "good2"));
+	assert_true(has_filter(eng, "no-curl"));
+	assert_int_equal(eng->n_subs, 2);
+	assert_int_equal(fake.last_filters, 4);
+	lfp_diags_fini(&d);
+}
+
+static void test_abort_applies_nothing(void **state)
+{
+	struct engine *eng = *state;
+	struct lfp_diags d = { 0 };
+	struct eng_txn txn;
+	size_t commits;
+
+	assert_true(add(eng, "name keep layer auth-connect remote.port 1 block", LFP_LT_PERSISTENT,
+			NULL) > 0);
+	commits = fake.commits;
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	assert_true(txn_add(&txn, "name a layer auth-connect remote.port 2 block",
+			    LFP_LT_PERSISTENT) > 0);
+	assert_int_equal(txn_sub(&txn, "s", 5, LFP_LT_PERSISTENT), 0);
+	assert_int_equal(eng_txn_del_filter(&txn, "keep", &d), 0);
+	eng_txn_abort(&txn);
+	assert_int_equal(fake.commits, commits);
+	assert_int_equal(eng->n_filters, 1);
+	assert_true(has_filter(eng, "keep"));
+	assert_int_equal(eng->n_subs, 1);
+	/* the name is free again: the aborted filter never existed */
+	assert_true(add(eng, "name a layer auth-connect remote.port 2 block", LFP_LT_PERSISTENT,
+			NULL) > 0);
+	lfp_diags_fini(&d);
+}
+
+struct changes {
+	char log[512];
+};
+
+static void record_change(void *ctx, const struct eng_filter *ef, bool added)
+{
+	struct changes *c = ctx;
+	size_t n = strlen(c->log);
+
+	snprintf(c->log + n, sizeof(c->log) - n, "%s%s ", added ? "+" : "-",
+		 ef->f.name ? ef->f.name : "?");
+}
+
+static void test_change_hook(void **state)
+{
+	struct engine *eng = *state;
+	struct changes ch = { "" };
+	struct lfp_diags d = { 0 };
+	struct eng_txn txn;
+
+	assert_true(add(eng, "name old layer auth-connect remote.port 1 block", LFP_LT_PERSISTENT,
+			NULL) > 0);
+	eng->on_change = record_change;
+	eng->change_ctx = &ch;
+	assert_int_equal(eng_txn_begin(eng, &txn), 0);
+	assert_true(txn_add(&txn, "name new layer auth-connect remote.port 2 block",
+			    LFP_LT_PERSISTENT) > 0);
+	assert_true(txn_add(&txn, "name gone layer auth-connect remote.port 3 block",
+			    LFP_LT_PERSISTENT) > 0);
+	assert_int_equal(eng_txn_del_filter(&txn, "gone", &d), 0); /* never committed: not told */
+	assert_int_equal(eng_txn_del_filter(&txn, "old", &d), 0);
+	assert_string_equal(ch.log, ""); /* nothing before the commit */
+	assert_int_equal(eng_txn_commit(&txn, &d), 0);
+	assert_string_equal(ch.log, "-old +new ");
+	/* a refused commit tells nothing */
+	ch.log[0] = 0;
+	fake.fail_next = -EINVAL;
+	assert_int_equal(add(eng, "name x layer auth-connect block", LFP_LT_PERSISTENT, NULL),
+			 -EIO);
+	assert_string_equal(ch.log, "");
+	eng->on_change = NULL;
+	lfp_diags_fini(&d);
+}
+
+/* a session's open transaction belongs to the engine: engine_fini() aborts it (ASan: no leak) */
+static void test_open_txn_freed_with_engine(void **state)
+{
+	struct engine eng2;
+
+	assert_int_equal(engine_init(&eng2, &fake, NULL), 0);
+	eng2.open_txn = calloc(1, sizeof(*eng2.open_txn));
+	assert_non_null(eng2.open_txn);
+	assert_int_equal(eng_txn_begin(&eng2, eng2.open_txn), 0);
+	eng2.open_txn->session = 3;
+	assert_int_equal(txn_sub(eng2.open_txn, "s", 5, LFP_LT_DYNAMIC), 0);
+	assert_true(txn_add(eng2.open_txn, "name a layer auth-connect sublayer s block",
+			    LFP_LT_DYNAMIC) > 0);
+	engine_fini(&eng2);
+	assert_null(eng2.open_txn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +599,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_persistence_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_and_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sublayer_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dynamic_session_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime_mismatch_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_op_does_not_poison, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_applies_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_txn_freed_with_engine, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * The API: one JSON request per line, one JSON reply per line (docs/api.md).
- * Each mutating request is one engine transaction; a reply with "ok": false
- * means nothing changed.
+ *
+ * Each connection is a session. A mutating request outside an explicit
+ * transaction is its own transaction; inside one (txn.begin) it edits the
+ * session's open transaction under a savepoint, so a failed request is undone
+ * alone and does not poison the transaction (WFP's rule). The engine has one
+ * writer: while a session's transaction is open, other sessions' mutating
+ * requests wait (API_WAIT: main.c stops reading that client and asks again)
+ * until the lock is free or their lock wait timeout passes. lfpd stays single
+ * threaded; nothing here blocks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "event.h"
 #include "exe.h"
 #include "kern.h"
@@ -26,6 +34,14 @@ struct api_req {
 
 typedef int (*api_fn)(struct api_req *r);
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static const char *req_str(struct api_req *r, const char *key)
 {
 	json_t *v = json_object_get(r->req, key);
@@ -33,20 +49,56 @@ static const char *req_str(struct api_req *r, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+static int bad_field(struct api_req *r, const char *key, const char *want)
+{
+	lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL, "field '%s': %s", key,
+		      want);
+	return -EINVAL;
+}
+
+/* an optional lock wait in milliseconds: 0 (or absent) = the session's or lfpd's default */
+static int req_timeout(struct api_req *r, uint32_t *ms)
+{
+	json_t *v = json_object_get(r->req, "lock_timeout_ms");
+
+	*ms = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > LFP_LOCK_TIMEOUT_MAX_MS)
+		return bad_field(r, "lock_timeout_ms",
+				 "expected milliseconds from 0 (the default, 15000) to 86400000");
+	*ms = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
 static int req_lifetime(struct api_req *r, enum lfp_lifetime *lt)
 {
 	const char *s = req_str(r, "lifetime");
+	json_t *v = json_object_get(r->req, "lifetime");
 
-	if (!s || !strcmp(s, "persistent"))
+	if (v && !json_is_null(v) && !s)
+		return bad_field(r, "lifetime", "not a string");
+	if (!s)
+		*lt = r->c->dynamic ? LFP_LT_DYNAMIC : LFP_LT_PERSISTENT;
+	else if (!strcmp(s, "persistent"))
 		*lt = LFP_LT_PERSISTENT;
 	else if (!strcmp(s, "runtime"))
 		*lt = LFP_LT_RUNTIME;
 	else if (!strcmp(s, "boot-time"))
 		*lt = LFP_LT_BOOT_TIME;
-	else {
-		lfp_diags_add(
-			&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
-			"field 'lifetime': expected persistent, runtime or boot-time, got '%s'", s);
+	else if (!strcmp(s, "dynamic") && r->c->dynamic)
+		*lt = LFP_LT_DYNAMIC;
+	else if (!strcmp(s, "dynamic")) {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "field 'lifetime': 'dynamic' needs a dynamic session "
+			      "({\"op\":\"session\",\"dynamic\":true} first)");
+		return -EINVAL;
+	} else {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "field 'lifetime': expected persistent, runtime, boot-time or "
+			      "dynamic, got '%s'",
+			      s);
 		return -EINVAL;
 	}
 	return 0;
@@ -90,13 +142,78 @@ static int commit_or_abort(struct api_req *r, struct eng_txn *txn, int ret)
 	return ret;
 }
 
+/* Where a mutating request works: the session's open transaction (under a
+ * savepoint) or a transaction of its own. */
+struct api_txn {
+	struct eng_txn local;
+	struct eng_txn *t;
+	struct eng_savepoint sp;
+	bool in_open; /* the session's explicit transaction */
+};
+
+static bool holds_lock(const struct api_req *r)
+{
+	return r->d->lock_owner == r->c && r->d->eng.open_txn;
+}
+
+static int op_begin(struct api_req *r, struct api_txn *at)
+{
+	int ret;
+
+	memset(at, 0, sizeof(*at));
+	if (holds_lock(r)) {
+		at->t = r->d->eng.open_txn;
+		at->in_open = true;
+		return eng_txn_savepoint(at->t, &at->sp);
+	}
+	at->t = &at->local;
+	ret = eng_txn_begin(&r->d->eng, at->t);
+	at->t->session = r->c->session;
+	return ret;
+}
+
+/* ret is the operation's result: undo just it, or commit the implicit transaction */
+static int op_end(struct api_req *r, struct api_txn *at, int ret)
+{
+	if (!at->in_open)
+		return commit_or_abort(r, at->t, ret);
+	if (ret)
+		eng_txn_rollback(at->t, &at->sp);
+	else
+		eng_savepoint_fini(&at->sp);
+	return ret;
+}
+
+/* The filters and sublayers a session sees: its open transaction's, or the committed ones. */
+struct api_view {
+	struct eng_filter **filters;
+	size_t n_filters;
+	struct lfp_sublayer *subs;
+	uint64_t *sub_sessions;
+	size_t n_subs;
+	bool txn;
+};
+
+static void view_get(struct api_req *r, struct api_view *v)
+{
+	struct engine *eng = &r->d->eng;
+	struct eng_txn *t = eng->open_txn;
+
+	v->txn = holds_lock(r);
+	v->filters = v->txn ? t->filters : eng->filters;
+	v->n_filters = v->txn ? t->n_filters : eng->n_filters;
+	v->subs = v->txn ? t->subs : eng->subs;
+	v->sub_sessions = v->txn ? t->sub_sessions : eng->sub_sessions;
+	v->n_subs = v->txn ? t->n_subs : eng->n_subs;
+}
+
 /* ---- handlers ---- */
 
 static int api_filter_add(struct api_req *r)
 {
 	LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;
 	enum lfp_lifetime lt;
-	struct eng_txn txn;
+	struct api_txn at;
 	const char *text;
 	int64_t id;
 	int ret;
@@ -109,11 +226,11 @@ static int api_filter_add(struct api_req *r)
 			      "expected one filter statement");
 		return -EINVAL;
 	}
-	ret = eng_txn_begin(&r->d->eng, &txn);
+	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	id = eng_txn_add_filter(&txn, &rs->filters[0], req_str(r, "provider"), lt, &r->diags);
-	ret = commit_or_abort(r, &txn, id < 0 ? (int)id : 0);
+	id = eng_txn_add_filter(at.t, &rs->filters[0], req_str(r, "provider"), lt, &r->diags);
+	ret = op_end(r, &at, id < 0 ? (int)id : 0);
 	if (ret)
 		return ret;
 	json_object_set_new(r->reply, "id", json_integer(id));
@@ -123,7 +240,7 @@ static int api_filter_add(struct api_req *r)
 static int api_filter_delete(struct api_req *r)
 {
 	const char *target = req_str(r, "target");
-	struct eng_txn txn;
+	struct api_txn at;
 	int ret;
 
 	if (!target) {
@@ -131,10 +248,10 @@ static int api_filter_delete(struct api_req *r)
 			      "field 'target': missing (a filter id or name)");
 		return -EINVAL;
 	}
-	ret = eng_txn_begin(&r->d->eng, &txn);
+	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	return commit_or_abort(r, &txn, eng_txn_del_filter(&txn, target, &r->diags));
+	return op_end(r, &at, eng_txn_del_filter(at.t, target, &r->diags));
 }
 
 static const char *lifetime_name(enum lfp_lifetime lt)
@@ -152,6 +269,7 @@ static int api_filter_list(struct api_req *r)
 {
 	const char *layer = req_str(r, "layer");
 	json_t *arr = json_array();
+	struct api_view v;
 	int lnum = -1;
 
 	if (layer) {
@@ -163,27 +281,36 @@ static int api_filter_list(struct api_req *r)
 			return -EINVAL;
 		}
 	}
-	for (size_t i = 0; i < r->d->eng.n_filters; i++) {
-		const struct eng_filter *ef = r->d->eng.filters[i];
+	view_get(r, &v);
+	for (size_t i = 0; i < v.n_filters; i++) {
+		const struct eng_filter *ef = v.filters[i];
 		char *text;
 		uint64_t hits = 0;
+		json_t *j;
 
 		if (lnum >= 0 && ef->f.layer != (enum lfp_layer)lnum)
 			continue;
 		text = lfp_filter_to_text(&ef->f, NULL);
-		if (r->d->kern)
+		if (r->d->kern && ef->counter)
 			lfp_kern_counter(r->d->kern, ef->counter, &hits);
-		json_array_append_new(
-			arr, json_pack("{s:I, s:s?, s:s, s:s, s:I, s:I, s:s, s:s, s:s?}", "id",
-				       (json_int_t)ef->f.id, "name", ef->f.name, "layer",
-				       lfp_layer_info(ef->f.layer)->name, "sublayer",
-				       ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME,
-				       "weight", (json_int_t)ef->f.weight, "hits", (json_int_t)hits,
-				       "provider", ef->f.provider ? ef->f.provider : "", "lifetime",
-				       lifetime_name(ef->f.lifetime), "text", text));
+		j = json_pack("{s:I, s:s?, s:s, s:s, s:I, s:I, s:s, s:s, s:s?}", "id",
+			      (json_int_t)ef->f.id, "name", ef->f.name, "layer",
+			      lfp_layer_info(ef->f.layer)->name, "sublayer",
+			      ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME, "weight",
+			      (json_int_t)ef->f.weight, "hits", (json_int_t)hits, "provider",
+			      ef->f.provider ? ef->f.provider : "", "lifetime",
+			      lifetime_name(ef->f.lifetime), "text", text);
+		if (j && ef->f.lifetime == LFP_LT_DYNAMIC)
+			json_object_set_new(j, "session", json_integer((json_int_t)ef->session));
+		/* inside a transaction: not in the kernel yet (weights are computed at commit) */
+		if (j && ef->fresh)
+			json_object_set_new(j, "uncommitted", json_true());
+		json_array_append_new(arr, j);
 		free(text);
 	}
 	json_object_set_new(r->reply, "filters", arr);
+	if (v.txn)
+		json_object_set_new(r->reply, "txn", json_true());
 	return 0;
 }
 
@@ -191,7 +318,7 @@ static int api_sublayer_add(struct api_req *r)
 {
 	LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;
 	enum lfp_lifetime lt;
-	struct eng_txn txn;
+	struct api_txn at;
 	const char *text;
 	int ret;
 
@@ -203,18 +330,18 @@ static int api_sublayer_add(struct api_req *r)
 			      "expected one sublayer statement");
 		return -EINVAL;
 	}
-	ret = eng_txn_begin(&r->d->eng, &txn);
+	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	return commit_or_abort(r, &txn,
-			       eng_txn_add_sublayer(&txn, &rs->sublayers[0], req_str(r, "provider"),
-						    lt, &r->diags));
+	return op_end(r, &at,
+		      eng_txn_add_sublayer(at.t, &rs->sublayers[0], req_str(r, "provider"), lt,
+					   &r->diags));
 }
 
 static int api_sublayer_delete(struct api_req *r)
 {
 	const char *name = req_str(r, "name");
-	struct eng_txn txn;
+	struct api_txn at;
 	int ret;
 
 	if (!name) {
@@ -222,32 +349,106 @@ static int api_sublayer_delete(struct api_req *r)
 			      "field 'name': missing");
 		return -EINVAL;
 	}
-	ret = eng_txn_begin(&r->d->eng, &txn);
+	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	return commit_or_abort(r, &txn, eng_txn_del_sublayer(&txn, name, &r->diags));
+	return op_end(r, &at, eng_txn_del_sublayer(at.t, name, &r->diags));
 }
 
 static int api_sublayer_list(struct api_req *r)
 {
 	json_t *arr = json_array();
+	struct api_view v;
 
-	for (size_t i = 0; i < r->d->eng.n_subs; i++) {
-		const struct lfp_sublayer *s = &r->d->eng.subs[i];
+	view_get(r, &v);
+	for (size_t i = 0; i < v.n_subs; i++) {
+		const struct lfp_sublayer *s = &v.subs[i];
 		size_t n = 0;
+		json_t *j;
 
-		for (size_t j = 0; j < r->d->eng.n_filters; j++) {
-			const char *fs = r->d->eng.filters[j]->f.sublayer;
+		for (size_t k = 0; k < v.n_filters; k++) {
+			const char *fs = v.filters[k]->f.sublayer;
 
 			n += fs ? !strcmp(fs, s->name) : s->id == 1;
 		}
-		json_array_append_new(arr, json_pack("{s:i, s:s, s:i, s:s, s:s, s:I}", "id", s->id,
-						     "name", s->name, "weight", s->weight,
-						     "provider", s->provider ? s->provider : "lfp",
-						     "lifetime", lifetime_name(s->lifetime),
-						     "filters", (json_int_t)n));
+		j = json_pack("{s:i, s:s, s:i, s:s, s:s, s:I}", "id", s->id, "name", s->name,
+			      "weight", s->weight, "provider", s->provider ? s->provider : "lfp",
+			      "lifetime", lifetime_name(s->lifetime), "filters", (json_int_t)n);
+		if (j && s->lifetime == LFP_LT_DYNAMIC)
+			json_object_set_new(j, "session",
+					    json_integer((json_int_t)v.sub_sessions[i]));
+		json_array_append_new(arr, j);
 	}
 	json_object_set_new(r->reply, "sublayers", arr);
+	if (v.txn)
+		json_object_set_new(r->reply, "txn", json_true());
+	return 0;
+}
+
+/* providers that own objects: built-ins (the default sublayer) have none */
+static int api_provider_list(struct api_req *r)
+{
+	json_t *by_name = json_object(), *arr = json_array(), *p;
+	struct api_view v;
+	const char *name;
+
+	if (!by_name || !arr) {
+		json_decref(by_name);
+		json_decref(arr);
+		return -ENOMEM;
+	}
+	view_get(r, &v);
+	for (size_t i = 0; i < v.n_filters + v.n_subs; i++) {
+		bool is_filter = i < v.n_filters;
+		const char *prov =
+			is_filter ? v.filters[i]->f.provider : v.subs[i - v.n_filters].provider;
+		const char *key = is_filter ? "filters" : "sublayers";
+
+		if (!prov)
+			continue;
+		p = json_object_get(by_name, prov);
+		if (!p) {
+			p = json_pack("{s:s, s:I, s:I}", "name", prov, "filters", (json_int_t)0,
+				      "sublayers", (json_int_t)0);
+			json_object_set_new(by_name, prov, p);
+		}
+		json_object_set_new(p, key,
+				    json_integer(json_integer_value(json_object_get(p, key)) + 1));
+	}
+	json_object_foreach(by_name, name, p)
+	{
+		json_array_append(arr, p);
+	}
+	json_decref(by_name);
+	json_object_set_new(r->reply, "providers", arr);
+	if (v.txn)
+		json_object_set_new(r->reply, "txn", json_true());
+	return 0;
+}
+
+static const char *callout_type_name(enum lfp_callout_type t)
+{
+	switch (t) {
+	case LFP_CALLOUT_TERMINATING: return "terminating";
+	case LFP_CALLOUT_INSPECTION: return "inspection";
+	case LFP_CALLOUT_UNKNOWN: return "unknown";
+	}
+	return "?";
+}
+
+static int api_callout_list(struct api_req *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->d->eng.n_callouts; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name",
+						     r->d->eng.callouts[i].name, "type",
+						     callout_type_name(r->d->eng.callouts[i].type),
+						     "builtin", 1));
+	json_object_set_new(r->reply, "callouts", arr);
+	json_object_set_new(r->reply, "registration",
+			    json_string("not available in this version: only the built-in "
+					"callouts exist"));
 	return 0;
 }
 
@@ -257,7 +458,7 @@ static int api_apply(struct api_req *r)
 	const char *file = req_str(r, "file");
 	const char *provider;
 	enum lfp_lifetime lt;
-	struct eng_txn txn;
+	struct api_txn at;
 	const char *text;
 	int ret;
 
@@ -275,10 +476,10 @@ static int api_apply(struct api_req *r)
 			      "names none");
 		return -EINVAL;
 	}
-	ret = eng_txn_begin(&r->d->eng, &txn);
+	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	ret = commit_or_abort(r, &txn, eng_txn_replace_provider(&txn, provider, rs, lt, &r->diags));
+	ret = op_end(r, &at, eng_txn_replace_provider(at.t, provider, rs, lt, &r->diags));
 	if (!ret)
 		json_object_set_new(r->reply, "provider", json_string(provider));
 	return ret;
@@ -297,12 +498,262 @@ static int api_export(struct api_req *r)
 
 static int api_flush(struct api_req *r)
 {
-	struct eng_txn txn;
-	int ret = eng_txn_begin(&r->d->eng, &txn);
+	struct api_txn at;
+	int ret = op_begin(r, &at);
 
 	if (ret)
 		return ret;
-	return commit_or_abort(r, &txn, eng_txn_flush(&txn, req_str(r, "provider"), &r->diags));
+	return op_end(r, &at, eng_txn_flush(at.t, req_str(r, "provider"), &r->diags));
+}
+
+/* ---- sessions and transactions ---- */
+
+static json_t *session_json(const struct client *c)
+{
+	return json_pack(
+		"{s:I, s:b, s:s?, s:i, s:I}", "id", (json_int_t)c->session, "dynamic", c->dynamic,
+		"name", c->name[0] ? c->name : NULL, "pid", (int)c->pid, "lock_timeout_ms",
+		(json_int_t)(c->lock_timeout_ms ? c->lock_timeout_ms : LFP_LOCK_TIMEOUT_MS));
+}
+
+static int api_session(struct api_req *r)
+{
+	json_t *dyn = json_object_get(r->req, "dynamic");
+	json_t *name = json_object_get(r->req, "name");
+	uint32_t ms;
+	int ret;
+
+	if (r->c->declared) {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "this connection declared its session already (session %" PRIu64
+			      "); open another connection for another session",
+			      r->c->session);
+		return -EEXIST;
+	}
+	if (dyn && !json_is_boolean(dyn))
+		return bad_field(r, "dynamic", "expected true or false");
+	if (name && (!json_is_string(name) || !json_string_length(name) ||
+		     json_string_length(name) > LFP_SESSION_NAME_MAX))
+		return bad_field(r, "name", "expected a string of 1 to 63 characters");
+	if (name) {
+		for (const char *p = json_string_value(name); *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return bad_field(r, "name", "control characters are not allowed");
+	}
+	ret = req_timeout(r, &ms);
+	if (ret)
+		return ret;
+	if (json_is_true(dyn) && !r->c->dynamic && holds_lock(r)) {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "a session cannot become dynamic inside a transaction");
+		return -EBUSY;
+	}
+	r->c->declared = true;
+	r->c->dynamic = json_is_true(dyn);
+	if (name)
+		snprintf(r->c->name, sizeof(r->c->name), "%s", json_string_value(name));
+	r->c->lock_timeout_ms = ms;
+	json_object_set_new(r->reply, "session", session_json(r->c));
+	return 0;
+}
+
+static int no_txn(struct api_req *r, const char *op)
+{
+	lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+		      "%s: no transaction is open in this session (txn.begin first)", op);
+	return -ENOENT;
+}
+
+static void run_dead_session_drops(struct lfpd *d);
+
+static void lock_release(struct lfpd *d)
+{
+	free(d->eng.open_txn);
+	d->eng.open_txn = NULL;
+	d->lock_owner = NULL;
+	/* main.c hands the lock to waiting sessions; ended sessions' objects go first */
+	run_dead_session_drops(d);
+}
+
+static int api_txn_begin(struct api_req *r)
+{
+	struct eng_txn *t;
+	uint32_t ms;
+	int ret;
+
+	if (holds_lock(r)) {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "txn.begin: a transaction is already open in this session (one at a "
+			      "time: txn.commit or txn.abort it first)");
+		return -EBUSY;
+	}
+	ret = req_timeout(r, &ms); /* validated before waiting by api_handle */
+	if (ret)
+		return ret;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	ret = eng_txn_begin(&r->d->eng, t);
+	if (ret) {
+		free(t);
+		return ret;
+	}
+	t->session = r->c->session;
+	r->d->eng.open_txn = t;
+	r->d->lock_owner = r->c;
+	json_object_set_new(r->reply, "txn", json_string("open"));
+	json_object_set_new(r->reply, "session", json_integer((json_int_t)r->c->session));
+	return 0;
+}
+
+static int api_txn_commit(struct api_req *r)
+{
+	int ret;
+
+	if (!holds_lock(r))
+		return no_txn(r, "txn.commit");
+	ret = eng_txn_commit(r->d->eng.open_txn, &r->diags);
+	lock_release(r->d);
+	if (ret) {
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "txn.commit failed: the transaction was aborted, nothing of it "
+			      "was applied");
+		return ret;
+	}
+	appwatch_rebuild(r->d);
+	json_object_set_new(r->reply, "generation", json_integer((json_int_t)r->d->eng.gen));
+	return 0;
+}
+
+static int api_txn_abort(struct api_req *r)
+{
+	if (!holds_lock(r))
+		return no_txn(r, "txn.abort");
+	eng_txn_abort(r->d->eng.open_txn);
+	lock_release(r->d);
+	return 0;
+}
+
+static int api_subscribe(struct api_req *r)
+{
+	const char *what = req_str(r, "what");
+
+	if (!what || strcmp(what, "filters"))
+		return bad_field(r, "what",
+				 "expected \"filters\" (connection events: op \"monitor\")");
+	r->c->sub_filters = true;
+	json_object_set_new(r->reply, "subscribed", json_string("filters"));
+	return 0;
+}
+
+void api_filter_changed(void *ctx, const struct eng_filter *ef, bool added)
+{
+	struct lfpd *d = ctx;
+	json_t *j = NULL;
+
+	for (struct client *c = d->clients; c; c = c->next) {
+		if (!c->sub_filters || c->closing)
+			continue;
+		if (c->out_len > CLIENT_OUT_MAX) {
+			/* a subscriber must not miss a change silently: it loses the connection */
+			c->closing = true;
+			continue;
+		}
+		if (!j) {
+			char *text = lfp_filter_to_text(&ef->f, NULL);
+
+			j = json_pack("{s:{s:s, s:I, s:s?, s:s, s:s, s:s, s:s, s:s?}}",
+				      "filter_change", "change", added ? "add" : "delete", "id",
+				      (json_int_t)ef->f.id, "name", ef->f.name, "layer",
+				      lfp_layer_info(ef->f.layer)->name, "sublayer",
+				      ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME,
+				      "provider", ef->f.provider ? ef->f.provider : "", "lifetime",
+				      lifetime_name(ef->f.lifetime), "text", text);
+			free(text);
+			if (!j)
+				return;
+		}
+		client_send(d, c, j);
+	}
+	json_decref(j);
+}
+
+static int dead_session_push(struct lfpd *d, uint64_t session)
+{
+	uint64_t *v = realloc(d->dead_sessions, (d->n_dead_sessions + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	d->dead_sessions = v;
+	v[d->n_dead_sessions++] = session;
+	return 0;
+}
+
+/* One commit for every ended dynamic session whose objects are still there. */
+static void run_dead_session_drops(struct lfpd *d)
+{
+	struct lfp_diags diags = { 0 };
+	struct eng_txn txn;
+	size_t n = 0;
+	int ret;
+
+	if (!d->n_dead_sessions || d->eng.open_txn || d->stopping)
+		return;
+	ret = eng_txn_begin(&d->eng, &txn);
+	if (ret)
+		goto fail;
+	for (size_t i = 0; i < d->n_dead_sessions; i++)
+		n += eng_txn_drop_session(&txn, d->dead_sessions[i]);
+	ret = eng_txn_commit(&txn, &diags);
+	if (ret)
+		goto fail;
+	lfp_print(LFP_INFO,
+		  "lfpd: %zu ended dynamic session(s): %zu objects deleted (generation %" PRIu64
+		  ")\n",
+		  d->n_dead_sessions, n, d->eng.gen);
+	d->n_dead_sessions = 0;
+	appwatch_rebuild(d);
+	lfp_diags_fini(&diags);
+	return;
+fail:
+	lfp_print(LFP_WARN,
+		  "lfpd: deleting the objects of ended dynamic sessions failed (%s); "
+		  "retrying in 1 s\n",
+		  strerror(-ret));
+	for (size_t i = 0; i < diags.n; i++)
+		lfp_print(LFP_WARN, "lfpd:   %s\n", diags.v[i].msg);
+	lfp_diags_fini(&diags);
+	d->drop_retry_ms = now_ms() + 1000;
+}
+
+void api_session_end(struct lfpd *d, struct client *c)
+{
+	c->sub_filters = false;
+	if (d->lock_owner == c) {
+		if (d->eng.open_txn) {
+			eng_txn_abort(d->eng.open_txn);
+			lfp_print(LFP_INFO,
+				  "lfpd: session %" PRIu64 " (pid %d) ended inside a transaction: "
+				  "aborted, nothing of it applied\n",
+				  c->session, (int)c->pid);
+		}
+		free(d->eng.open_txn);
+		d->eng.open_txn = NULL;
+		d->lock_owner = NULL;
+	}
+	if (c->dynamic && !d->stopping && engine_session_has_objects(&d->eng, c->session) &&
+	    dead_session_push(d, c->session))
+		lfp_print(LFP_WARN,
+			  "lfpd: out of memory: session %" PRIu64 "'s dynamic objects "
+			  "stay until lfpd stops\n",
+			  c->session);
+	run_dead_session_drops(d);
+}
+
+void api_tick(struct lfpd *d)
+{
+	if (d->n_dead_sessions && now_ms() >= d->drop_retry_ms)
+		run_dead_session_drops(d);
 }
 
 /* cgroup ancestors of an absolute cgroup path (relative to the v2 mount), root first */
@@ -466,6 +917,16 @@ static json_t *status_json(struct lfpd *d)
 	json_object_set_new(j, "layers", layers);
 	json_object_set_new(j, "filters", json_integer((json_int_t)d->eng.n_filters));
 	json_object_set_new(j, "sublayers", json_integer((json_int_t)d->eng.n_subs));
+	{
+		size_t n = 0;
+
+		for (const struct client *c = d->clients; c; c = c->next)
+			n++;
+		json_object_set_new(j, "sessions", json_integer((json_int_t)n));
+		json_object_set_new(j, "transaction",
+				    d->lock_owner && d->eng.open_txn ? session_json(d->lock_owner)
+								     : json_null());
+	}
 	stats = json_object();
 	for (int i = 0; i < LFP_STAT_COUNT; i++)
 		json_object_set_new(stats, stat_names[i], json_integer((json_int_t)st.stats[i]));
@@ -494,19 +955,27 @@ static const struct {
 	const char *op;
 	api_fn fn;
 	bool privileged;
+	bool writes; /* needs the engine lock: waits while another session's transaction is open */
 } handlers[] = {
-	{ "status", api_status, false },
-	{ "filter.add", api_filter_add, true },
-	{ "filter.delete", api_filter_delete, true },
-	{ "filter.list", api_filter_list, false },
-	{ "sublayer.add", api_sublayer_add, true },
-	{ "sublayer.delete", api_sublayer_delete, true },
-	{ "sublayer.list", api_sublayer_list, false },
-	{ "apply", api_apply, true },
-	{ "export", api_export, false },
-	{ "flush", api_flush, true },
-	{ "explain", api_explain, false },
-	{ "monitor", api_monitor, false },
+	{ "status", api_status, false, false },
+	{ "filter.add", api_filter_add, true, true },
+	{ "filter.delete", api_filter_delete, true, true },
+	{ "filter.list", api_filter_list, false, false },
+	{ "sublayer.add", api_sublayer_add, true, true },
+	{ "sublayer.delete", api_sublayer_delete, true, true },
+	{ "sublayer.list", api_sublayer_list, false, false },
+	{ "provider.list", api_provider_list, false, false },
+	{ "callout.list", api_callout_list, false, false },
+	{ "apply", api_apply, true, true },
+	{ "export", api_export, false, false },
+	{ "flush", api_flush, true, true },
+	{ "explain", api_explain, false, false },
+	{ "monitor", api_monitor, false, false },
+	{ "subscribe", api_subscribe, false, false },
+	{ "session", api_session, true, false },
+	{ "txn.begin", api_txn_begin, true, true },
+	{ "txn.commit", api_txn_commit, true, false },
+	{ "txn.abort", api_txn_abort, true, false },
 };
 
 static bool user_error(int err)
@@ -542,7 +1011,41 @@ static json_t *diags_json(const struct lfp_diags *d)
 	return arr;
 }
 
-void api_handle(struct lfpd *d, struct client *c, const char *line)
+/*
+ * Another session holds the lock: wait (API_WAIT) until it is free or this
+ * request's lock wait timeout passed, then fail with the holder named.
+ */
+static int lock_wait(struct api_req *r, const char *op)
+{
+	struct client *c = r->c, *owner = r->d->lock_owner;
+	uint64_t now = now_ms();
+	uint32_t ms = 0;
+	int ret;
+
+	if (!owner || owner == c || !r->d->eng.open_txn)
+		return 0;
+	if (!strcmp(op, "txn.begin")) {
+		ret = req_timeout(r, &ms); /* a bad value fails now, not after the wait */
+		if (ret)
+			return ret;
+	}
+	if (!ms)
+		ms = c->lock_timeout_ms ? c->lock_timeout_ms : LFP_LOCK_TIMEOUT_MS;
+	if (!c->wait_deadline_ms) {
+		c->wait_since_ms = now;
+		c->wait_deadline_ms = now + ms;
+	}
+	if (now < c->wait_deadline_ms)
+		return API_WAIT;
+	lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+		      "%s: lock wait timed out after %" PRIu64 " ms: session %" PRIu64
+		      " (pid %d%s%s%s) holds the transaction lock",
+		      op, now - c->wait_since_ms, owner->session, (int)owner->pid,
+		      owner->name[0] ? ", '" : "", owner->name, owner->name[0] ? "'" : "");
+	return -ETIMEDOUT;
+}
+
+int api_handle(struct lfpd *d, struct client *c, const char *line)
 {
 	struct api_req r = { .d = d, .c = c };
 	json_error_t jerr;
@@ -550,6 +1053,9 @@ void api_handle(struct lfpd *d, struct client *c, const char *line)
 	json_t *out;
 	int ret = -EINVAL;
 	size_t i;
+
+	if (!c->session)
+		c->session = ++d->next_session;
 
 	r.reply = json_object();
 	r.req = json_loads(line, 0, &jerr);
@@ -576,8 +1082,20 @@ void api_handle(struct lfpd *d, struct client *c, const char *line)
 		ret = -EACCES;
 		goto reply;
 	}
+	if (handlers[i].writes) {
+		ret = lock_wait(&r, op);
+		if (ret == API_WAIT) {
+			json_decref(r.reply);
+			json_decref(r.req);
+			lfp_diags_fini(&r.diags);
+			return API_WAIT;
+		}
+		if (ret)
+			goto reply;
+	}
 	ret = handlers[i].fn(&r);
 reply:
+	c->wait_since_ms = c->wait_deadline_ms = 0;
 	if (!ret) {
 		out = r.reply;
 		json_object_set_new(out, "ok", json_true());
@@ -590,9 +1108,9 @@ reply:
 		for (i = 0; i < r.diags.n && !msg; i++)
 			if (r.diags.v[i].severity == LFP_DIAG_ERROR)
 				msg = r.diags.v[i].msg;
-		out = json_pack("{s:b, s:s, s:i, s:o}", "ok", 0, "error",
+		out = json_pack("{s:b, s:s, s:i, s:i, s:o}", "ok", 0, "error",
 				msg ? msg : strerror(-ret), "exit", user_error(ret) ? 1 : 2,
-				"diags", diags_json(&r.diags));
+				"errno", -ret, "diags", diags_json(&r.diags));
 		if (r.diags.file)
 			json_object_set_new(out, "file", json_string(r.diags.file));
 	}
@@ -602,4 +1120,5 @@ reply:
 	json_decref(out);
 	json_decref(r.req);
 	lfp_diags_fini(&r.diags);
+	return API_DONE;
 }

@@ -34,8 +34,6 @@
 #define TAG_EVENTS  ((uint64_t)3)
 #define TAG_INOTIFY ((uint64_t)4)
 
-#define CLIENT_OUT_MAX (8u << 20) /* a monitor reading slower than this loses events (counted) */
-
 static const char usage[] =
 	"Usage: lfpd [OPTIONS]\n"
 	"\n"
@@ -109,12 +107,20 @@ static char *find_cgroup2_root(void)
 	return res;
 }
 
-/* ---- clients ---- */
+/* ---- clients ----
+ *
+ * Each client is an API session. A request that must wait for another
+ * session's transaction (API_WAIT) is parked in c->deferred and the client is
+ * not read meanwhile, so its requests are answered in order; clients_resume()
+ * asks again when the lock is free or the wait timed out.
+ */
 
 static void client_close(struct lfpd *d, struct client *c)
 {
 	struct client **pp;
 
+	/* its open transaction is aborted, its dynamic objects deleted (or queued) */
+	api_session_end(d, c);
 	for (pp = &d->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -124,6 +130,7 @@ static void client_close(struct lfpd *d, struct client *c)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	lfp_linebuf_fini(&c->in);
+	free(c->deferred);
 	free(c->out);
 	free(c);
 }
@@ -141,7 +148,10 @@ static int client_flush(struct lfpd *d, struct client *c)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
-	struct epoll_event ev = { .events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c };
+	/* a waiting client is not read (EPOLLHUP and EPOLLERR still come) */
+	struct epoll_event ev = { .events =
+					  (c->deferred ? 0 : EPOLLIN) | (c->out_len ? EPOLLOUT : 0),
+				  .data.ptr = c };
 
 	epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 	return 0;
@@ -211,6 +221,7 @@ static void accept_clients(struct lfpd *d)
 			continue;
 		}
 		c->fd = fd;
+		c->session = ++d->next_session;
 		c->pid = cr.pid;
 		c->uid = cr.uid;
 		c->gid = cr.gid;
@@ -228,36 +239,89 @@ static void accept_clients(struct lfpd *d)
 	}
 }
 
+/* Answer the buffered requests in order, stopping at one that waits for the lock.
+ * @return -1 when @p c was closed. */
+static int client_process(struct lfpd *d, struct client *c)
+{
+	char *line;
+
+	while (!c->deferred && (line = lfp_linebuf_next(&c->in))) {
+		if (api_handle(d, c, line) == API_WAIT) {
+			c->deferred = line;
+			client_flush(d, c); /* stop reading it */
+			return 0;
+		}
+		free(line);
+	}
+	if (c->in.overflow) {
+		char msg[160];
+		json_t *err;
+
+		snprintf(msg, sizeof(msg), "message too large (limit %zu MiB%s)",
+			 (c->in.max ? c->in.max : LFP_MSG_MAX) >> 20,
+			 c->privileged ? "" : " for clients that may not change policy");
+		err = json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "exit", 1);
+
+		client_send(d, c, err);
+		json_decref(err);
+		client_close(d, c);
+		return -1;
+	}
+	return 0;
+}
+
 static void client_readable(struct lfpd *d, struct client *c)
 {
-	for (;;) {
+	while (!c->deferred) {
 		int r = lfp_linebuf_fill(&c->in, c->fd);
-		char *line;
 
-		while ((line = lfp_linebuf_next(&c->in))) {
-			api_handle(d, c, line);
-			free(line);
-		}
-		if (c->in.overflow) {
-			char msg[160];
-			json_t *err;
-
-			snprintf(msg, sizeof(msg), "message too large (limit %zu MiB%s)",
-				 (c->in.max ? c->in.max : LFP_MSG_MAX) >> 20,
-				 c->privileged ? "" : " for clients that may not change policy");
-			err = json_pack("{s:b, s:s, s:i}", "ok", 0, "error", msg, "exit", 1);
-
-			client_send(d, c, err);
-			json_decref(err);
-			client_close(d, c);
+		if (client_process(d, c))
 			return;
-		}
+		if (c->deferred)
+			return; /* an EOF read now is read again after the wait */
 		if (r == -EAGAIN)
 			return;
 		if (r <= 0) {
 			client_close(d, c);
 			return;
 		}
+	}
+}
+
+/* Hand the lock to waiting sessions, oldest first, and time out those that waited too long. */
+static void clients_resume(struct lfpd *d)
+{
+	uint64_t now = now_ms();
+
+	for (int guard = 0; guard < 10000; guard++) {
+		struct client *w = NULL;
+		char *line;
+
+		for (struct client *c = d->clients; c; c = c->next)
+			if (c->deferred && !c->closing &&
+			    (!d->lock_owner || now >= c->wait_deadline_ms) &&
+			    (!w || c->wait_since_ms < w->wait_since_ms))
+				w = c;
+		if (!w)
+			return;
+		line = LFP_TAKE_PTR(w->deferred);
+		if (api_handle(d, w, line) == API_WAIT) {
+			w->deferred = line;
+			continue;
+		}
+		free(line);
+		if (client_process(d, w))
+			continue;
+		client_flush(d, w); /* read it again (or keep waiting on its next request) */
+	}
+}
+
+static void clients_close_marked(struct lfpd *d)
+{
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->closing)
+			client_close(d, c);
 	}
 }
 
@@ -506,13 +570,19 @@ static int run(struct lfpd *d)
 					client_close(d, c);
 					continue;
 				}
-				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				/* a waiting client that hung up: nobody is left to answer */
+				if (c->deferred && evs[i].events & (EPOLLHUP | EPOLLERR))
+					client_close(d, c);
+				else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					client_readable(d, c);
 			}
 		}
 		if (d->kern)
 			lfp_kern_event_poll(d->kern, on_kernel_event, d);
 		refresh_if_due(d);
+		api_tick(d);
+		clients_resume(d);
+		clients_close_marked(d);
 	}
 	return 0;
 }
@@ -610,6 +680,8 @@ int main(int argc, char **argv)
 	if (diags.n)
 		lfp_diags_print(&diags, stderr);
 	lfp_diags_fini(&diags);
+	d->eng.on_change = api_filter_changed;
+	d->eng.change_ctx = d;
 	if (!d->eng.n_filters && !lfp_kern_gen(d->kern)) {
 		/* nothing to enforce: commit an empty generation so monitor mode is explicit */
 		struct eng_txn txn;
@@ -665,11 +737,13 @@ int main(int argc, char **argv)
 			d->eng.n_filters ? "" : " (monitor mode: permit all, log all)");
 	}
 	r = run(d);
-	shutdown_runtime(d);
+	/* open transactions are aborted; one commit then drops runtime and dynamic objects */
+	d->stopping = true;
 	for (struct client *c = d->clients, *next; c; c = next) {
 		next = c->next;
 		client_close(d, c);
 	}
+	shutdown_runtime(d);
 	close(d->lfd);
 	unlink(d->opts.socket);
 	fprintf(stderr, "lfpd: stopped; the persistent policy stays enforced by the pinned "
@@ -680,6 +754,7 @@ fail:
 	exe_cache_fini(&d->exes);
 	lfp_kern_close(d->kern);
 	appwatch_fini(d);
+	free(d->dead_sessions);
 	free(d->netns);
 	free(d->cgroup_abs);
 	return r ? 2 : 0;

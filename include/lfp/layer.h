@@ -11,7 +11,7 @@
 #pragma once
 
 #include <lfp/common.h>
-#include "../../common/lfp_types.h"
+#include "lfp_types.h" /* common/ in the tree, next to this file once installed */
 
 #ifdef __cplusplus
 extern "C" {

@@ -21,7 +21,7 @@
 
 #include <linux/types.h>
 #include <lfp/oracle.h>
-#include "../../common/lfp_abi.h"
+#include "lfp_abi.h" /* common/ in the tree, next to this file once installed */
 
 #ifdef __cplusplus
 extern "C" {

@@ -10,7 +10,7 @@
 #pragma once
 
 #include <lfp/policy.h>
-#include "../../common/lfp_fold.h"
+#include "lfp_fold.h" /* common/ in the tree, next to this file once installed */
 
 #ifdef __cplusplus
 extern "C" {

@@ -15,7 +15,7 @@
 
 #include <lfp/common.h>
 #include <lfp/diag.h>
-#include "../../common/lfp_types.h"
+#include "lfp_types.h" /* common/ in the tree, next to this file once installed */
 
 #ifdef __cplusplus
 extern "C" {

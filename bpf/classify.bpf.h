@@ -20,12 +20,15 @@
 #include "lfp_fold.h"
 
 /*
- * The environment is just the generation's slot: every lookup takes the inner
- * map from its outer map (an array-of-maps lookup the verifier inlines), so
- * no map pointers sit on the stack (512 bytes for the whole hook).
+ * The environment is just the generation: every lookup takes the inner map
+ * from slot gen & 1 of its outer map (an array-of-maps lookup the verifier
+ * inlines), so no map pointers sit on the stack (512 bytes for the whole
+ * hook).
  */
 struct lfp_eval_env {
+	__u64 gen;
 	__u32 slot;
+	__u32 pad;
 };
 
 static __always_inline const void *lfp_env_lookup(void *outer, __u32 slot, const void *key)
@@ -56,6 +59,11 @@ static __always_inline const void *lfp_env_lookup_u32(void *outer, __u32 slot, _
 	((const struct lfp_kfilter *)lfp_env_lookup_u32(&lfp_o_filters, (env)->slot, (idx)))
 #define LFP_EVAL_LOOKUP_LAYER_CFG(env, l)                                                          \
 	((const struct lfp_layer_cfg *)lfp_env_lookup_u32(&lfp_o_layer_cfg, (env)->slot, (l)))
+#define LFP_EVAL_LOOKUP_AUX_HDR(env, idx)                                                          \
+	((const struct lfp_aux_hdr *)lfp_env_lookup_u32(&lfp_o_aux_hdr, (env)->slot, (idx)))
+#define LFP_EVAL_LOOKUP_AUX(env, idx)                                                              \
+	((const __u64 *)lfp_env_lookup_u32(&lfp_o_aux, (env)->slot, (idx)))
+#define LFP_EVAL_GEN(env) ((env)->gen)
 #ifndef LFP_EVAL_CGROUP_ANCESTOR
 #define LFP_EVAL_CGROUP_ANCESTOR(env, in, level) bpf_get_current_ancestor_cgroup_id(level)
 #endif
@@ -71,9 +79,11 @@ struct lfp_eval_in;
 __noinline int lfp_eval_labels_bpf(struct lfp_eval_env *env, const struct lfp_eval_in *in,
 				   __u32 used, struct lfp_eval_lbl *lbl);
 __noinline int lfp_eval_tuple_bpf(struct lfp_eval_env *env, __u32 idx,
-				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc);
+				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc,
+				  struct lfp_kfilter *dec_kf);
 #define LFP_EVAL_LABELS(env, in, used, lbl) lfp_eval_labels_bpf((env), (in), (used), (lbl))
-#define LFP_EVAL_TUPLE(env, idx, lbl, acc)  lfp_eval_tuple_bpf((env), (idx), (lbl), (acc))
+#define LFP_EVAL_TUPLE(env, idx, lbl, acc, dec_kf)                                                 \
+	lfp_eval_tuple_bpf((env), (idx), (lbl), (acc), (dec_kf))
 
 #include "lfp_eval.h"
 
@@ -87,11 +97,12 @@ __noinline int lfp_eval_labels_bpf(struct lfp_eval_env *env, const struct lfp_ev
 }
 
 __noinline int lfp_eval_tuple_bpf(struct lfp_eval_env *env, __u32 idx,
-				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc)
+				  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc,
+				  struct lfp_kfilter *dec_kf)
 {
-	if (!env || !lbl || !acc)
+	if (!env || !lbl || !acc || !dec_kf)
 		return -LFP_EVAL_EINVAL;
-	return lfp_eval_tuple(env, idx, lbl, acc);
+	return lfp_eval_tuple(env, idx, lbl, acc, dec_kf);
 }
 
 /* A commit racing a classification is rare; after this many tries the last result stands. */
@@ -106,14 +117,16 @@ static __always_inline void lfp_stat_inc(__u32 stat)
 }
 
 /*
- * One classification over the inner maps of @slot. Global, hence verified
- * once on its own: the generation retry in lfp_classify() calls it again
- * without doubling the verifier's work. Every role's inner map must be
- * present (lfpd installs all of them before it publishes a generation).
+ * One classification over the inner maps of generation @gen (slot gen & 1).
+ * Global, hence verified once on its own: the generation retry in
+ * lfp_classify() calls it again without doubling the verifier's work. Every
+ * role's inner map but the tuple masks must be present (lfpd installs all of
+ * them before it publishes a generation); without masks for @gen every tuple
+ * is looked up.
  */
-__noinline int lfp_eval_slot(__u32 slot, const struct lfp_eval_in *in, struct lfp_eval_out *out)
+__noinline int lfp_eval_slot(__u64 gen, const struct lfp_eval_in *in, struct lfp_eval_out *out)
 {
-	struct lfp_eval_env env = { .slot = slot };
+	struct lfp_eval_env env = { .gen = gen, .slot = gen & 1 };
 
 	if (!in || !out)
 		return -LFP_EVAL_EINVAL;
@@ -149,7 +162,7 @@ static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp
 		gen = *(volatile __u64 *)&st->gen;
 		if (!gen)
 			return 0;
-		err = lfp_eval_slot(gen & 1, in, out);
+		err = lfp_eval_slot(gen, in, out);
 		if (*(volatile __u64 *)&st->gen == gen)
 			break;
 		lfp_stat_inc(LFP_STAT_GEN_RETRY);

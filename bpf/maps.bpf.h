@@ -137,6 +137,35 @@ struct {
 		});
 } lfp_o_layer_cfg SEC(".maps");
 
+/* Tuple masks (common/lfp_abi.h). Both have a fixed size, so the verifier
+ * inlines their lookups: a helper call costs more than the mask saves on
+ * some machines. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_AUX_HDR_ENTRIES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct lfp_aux_hdr));
+		});
+} lfp_o_aux_hdr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, LFP_AUX_ENTRIES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(__u64));
+		});
+} lfp_o_aux SEC(".maps");
+
 /* ---- global state ---- */
 
 /* MMAPABLE: lfpd flips the generation with one aligned 8-byte store into

@@ -230,6 +230,12 @@ struct lfp_udp_val {
  *  RULES           HASH        lfp_rule_key        lfp_rule_val          n (>=1)            0
  *  FILTERS         ARRAY       u32                 lfp_kfilter           n (>=1) INNER_MAP
  *  LAYER_CFG       ARRAY       u32                 lfp_layer_cfg         LFP_LAYER_COUNT    0
+ *  AUX_HDR         ARRAY       u32                 lfp_aux_hdr           AUX_HDR_ENTRIES    0
+ *  AUX             ARRAY       u32                 u64                   AUX_ENTRIES        0
+ *
+ * AUX_HDR and AUX are not part of struct lfp_lowered: lfpd derives them at
+ * commit from the other roles (below). They only spare lookups; the answer
+ * is the one the other roles give without them.
  */
 enum lfp_map_role {
 	LFP_ROLE_LBL_PORT,
@@ -240,12 +246,55 @@ enum lfp_map_role {
 	LFP_ROLE_RULES,
 	LFP_ROLE_FILTERS,
 	LFP_ROLE_LAYER_CFG,
+	LFP_ROLE_AUX_HDR,
+	LFP_ROLE_AUX,
 	LFP_ROLE_COUNT,
 };
 
 #define LFP_LBL_PORT_ENTRIES  (LFP_PORT_FIELDS * 65536)
 #define LFP_LBL_SMALL_ENTRIES (LFP_SMALL_FIELDS * 256)
 #define LFP_TUPLES_ENTRIES    (LFP_LAYER_COUNT * LFP_MAX_TUPLES)
+
+/*
+ * The auxiliary tables: regions of AUX (u64 words) that AUX_HDR describes.
+ *
+ * AUX_HDR[0] marks the generation they belong to (free = gen, base =
+ * LFP_AUX_MAGIC). A slot whose marker does not name the generation being
+ * classified (one committed without them) is not used at all.
+ *
+ * Tuple masks, AUX_HDR[LFP_AUX_HDR_IDX(layer, f)]. For a layer's tuples
+ * (bit i = tuple tuple_base + i), field f and label L, the mask holds the
+ * tuples that can still match a connection whose label for f is L: those
+ * that do not constrain f (hdr.free), and those with a rule key carrying L
+ * at f's position. Labels 0 .. len-1 have their mask at AUX[base + L];
+ * labels from len on occur in no rule key of the layer at f (mask 0). A
+ * classification ANDs the masks of its labels and looks up rules only for
+ * the tuples left: a tuple dropped this way has no rule key equal to the
+ * connection's. len 0 with free = all: the field narrows nothing.
+ *
+ * IPv4 /16 labels, AUX_HDR[LFP_AUX_HDR_V4(f)] for f = local.addr,
+ * remote.addr, orig.addr (len = 65536 when present). The lbl_lpm label of
+ * a v4-mapped address a.b.c.d when every address of a.b.0.0/16 has the
+ * same one (0 included), else LFP_AUX_V4_TRIE: ask lbl_lpm. Two labels per
+ * word: /16 number n at AUX[base + n / 2], bits 32 * (n % 2) up. Exact
+ * because lbl_lpm's prefixes are disjoint (lfp_lower() promises it; lfpd
+ * builds no table when they are not).
+ */
+struct lfp_aux_hdr {
+	__u64 free; /* masks: tuples of the layer that do not constrain the field */
+	__u32 base; /* AUX index of the region */
+	__u32 len;  /* entries in the region; 0: none */
+};
+
+#define LFP_AUX_MAGIC	      0x6c666178u /* "lfax" */
+#define LFP_AUX_HDR_IDX(l, f) (1 + (l)*LFP_F_COUNT + (f))
+#define LFP_AUX_HDR_V4(f)     (1 + LFP_LAYER_COUNT * LFP_F_COUNT + (f))
+#define LFP_AUX_HDR_ENTRIES   (1 + (LFP_LAYER_COUNT + 1) * LFP_F_COUNT)
+#define LFP_AUX_V4_TRIE	      0xffffffffu
+#define LFP_AUX_V4_WORDS      (65536 / 2)
+/* A fixed size, so that lookups are inlined: masks that do not fit are not
+ * built (those fields then narrow nothing). 4 MiB. */
+#define LFP_AUX_ENTRIES (1u << 19)
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct lfp_lpm_key) == 24, "lpm key");
@@ -257,4 +306,5 @@ _Static_assert(sizeof(struct lfp_event) % 8 == 0, "event");
 _Static_assert(sizeof(struct lfp_udp_key) == 32, "udp key");
 _Static_assert(sizeof(struct lfp_sk) == 104, "socket storage");
 _Static_assert(sizeof(struct lfp_udp_val) == 24, "udp val");
+_Static_assert(sizeof(struct lfp_aux_hdr) == 16, "aux header");
 #endif

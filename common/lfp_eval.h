@@ -21,7 +21,16 @@
  *   LFP_EVAL_CGROUP_ANCESTOR(env, in, level)  __u64: id of the connection's
  *       cgroup ancestor at @level (0 = root, in->cgroup_level = own), 0 if none
  *
- * Optional: LFP_EVAL_LABELS and LFP_EVAL_TUPLE (see below).
+ * Optional: LFP_EVAL_LABELS and LFP_EVAL_TUPLE (see below), and the
+ * auxiliary tables (common/lfp_abi.h, AUX_HDR/AUX: tuple masks and IPv4 /16
+ * labels), used when all three of these are defined:
+ *
+ *   LFP_EVAL_LOOKUP_AUX_HDR(env, idx)    const struct lfp_aux_hdr *
+ *   LFP_EVAL_LOOKUP_AUX(env, idx)        const __u64 *
+ *   LFP_EVAL_GEN(env)                    __u64: the generation being classified
+ *
+ * Without them every tuple of the layer is looked up and every address goes
+ * to the trie: the same answers, more lookups.
  *
  * Keys are passed as pointers to stack variables (what bpf_map_lookup_elem
  * takes). No libc, no function pointers, only loops with constant bounds.
@@ -86,6 +95,10 @@ struct lfp_eval_out {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct lfp_eval_in) == 112, "eval in");
+#endif
+
+#if defined(LFP_EVAL_LOOKUP_AUX_HDR) && defined(LFP_EVAL_LOOKUP_AUX) && defined(LFP_EVAL_GEN)
+#define LFP_EVAL_PREFILTER 1
 #endif
 
 static __always_inline __u32 lfp_eval_lbl_port(struct lfp_eval_env *env, __u32 idx, __u16 port)
@@ -171,9 +184,13 @@ static __always_inline __u32 lfp_eval_lbl_cgroup(struct lfp_eval_env *env,
 	return 0;
 }
 
-/* Labels of one connection, indexed by enum lfp_field (0 for fields not looked up). */
+/* Labels of one connection, indexed by enum lfp_field (0 for fields not looked up),
+ * and the layer's tuples that are still to be looked up. */
 struct lfp_eval_lbl {
 	__u32 v[LFP_F_COUNT];
+	__u32 prefilter; /* 1: the generation's tuple masks apply */
+	__u32 pad;
+	__u64 cand; /* bit i: tuple tuple_base + i may match */
 };
 
 /* Running state of one classification across the layer's tuples. */
@@ -184,63 +201,164 @@ struct lfp_eval_acc {
 	__u64 cur_id;
 	__u32 rank; /* current sublayer rank, ~0 before the first tuple */
 	__u32 pad;
+	/* the filter behind cur: the answer needs no lookup of its own */
+	struct lfp_kfilter cur_kf;
 };
+
+/* lfp_fold() that keeps @dec_kf the deciding filter's entry (lfp_eval_out.kf). */
+static __always_inline void lfp_eval_fold(struct lfp_eval_acc *acc, struct lfp_kfilter *dec_kf)
+{
+	if (lfp_fold(&acc->dec, &acc->cur))
+		*dec_kf = acc->cur_kf;
+}
 
 #define LFP_EVAL_USED(used, f) ((used) & (1u << (f)))
 
-/* Step 1: the label of every field the layer's filters use; the others stay 0. */
+/*
+ * The prefilter's two questions about field @f. Without masks (user space,
+ * or a generation committed without them) every field is wanted and nothing
+ * is narrowed. Missing entries only ever keep tuples.
+ */
+#ifdef LFP_EVAL_PREFILTER
+static __always_inline const struct lfp_aux_hdr *lfp_eval_aux_hdr(struct lfp_eval_env *env,
+								  const struct lfp_eval_in *in,
+								  const struct lfp_eval_lbl *lbl,
+								  __u32 f)
+{
+	return lbl->prefilter ? LFP_EVAL_LOOKUP_AUX_HDR(env, LFP_AUX_HDR_IDX(in->layer, f)) : NULL;
+}
+
+/* Whether a tuple still to be looked up constrains @f: else its label cannot matter. */
+static __always_inline int lfp_eval_wanted(struct lfp_eval_env *env, const struct lfp_eval_in *in,
+					   const struct lfp_eval_lbl *lbl, __u32 f)
+{
+	const struct lfp_aux_hdr *h = lfp_eval_aux_hdr(env, in, lbl, f);
+
+	return !h || (lbl->cand & ~h->free);
+}
+
+/* Drop the tuples that have no rule key with @f's label. */
+static __always_inline void lfp_eval_narrow(struct lfp_eval_env *env, const struct lfp_eval_in *in,
+					    struct lfp_eval_lbl *lbl, __u32 f)
+{
+	const struct lfp_aux_hdr *h = lfp_eval_aux_hdr(env, in, lbl, f);
+	const __u64 *m;
+	__u32 l = lbl->v[f];
+	__u64 mask = 0;
+
+	if (!h)
+		return;
+	if (l < h->len) {
+		m = LFP_EVAL_LOOKUP_AUX(env, h->base + l);
+		mask = m ? *m : ~0ull;
+	}
+	lbl->cand &= mask | h->free;
+}
+
+/*
+ * An address label: from the generation's IPv4 /16 table when the address
+ * is v4-mapped and its /16 has a single label, else from the trie (a walk
+ * of some twenty nodes for a large policy).
+ */
+static __always_inline __u32 lfp_eval_lbl_v4fast(struct lfp_eval_env *env,
+						 const struct lfp_eval_lbl *lbl, __u32 field,
+						 const __u8 *addr)
+{
+	const struct lfp_aux_hdr *h;
+	const __u64 *w;
+	__u32 n, l;
+	__u64 hi;
+
+	__builtin_memcpy(&hi, addr, 8);
+	if (lbl->prefilter && hi == 0 && !addr[8] && !addr[9] && addr[10] == 0xff &&
+	    addr[11] == 0xff) {
+		h = LFP_EVAL_LOOKUP_AUX_HDR(env, LFP_AUX_HDR_V4(field));
+		if (h && h->len) {
+			n = (__u32)addr[12] << 8 | addr[13];
+			w = LFP_EVAL_LOOKUP_AUX(env, h->base + n / 2);
+			if (w) {
+				l = (__u32)(*w >> (32 * (n % 2)));
+				if (l != LFP_AUX_V4_TRIE)
+					return l;
+			}
+		}
+	}
+	return lfp_eval_lbl_addr(env, field, addr);
+}
+#else
+#define lfp_eval_wanted(env, in, lbl, f)	   1
+#define lfp_eval_narrow(env, in, lbl, f)	   ((void)0)
+#define lfp_eval_lbl_v4fast(env, lbl, field, addr) lfp_eval_lbl_addr((env), (field), (addr))
+#endif
+
+/* A field whose label is an array lookup: always taken, its mask narrows the tuples. */
+#define LFP_EVAL_LBL_CHEAP(f, expr)                                                                \
+	do {                                                                                       \
+		if (LFP_EVAL_USED(used, f)) {                                                      \
+			v[f] = (expr);                                                             \
+			lfp_eval_narrow(env, in, lbl, f);                                          \
+		}                                                                                  \
+	} while (0)
+
+/* A field whose label costs a hash or trie lookup: skipped when no tuple left needs it. */
+#define LFP_EVAL_LBL_DEAR(f, expr)                                                                 \
+	do {                                                                                       \
+		if (LFP_EVAL_USED(used, f) && lfp_eval_wanted(env, in, lbl, f)) {                  \
+			v[f] = (expr);                                                             \
+			lfp_eval_narrow(env, in, lbl, f);                                          \
+		}                                                                                  \
+	} while (0)
+
+/*
+ * Step 1: the label of every field the layer's filters use; the others stay
+ * 0. With the prefilter, each label also narrows lbl->cand, cheap lookups
+ * first, and a dear field no remaining tuple constrains is not looked up
+ * (its label would be read by no rule key).
+ */
 static __always_inline void lfp_eval_labels(struct lfp_eval_env *env, const struct lfp_eval_in *in,
 					    __u32 used, struct lfp_eval_lbl *lbl)
 {
 	__u32 *v = lbl->v;
 
-	if (LFP_EVAL_USED(used, LFP_F_APP))
-		v[LFP_F_APP] = lfp_eval_lbl_hash(env, LFP_F_APP, in->app_dev, in->app_ino);
-	if (LFP_EVAL_USED(used, LFP_F_USER))
-		v[LFP_F_USER] = lfp_eval_lbl_u32(env, LFP_F_USER, in->uid);
-	if (LFP_EVAL_USED(used, LFP_F_GROUP))
-		v[LFP_F_GROUP] = lfp_eval_lbl_u32(env, LFP_F_GROUP, in->gid);
-	if (LFP_EVAL_USED(used, LFP_F_CGROUP))
-		v[LFP_F_CGROUP] = lfp_eval_lbl_cgroup(env, in);
-	if (LFP_EVAL_USED(used, LFP_F_PID))
-		v[LFP_F_PID] = lfp_eval_lbl_u32(env, LFP_F_PID, in->pid);
-	if (LFP_EVAL_USED(used, LFP_F_PROTO))
-		v[LFP_F_PROTO] = lfp_eval_lbl_small(env, LFP_SMALLIDX_PROTO, in->proto);
-	if (LFP_EVAL_USED(used, LFP_F_IPVER))
-		v[LFP_F_IPVER] = lfp_eval_lbl_small(env, LFP_SMALLIDX_IPVER, in->ipver);
-	if (LFP_EVAL_USED(used, LFP_F_LOCAL_ADDR))
-		v[LFP_F_LOCAL_ADDR] = lfp_eval_lbl_addr(env, LFP_F_LOCAL_ADDR, in->laddr);
-	if (LFP_EVAL_USED(used, LFP_F_LOCAL_PORT))
-		v[LFP_F_LOCAL_PORT] = lfp_eval_lbl_port(env, LFP_PORTIDX_LOCAL, in->lport);
-	if (LFP_EVAL_USED(used, LFP_F_REMOTE_ADDR))
-		v[LFP_F_REMOTE_ADDR] = lfp_eval_lbl_addr(env, LFP_F_REMOTE_ADDR, in->raddr);
-	if (LFP_EVAL_USED(used, LFP_F_REMOTE_PORT))
-		v[LFP_F_REMOTE_PORT] = lfp_eval_lbl_port(env, LFP_PORTIDX_REMOTE, in->rport);
-	if (LFP_EVAL_USED(used, LFP_F_ORIG_ADDR))
-		v[LFP_F_ORIG_ADDR] = lfp_eval_lbl_addr(env, LFP_F_ORIG_ADDR, in->oaddr);
-	if (LFP_EVAL_USED(used, LFP_F_ORIG_PORT))
-		v[LFP_F_ORIG_PORT] = lfp_eval_lbl_port(env, LFP_PORTIDX_ORIG, in->oport);
-	if (LFP_EVAL_USED(used, LFP_F_DIRECTION))
-		v[LFP_F_DIRECTION] = lfp_eval_lbl_small(env, LFP_SMALLIDX_DIRECTION, in->direction);
-	if (LFP_EVAL_USED(used, LFP_F_IFACE))
-		v[LFP_F_IFACE] = lfp_eval_lbl_u32(env, LFP_F_IFACE, in->ifindex);
-	if (LFP_EVAL_USED(used, LFP_F_ICMP_TYPE))
-		v[LFP_F_ICMP_TYPE] = lfp_eval_lbl_small(env, LFP_SMALLIDX_ICMP_TYPE, in->icmp_type);
-	if (LFP_EVAL_USED(used, LFP_F_ICMP_CODE))
-		v[LFP_F_ICMP_CODE] = lfp_eval_lbl_small(env, LFP_SMALLIDX_ICMP_CODE, in->icmp_code);
-	if (LFP_EVAL_USED(used, LFP_F_FLAGS))
-		v[LFP_F_FLAGS] =
-			lfp_eval_lbl_small(env, LFP_SMALLIDX_FLAGS, in->flags & LFP_CF_ALL);
+	LFP_EVAL_LBL_CHEAP(LFP_F_PROTO, lfp_eval_lbl_small(env, LFP_SMALLIDX_PROTO, in->proto));
+	LFP_EVAL_LBL_CHEAP(LFP_F_IPVER, lfp_eval_lbl_small(env, LFP_SMALLIDX_IPVER, in->ipver));
+	LFP_EVAL_LBL_CHEAP(LFP_F_DIRECTION,
+			   lfp_eval_lbl_small(env, LFP_SMALLIDX_DIRECTION, in->direction));
+	LFP_EVAL_LBL_CHEAP(LFP_F_ICMP_TYPE,
+			   lfp_eval_lbl_small(env, LFP_SMALLIDX_ICMP_TYPE, in->icmp_type));
+	LFP_EVAL_LBL_CHEAP(LFP_F_ICMP_CODE,
+			   lfp_eval_lbl_small(env, LFP_SMALLIDX_ICMP_CODE, in->icmp_code));
+	LFP_EVAL_LBL_CHEAP(LFP_F_FLAGS,
+			   lfp_eval_lbl_small(env, LFP_SMALLIDX_FLAGS, in->flags & LFP_CF_ALL));
+	LFP_EVAL_LBL_CHEAP(LFP_F_LOCAL_PORT, lfp_eval_lbl_port(env, LFP_PORTIDX_LOCAL, in->lport));
+	LFP_EVAL_LBL_CHEAP(LFP_F_REMOTE_PORT,
+			   lfp_eval_lbl_port(env, LFP_PORTIDX_REMOTE, in->rport));
+	LFP_EVAL_LBL_CHEAP(LFP_F_ORIG_PORT, lfp_eval_lbl_port(env, LFP_PORTIDX_ORIG, in->oport));
+
+	LFP_EVAL_LBL_DEAR(LFP_F_APP, lfp_eval_lbl_hash(env, LFP_F_APP, in->app_dev, in->app_ino));
+	LFP_EVAL_LBL_DEAR(LFP_F_REMOTE_ADDR,
+			  lfp_eval_lbl_v4fast(env, lbl, LFP_F_REMOTE_ADDR, in->raddr));
+	LFP_EVAL_LBL_DEAR(LFP_F_LOCAL_ADDR,
+			  lfp_eval_lbl_v4fast(env, lbl, LFP_F_LOCAL_ADDR, in->laddr));
+	LFP_EVAL_LBL_DEAR(LFP_F_ORIG_ADDR,
+			  lfp_eval_lbl_v4fast(env, lbl, LFP_F_ORIG_ADDR, in->oaddr));
+	LFP_EVAL_LBL_DEAR(LFP_F_USER, lfp_eval_lbl_u32(env, LFP_F_USER, in->uid));
+	LFP_EVAL_LBL_DEAR(LFP_F_GROUP, lfp_eval_lbl_u32(env, LFP_F_GROUP, in->gid));
+	LFP_EVAL_LBL_DEAR(LFP_F_PID, lfp_eval_lbl_u32(env, LFP_F_PID, in->pid));
+	LFP_EVAL_LBL_DEAR(LFP_F_IFACE, lfp_eval_lbl_u32(env, LFP_F_IFACE, in->ifindex));
+	LFP_EVAL_LBL_DEAR(LFP_F_CGROUP, lfp_eval_lbl_cgroup(env, in));
 }
 
 /*
  * Steps 2 and 3 for one tuple (index @idx into the tuples array). A layer's
  * tuples are stored grouped by sublayer rank, ascending, so when the rank
  * changes the previous sublayer's best hit is final and is folded; no
- * per-sublayer array. @return 0 or -LFP_EVAL_ENOENT.
+ * per-sublayer array. A fold that changes the decision copies its filter's
+ * entry into @dec_kf. @return 0 or -LFP_EVAL_ENOENT.
  */
 static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
-					  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc)
+					  const struct lfp_eval_lbl *lbl, struct lfp_eval_acc *acc,
+					  struct lfp_kfilter *dec_kf)
 {
 	const struct lfp_tuple *t = LFP_EVAL_LOOKUP_TUPLE(env, idx);
 	const struct lfp_rule_val *rv;
@@ -251,7 +369,7 @@ static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
 	if (!t)
 		return -LFP_EVAL_ENOENT;
 	if (t->sublayer_rank != acc->rank) {
-		lfp_fold(&acc->dec, &acc->cur);
+		lfp_eval_fold(acc, dec_kf);
 		acc->cur.ans = LFP_ANS_NONE;
 		acc->cur_w = 0;
 		acc->cur_id = ~0ull;
@@ -279,6 +397,7 @@ static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
 		acc->cur.idx = rv->filter_idx;
 		acc->cur_w = kf->weight;
 		acc->cur_id = kf->id;
+		acc->cur_kf = *kf;
 	}
 	return 0;
 }
@@ -292,7 +411,8 @@ static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
 #define LFP_EVAL_LABELS(env, in, used, lbl) lfp_eval_labels((env), (in), (used), (lbl))
 #endif
 #ifndef LFP_EVAL_TUPLE
-#define LFP_EVAL_TUPLE(env, idx, lbl, acc) lfp_eval_tuple((env), (idx), (lbl), (acc))
+#define LFP_EVAL_TUPLE(env, idx, lbl, acc, dec_kf)                                                 \
+	lfp_eval_tuple((env), (idx), (lbl), (acc), (dec_kf))
 #endif
 
 /*
@@ -313,6 +433,7 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 	out->verdict = LFP_V_PERMIT;
 	out->hard = 0;
 	out->filter_idx = -1;
+	__builtin_memset(&out->kf, 0, sizeof(out->kf));
 	if (in->layer >= LFP_LAYER_COUNT)
 		return -LFP_EVAL_EINVAL;
 	cfg = LFP_EVAL_LOOKUP_LAYER_CFG(env, in->layer);
@@ -322,30 +443,40 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 	base = cfg->tuple_base;
 	if (!n_tuples)
 		return 0;
+	lbl.cand = n_tuples >= LFP_MAX_TUPLES ? ~0ull : (1ull << n_tuples) - 1;
+#ifdef LFP_EVAL_PREFILTER
+	{
+		const struct lfp_aux_hdr *h0 = LFP_EVAL_LOOKUP_AUX_HDR(env, 0);
+
+		lbl.prefilter = h0 && h0->base == LFP_AUX_MAGIC && h0->free == LFP_EVAL_GEN(env);
+	}
+#endif
 	LFP_EVAL_LABELS(env, in, cfg->used_fields, &lbl);
 
 	acc.cur_id = ~0ull;
 	acc.rank = ~0u;
 	for (__u32 i = 0; i < LFP_MAX_TUPLES; i++) {
-		if (i >= n_tuples)
+		if (i >= n_tuples || !(lbl.cand >> i))
 			break;
-		err = LFP_EVAL_TUPLE(env, base + i, &lbl, &acc);
+		if (!((lbl.cand >> i) & 1))
+			continue;
+		err = LFP_EVAL_TUPLE(env, base + i, &lbl, &acc, &out->kf);
 		if (err)
 			return err;
+		/* a hard block stands whatever the later sublayers say (lfp_fold) */
+		if (acc.dec.ans == LFP_ANS_BLOCK && acc.dec.hard)
+			break;
 	}
-	lfp_fold(&acc.dec, &acc.cur);
+	lfp_eval_fold(&acc, &out->kf);
 
 	if (acc.dec.ans == LFP_ANS_NONE)
 		return 0;
-	kf = LFP_EVAL_LOOKUP_FILTER(env, acc.dec.idx);
-	if (!kf)
-		return -LFP_EVAL_ENOENT;
+	kf = &out->kf;
 	out->verdict = lfp_decision_verdict(&acc.dec);
 	/* a permit decided by a redirect filter is a redirect (the hook rewrites) */
 	if (out->verdict == LFP_V_PERMIT && kf->action == LFP_ACT_REDIRECT)
 		out->verdict = LFP_V_REDIRECT;
 	out->hard = acc.dec.hard;
 	out->filter_idx = acc.dec.idx;
-	out->kf = *kf;
 	return 0;
 }

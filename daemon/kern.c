@@ -63,7 +63,8 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 /* Maps that belong to one loaded object, never pinned: the exec dedup set
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
-static const char *const unpinned_maps[] = { "lfp_exec_seen", "lfp_scope", "lfp_scratch" };
+static const char *const unpinned_maps[] = { "lfp_exec_seen", "lfp_scope", "lfp_scratch",
+					     "lfp_tcp_handover" };
 
 const char *lfp_kern_test_refuse;
 
@@ -891,10 +892,254 @@ static int fill_dense(int fd, const void *vals, size_t vsz, size_t n)
 	return r;
 }
 
-/* The inner maps of one generation, built per the role table of lfp_abi.h
- * (the object's inner templates must match, or installing fails). */
-static int gen_build(const struct lfp_lowered *lw, struct gen_maps *g)
+/* Like fill_sparse_u32, for the 64-bit words of AUX. */
+static int fill_sparse_u64(int fd, const __u64 *words, size_t n)
 {
+	size_t cnt = 0;
+	__u32 *keys;
+	__u64 *vals;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		cnt += words[i] != 0;
+	if (!cnt)
+		return 0;
+	keys = malloc(cnt * sizeof(*keys));
+	vals = malloc(cnt * sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	cnt = 0;
+	for (size_t i = 0; i < n; i++)
+		if (words[i]) {
+			keys[cnt] = (__u32)i;
+			vals[cnt++] = words[i];
+		}
+	r = map_fill(fd, keys, sizeof(*keys), vals, sizeof(*vals), cnt);
+	free(keys);
+	free(vals);
+	return r;
+}
+
+/* The auxiliary tables of one generation (common/lfp_abi.h, AUX_HDR/AUX). */
+struct aux {
+	struct lfp_aux_hdr hdr[LFP_AUX_HDR_ENTRIES];
+	__u64 *words; /* LFP_AUX_ENTRIES */
+	size_t used;
+};
+
+static __u64 tuples_all(__u32 n)
+{
+	return n >= 64 ? ~0ull : (1ull << n) - 1;
+}
+
+/* Reserve @n words of AUX; false when they do not fit. */
+static bool aux_reserve(struct aux *ax, size_t n, __u32 *base)
+{
+	if (n > LFP_AUX_ENTRIES - ax->used)
+		return false;
+	*base = (__u32)ax->used;
+	ax->used += n;
+	return true;
+}
+
+/*
+ * Tuple masks, derived from the rule keys: every rule key marks, for each
+ * field of its tuple, the key's label there as one the tuple can match.
+ * @return 0, or 1 when the rules do not have the layout lfp_lower()
+ * promises (a rule naming a tuple outside its layer's run): then the
+ * generation gets no auxiliary tables at all.
+ */
+static int aux_masks(const struct lfp_lowered *lw, struct aux *ax, __u8 *tlayer)
+{
+	struct lfp_aux_hdr *hdr = ax->hdr;
+
+	memset(tlayer, 0xff, lw->n_tuples);
+	for (__u32 l = 0; l < LFP_LAYER_COUNT; l++) {
+		const struct lfp_layer_cfg *cfg = &lw->layer_cfg[l];
+
+		for (__u32 f = 0; f < LFP_F_COUNT; f++)
+			hdr[LFP_AUX_HDR_IDX(l, f)].free = tuples_all(cfg->n_tuples);
+		if (!cfg->n_tuples)
+			continue;
+		if (cfg->n_tuples > LFP_MAX_TUPLES || cfg->tuple_base > lw->n_tuples ||
+		    cfg->n_tuples > lw->n_tuples - cfg->tuple_base)
+			return 1;
+		for (__u32 i = 0; i < cfg->n_tuples; i++) {
+			const struct lfp_tuple *t = &lw->tuples[cfg->tuple_base + i];
+
+			tlayer[cfg->tuple_base + i] = (__u8)l;
+			for (__u32 j = 0; j < t->nfields && j < LFP_TUPLE_MAX_FIELDS; j++)
+				if (t->fields[j] < LFP_F_COUNT)
+					hdr[LFP_AUX_HDR_IDX(l, t->fields[j])].free &= ~(1ull << i);
+		}
+	}
+	/* each (layer, field) needs a mask for every label its rule keys carry */
+	for (size_t r = 0; r < lw->n_rules; r++) {
+		const struct lfp_rule_key *k = &lw->rule_keys[r];
+		const struct lfp_tuple *t;
+
+		if (k->tuple >= lw->n_tuples || lw->tuples[k->tuple].id != k->tuple ||
+		    tlayer[k->tuple] == 0xff)
+			return 1;
+		t = &lw->tuples[k->tuple];
+		for (__u32 j = 0; j < t->nfields && j < LFP_TUPLE_MAX_FIELDS; j++) {
+			struct lfp_aux_hdr *h;
+
+			if (t->fields[j] >= LFP_F_COUNT)
+				continue;
+			h = &hdr[LFP_AUX_HDR_IDX(tlayer[k->tuple], t->fields[j])];
+			if (k->label[j] >= LFP_AUX_ENTRIES)
+				h->len = LFP_AUX_ENTRIES; /* cannot fit: no masks */
+			else if (k->label[j] >= h->len)
+				h->len = k->label[j] + 1;
+		}
+	}
+	for (__u32 l = 0; l < LFP_LAYER_COUNT; l++) {
+		for (__u32 f = 0; f < LFP_F_COUNT; f++) {
+			struct lfp_aux_hdr *h = &hdr[LFP_AUX_HDR_IDX(l, f)];
+
+			if (h->len && !aux_reserve(ax, h->len, &h->base)) {
+				/* this field narrows nothing: every tuple counts as free */
+				h->len = 0;
+				h->free = tuples_all(lw->layer_cfg[l].n_tuples);
+			}
+		}
+	}
+	for (size_t r = 0; r < lw->n_rules; r++) {
+		const struct lfp_rule_key *k = &lw->rule_keys[r];
+		const struct lfp_tuple *t = &lw->tuples[k->tuple];
+		__u32 l = tlayer[k->tuple];
+		__u32 i = k->tuple - lw->layer_cfg[l].tuple_base;
+
+		for (__u32 j = 0; j < t->nfields && j < LFP_TUPLE_MAX_FIELDS; j++) {
+			const struct lfp_aux_hdr *h;
+
+			if (t->fields[j] >= LFP_F_COUNT)
+				continue;
+			h = &hdr[LFP_AUX_HDR_IDX(l, t->fields[j])];
+			if (k->label[j] < h->len)
+				ax->words[h->base + k->label[j]] |= 1ull << i;
+		}
+	}
+	return 0;
+}
+
+/* v4-mapped ::ffff:0:0/96, the first 12 bytes of an address */
+static const __u8 v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static void aux_v4_set(__u64 *tab, __u32 n, __u32 label)
+{
+	tab[n / 2] &= ~(0xffffffffull << (32 * (n % 2)));
+	tab[n / 2] |= (__u64)label << (32 * (n % 2));
+}
+
+/*
+ * The IPv4 /16 table of address field @f from the lbl_lpm entries (sorted,
+ * disjoint): a /16 that one entry covers whole, or none touches, has one
+ * label; one that an entry covers in part asks the trie. Entries that do
+ * not keep the promised order (overlap, or out of order) leave the field
+ * without a table.
+ */
+static void aux_v4(const struct lfp_lowered *lw, struct aux *ax, __u32 f)
+{
+	struct lfp_aux_hdr *h = &ax->hdr[LFP_AUX_HDR_V4(f)];
+	__u64 next = 0; /* first IPv4 address not yet covered by an earlier entry */
+	bool any = false;
+	__u64 *tab;
+	__u32 base;
+
+	for (size_t i = 0; i < lw->n_lpm && !any; i++)
+		any = lw->lpm_keys[i].data[0] == f;
+	if (!any || !aux_reserve(ax, LFP_AUX_V4_WORDS, &base))
+		return;
+	tab = &ax->words[base];
+	for (size_t i = 0; i < lw->n_lpm; i++) {
+		const struct lfp_lpm_key *k = &lw->lpm_keys[i];
+		__u32 bits, v4, p;
+		__u64 lo, hi;
+
+		if (k->data[0] != f)
+			continue;
+		if (k->prefixlen < 32 || k->prefixlen > 32 + 128)
+			goto bad;
+		bits = k->prefixlen - 32;
+		if (bits < 96) {
+			/* a prefix shorter than the block: it holds all of IPv4 or none */
+			__u8 mask = (__u8)(0xff00 >> (bits % 8));
+
+			if (memcmp(&k->data[4], v4mapped_prefix, bits / 8) ||
+			    (bits % 8 &&
+			     (k->data[4 + bits / 8] ^ v4mapped_prefix[bits / 8]) & mask))
+				continue;
+			lo = 0;
+			hi = 0xffffffffull;
+		} else {
+			if (memcmp(&k->data[4], v4mapped_prefix, 12))
+				continue;
+			p = bits - 96;
+			v4 = (__u32)k->data[16] << 24 | (__u32)k->data[17] << 16 |
+			     (__u32)k->data[18] << 8 | k->data[19];
+			lo = p ? v4 & ~((1ull << (32 - p)) - 1) & 0xffffffffull : 0;
+			hi = lo + (1ull << (32 - p)) - 1;
+		}
+		if (lo < next)
+			goto bad;
+		next = hi + 1;
+		if (!lw->lpm_vals[i])
+			goto bad;
+		for (__u64 n = lo >> 16; n <= hi >> 16; n++) {
+			/* whole /16s take the entry's label, a part of one asks the trie */
+			bool whole = (n << 16) >= lo && ((n << 16) | 0xffff) <= hi;
+
+			aux_v4_set(tab, (__u32)n, whole ? lw->lpm_vals[i] : LFP_AUX_V4_TRIE);
+		}
+	}
+	h->base = base;
+	h->len = 65536;
+	return;
+bad:
+	memset(tab, 0, LFP_AUX_V4_WORDS * sizeof(*tab));
+}
+
+/*
+ * Build the auxiliary tables of generation @gen (common/lfp_abi.h). The
+ * marker in hdr[0] is written only when the whole generation is covered; a
+ * layout lfp_lower() does not promise leaves it unset, and the kernel then
+ * classifies as it would without these tables.
+ */
+static int aux_build(const struct lfp_lowered *lw, uint64_t gen, struct aux *ax)
+{
+	__u8 *tlayer;
+	int r;
+
+	memset(ax->hdr, 0, sizeof(ax->hdr));
+	ax->used = 0;
+	ax->words = calloc(LFP_AUX_ENTRIES, sizeof(*ax->words));
+	tlayer = malloc(lw->n_tuples ? lw->n_tuples : 1);
+	if (!ax->words || !tlayer) {
+		free(tlayer);
+		return -ENOMEM;
+	}
+	r = aux_masks(lw, ax, tlayer);
+	free(tlayer);
+	if (r)
+		return 0;
+	aux_v4(lw, ax, LFP_F_REMOTE_ADDR);
+	aux_v4(lw, ax, LFP_F_LOCAL_ADDR);
+	aux_v4(lw, ax, LFP_F_ORIG_ADDR);
+	ax->hdr[0].free = gen;
+	ax->hdr[0].base = LFP_AUX_MAGIC;
+	return 0;
+}
+
+/* The inner maps of generation @gen, built per the role table of lfp_abi.h
+ * (the object's inner templates must match, or installing fails). */
+static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps *g)
+{
+	struct aux *ax;
 	int r;
 
 	for (int i = 0; i < LFP_ROLE_COUNT; i++)
@@ -925,6 +1170,9 @@ static int gen_build(const struct lfp_lowered *lw, struct gen_maps *g)
 	    (__u32)lw->n_filters, BPF_F_INNER_MAP);
 	NEW(LFP_ROLE_LAYER_CFG, "lfp_g_layers", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct lfp_layer_cfg),
 	    LFP_LAYER_COUNT, 0);
+	NEW(LFP_ROLE_AUX_HDR, "lfp_g_auxhdr", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct lfp_aux_hdr),
+	    LFP_AUX_HDR_ENTRIES, 0);
+	NEW(LFP_ROLE_AUX, "lfp_g_aux", BPF_MAP_TYPE_ARRAY, 4, sizeof(__u64), LFP_AUX_ENTRIES, 0);
 #undef NEW
 
 	if ((r = fill_sparse_u32(g->fd[LFP_ROLE_LBL_PORT], lw->port_labels,
@@ -944,7 +1192,19 @@ static int gen_build(const struct lfp_lowered *lw, struct gen_maps *g)
 	    (r = fill_dense(g->fd[LFP_ROLE_LAYER_CFG], lw->layer_cfg, sizeof(struct lfp_layer_cfg),
 			    LFP_LAYER_COUNT)))
 		return r;
-	return 0;
+
+	ax = malloc(sizeof(*ax));
+	if (!ax)
+		return -ENOMEM;
+	r = aux_build(lw, gen, ax);
+	if (!r)
+		r = fill_sparse_u64(g->fd[LFP_ROLE_AUX], ax->words, ax->used);
+	if (!r)
+		r = fill_dense(g->fd[LFP_ROLE_AUX_HDR], ax->hdr, sizeof(struct lfp_aux_hdr),
+			       LFP_AUX_HDR_ENTRIES);
+	free(ax->words);
+	free(ax);
+	return r < 0 ? r : 0;
 }
 
 static int outer_fd(struct lfp_kern *k, int role)
@@ -958,6 +1218,8 @@ static int outer_fd(struct lfp_kern *k, int role)
 	case LFP_ROLE_RULES: return bpf_map__fd(k->skel->maps.lfp_o_rules);
 	case LFP_ROLE_FILTERS: return bpf_map__fd(k->skel->maps.lfp_o_filters);
 	case LFP_ROLE_LAYER_CFG: return bpf_map__fd(k->skel->maps.lfp_o_layer_cfg);
+	case LFP_ROLE_AUX_HDR: return bpf_map__fd(k->skel->maps.lfp_o_aux_hdr);
+	case LFP_ROLE_AUX: return bpf_map__fd(k->skel->maps.lfp_o_aux);
 	}
 	return -1;
 }
@@ -983,7 +1245,7 @@ int lfp_kern_commit_maps(const int outer[LFP_ROLE_COUNT], struct lfp_state *stat
 		return -EINVAL;
 	gen = __atomic_load_n(&state->gen, __ATOMIC_ACQUIRE);
 	slot = (__u32)((gen + 1) & 1);
-	r = gen_build(lw, &g);
+	r = gen_build(lw, gen + 1, &g);
 	if (r) {
 		lfp_print(LFP_WARN, "lfp: building generation %llu: %s\n",
 			  (unsigned long long)gen + 1, strerror(-r));

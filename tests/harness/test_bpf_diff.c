@@ -113,6 +113,8 @@ static int group_setup(void **state)
 	g.outer[LFP_ROLE_RULES] = bpf_map__fd(g.skel->maps.lfp_o_rules);
 	g.outer[LFP_ROLE_FILTERS] = bpf_map__fd(g.skel->maps.lfp_o_filters);
 	g.outer[LFP_ROLE_LAYER_CFG] = bpf_map__fd(g.skel->maps.lfp_o_layer_cfg);
+	g.outer[LFP_ROLE_AUX_HDR] = bpf_map__fd(g.skel->maps.lfp_o_aux_hdr);
+	g.outer[LFP_ROLE_AUX] = bpf_map__fd(g.skel->maps.lfp_o_aux);
 	g.state_len = (sizeof(struct lfp_state) + (size_t)page - 1) / (size_t)page * (size_t)page;
 	p = mmap(NULL, g.state_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 bpf_map__fd(g.skel->maps.lfp_state), 0);

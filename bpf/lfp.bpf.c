@@ -65,7 +65,8 @@ struct scratch {
 	struct lfp_eval_out out;
 	__u64 gen;
 	__u32 busy;
-	__u32 pad;
+	__u32 tid;     /* the classifying thread (ident_current) */
+	char comm[16]; /* and its name */
 };
 
 struct {
@@ -85,6 +86,7 @@ static __always_inline struct scratch *scratch_get(void)
 			__builtin_memset(&sc->in, 0, sizeof(sc->in));
 			__builtin_memset(&sc->out, 0, sizeof(sc->out));
 			sc->gen = 0;
+			sc->tid = 0;
 			return sc;
 		}
 	}
@@ -100,30 +102,37 @@ static __always_inline void scratch_put(struct scratch *sc)
 
 /*
  * Who is doing it, read in process context straight into the evaluator's
- * input. The executable's identity is its (device, inode), the pair lfpd gets from
- * stat(2) of a path: the kernel's s_dev encoding is MAJOR << 20 | MINOR, and
- * lfpd converts st_dev the same way. Kernel threads have no mm: (0, 0);
- * bpf_probe_read_kernel zeroes its destination on failure, so a NULL link
- * in the chain reads as 0.
+ * input, as the kernel's own helpers would give it (pid = tgid, real uid and
+ * gid, cgroup id = the default hierarchy's kernfs id, and the thread's id
+ * and name for events and the TCP hand-over) but with typed loads
+ * through the task's BTF pointer instead of helper calls and
+ * bpf_probe_read_kernel(): each of those cost tens of ns here, the loads a
+ * few. The executable's identity is its (device, inode), the pair lfpd gets
+ * from stat(2) of a path: the kernel's s_dev encoding is MAJOR << 20 |
+ * MINOR, and lfpd converts st_dev the same way. Kernel threads have no mm:
+ * a typed load through a NULL link reads as 0, so they read as (0, 0).
  */
-static __always_inline void ident_current(struct lfp_eval_in *in)
+static __always_inline void ident_current(struct lfp_eval_in *in, __u32 *tid, char *comm)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	struct task_struct *t = bpf_get_current_task_btf();
+	const struct cred *cred = t->cred;
+	struct inode *ino = t->mm->exe_file->f_inode;
+	struct cgroup *cg = t->cgroups->dfl_cgrp;
 
-	in->pid = pid_tgid >> 32;
-	in->uid = (__u32)uid_gid;
-	in->gid = uid_gid >> 32;
-	in->cgroup = bpf_get_current_cgroup_id();
-	in->cgroup_level = BPF_CORE_READ(t, cgroups, dfl_cgrp, level);
-	in->app_ino = BPF_CORE_READ(ino, i_ino);
-	in->app_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	*tid = t->pid;
+	__builtin_memcpy(comm, t->comm, 16);
+	in->pid = t->tgid;
+	in->uid = cred->uid.val;
+	in->gid = cred->gid.val;
+	in->cgroup = cg->kn->id;
+	in->cgroup_level = cg->level;
+	in->app_ino = ino->i_ino;
+	in->app_dev = ino->i_sb->s_dev;
 }
 
 /* Stamp the owner into socket storage for the softirq hooks. */
-static __always_inline void ident_to_sk(struct lfp_sk *s, const struct lfp_eval_in *in)
+static __always_inline void ident_to_sk(struct lfp_sk *s, const struct lfp_eval_in *in,
+					const char *comm)
 {
 	s->cgroup = in->cgroup;
 	s->exe_dev = in->app_dev;
@@ -131,7 +140,7 @@ static __always_inline void ident_to_sk(struct lfp_sk *s, const struct lfp_eval_
 	s->pid = in->pid;
 	s->uid = in->uid;
 	s->gid = in->gid;
-	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	__builtin_memcpy(s->comm, comm, sizeof(s->comm));
 }
 
 static __always_inline void addr_v4mapped(__u8 *a, __u32 ip4 /* network order */)
@@ -199,34 +208,30 @@ static __always_inline void ring_submit(void *rec)
 	stat_inc(LFP_STAT_EVENTS);
 }
 
-/* An auth-connect event, identity and verdict from the socket storage (the
- * storage is written before any event, in every hook), the endpoints from
- * the caller: only they differ between the hooks. */
-static __always_inline void event_classify(const struct lfp_sk *s, __u8 verdict, __u64 filter_id,
-					   __u32 cflags, const __u8 *laddr, __u16 lport,
-					   const __u8 *raddr, __u16 rport, __u64 cookie)
+/*
+ * An auth-connect event: reserve it and fill the flow (verdict, filter,
+ * endpoints); the caller adds who made it (event_who_*) and submits. A full
+ * ring is counted, never silent.
+ */
+static __always_inline struct lfp_event *event_flow(__u8 verdict, __u64 filter_id, __u32 cflags,
+						    __u8 proto, const __u8 *laddr, __u16 lport,
+						    const __u8 *raddr, __u16 rport, __u64 cookie)
 {
 	struct lfp_event *e = bpf_ringbuf_reserve(&lfp_events, sizeof(*e), 0);
 
 	if (!e) {
 		stat_inc(LFP_STAT_EVENT_DROPS);
-		return;
+		return NULL;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->type = LFP_EV_CLASSIFY;
 	e->layer = LFP_LAYER_AUTH_CONNECT;
 	e->verdict = verdict;
-	e->proto = s->proto;
+	e->proto = proto;
 	e->ipver = addr_is_v4mapped(raddr) ? 4 : 6;
 	e->filter_id = filter_id;
 	e->cookie = cookie;
-	e->pid = s->pid;
-	e->uid = s->uid;
-	e->gid = s->gid;
 	e->flags = cflags;
-	e->cgroup = s->cgroup;
-	e->exe_dev = s->exe_dev;
-	e->exe_ino = s->exe_ino;
 	__builtin_memcpy(e->laddr, laddr, 16);
 	__builtin_memcpy(e->raddr, raddr, 16);
 	e->lport = lport;
@@ -235,7 +240,59 @@ static __always_inline void event_classify(const struct lfp_sk *s, __u8 verdict,
 	e->icmp_code = 0;
 	e->pad[0] = 0;
 	e->pad[1] = 0;
+	return e;
+}
+
+/* The socket's owner as socket storage recorded it (hooks outside the owner's context). */
+static __always_inline void event_who_sk(struct lfp_event *e, const struct lfp_sk *s)
+{
+	e->pid = s->pid;
+	e->uid = s->uid;
+	e->gid = s->gid;
+	e->cgroup = s->cgroup;
+	e->exe_dev = s->exe_dev;
+	e->exe_ino = s->exe_ino;
 	__builtin_memcpy(e->comm, s->comm, sizeof(e->comm));
+}
+
+/* The classifying task itself (the hook runs in its context). */
+static __always_inline void event_who_in(struct lfp_event *e, const struct lfp_eval_in *in,
+					 const char *comm)
+{
+	e->pid = in->pid;
+	e->uid = in->uid;
+	e->gid = in->gid;
+	e->cgroup = in->cgroup;
+	e->exe_dev = in->app_dev;
+	e->exe_ino = in->app_ino;
+	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
+}
+
+/* An event whose identity and verdict come from the socket storage. */
+static __always_inline void event_classify(const struct lfp_sk *s, __u8 verdict, __u64 filter_id,
+					   __u32 cflags, const __u8 *laddr, __u16 lport,
+					   const __u8 *raddr, __u16 rport, __u64 cookie)
+{
+	struct lfp_event *e = event_flow(verdict, filter_id, cflags, s->proto, laddr, lport, raddr,
+					 rport, cookie);
+
+	if (!e)
+		return;
+	event_who_sk(e, s);
+	ring_submit(e);
+}
+
+/* An event of the classification just made in this context (laddr/lport as classified). */
+static __always_inline void event_now(struct bpf_sock_addr *ctx, const struct lfp_eval_in *in,
+				      const char *comm, __u8 verdict, __u64 filter_id)
+{
+	struct lfp_event *e =
+		event_flow(verdict, filter_id, in->flags, in->proto, in->laddr, in->lport,
+			   in->raddr, in->rport, bpf_get_socket_cookie(ctx));
+
+	if (!e)
+		return;
+	event_who_in(e, in, comm);
 	ring_submit(e);
 }
 
@@ -266,7 +323,8 @@ static __always_inline void in_remote(struct lfp_eval_in *in, struct bpf_sock_ad
 /* The rest of the input: the socket's local end and who is calling. Bound
  * sockets know their local end already; others learn it later (sock_ops,
  * first packet) and classify with 0. */
-static __always_inline void in_rest(struct lfp_eval_in *in, struct bpf_sock_addr *ctx)
+static __always_inline void in_rest(struct lfp_eval_in *in, __u32 *tid, char *comm,
+				    struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 
@@ -289,15 +347,7 @@ static __always_inline void in_rest(struct lfp_eval_in *in, struct bpf_sock_addr
 	 * (0.0.0.0, v4-mapped), also on an IPv6 socket bound to :: */
 	if (in->ipver == 4 && !addr_is_v4mapped(in->laddr))
 		addr_v4mapped(in->laddr, 0);
-	ident_current(in);
-}
-
-/* The evaluator, in a subprogram of its own: verified once per program
- * rather than once per call site. */
-static __noinline int classify(const struct lfp_eval_in *in, struct lfp_eval_out *out,
-			       __u64 *gen_out)
-{
-	return lfp_classify(in, out, gen_out);
+	ident_current(in, tid, comm);
 }
 
 static __always_inline __u64 out_filter_id(const struct lfp_eval_out *out)
@@ -306,31 +356,96 @@ static __always_inline __u64 out_filter_id(const struct lfp_eval_out *out)
 }
 
 /*
- * connect4/6: TCP and connected UDP. One classification per connect();
- * the socket remembers owner and verdict. A permitted flow's event waits
- * for its real local address: sock_ops TCP_CONNECT_CB (TCP) or the first
- * packet (UDP). A blocked flow never gets one, so its event goes now.
- * Without storage (out of memory) the verdict still holds; the event is
- * lost and counted as an error.
+ * The hand-over from connect to sock_ops for TCP. connect() classifies
+ * before the kernel picks the local address and port; TCP_CONNECT_CB runs
+ * after it did, just before the SYN, inside the same connect() call: same
+ * task, same thread. So the connect hook leaves what the event needs in a
+ * slot of its thread and the sock_ops hook picks it up there, checking the
+ * socket cookie. Neither a per-socket allocation (socket storage:
+ * allocation and memory cgroup charge, ~850 ns here) nor a hash lookup
+ * (~40 ns) is needed: the slot is an array element, indexed by the thread
+ * id modulo the array size, that the thread owns while its hand-over waits.
+ * Threads whose ids share a slot take turns; one that finds the slot owned
+ * by another thread (a hand-over in flight, or left by an attempt that
+ * failed before its SYN) falls back to socket storage, as do sockets whose
+ * callback may come from another thread (tcp_same_thread()). Not pinned:
+ * its contents last one syscall.
  */
-static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, struct scratch *sc)
-{
-	struct lfp_eval_in *in = &sc->in;
-	struct lfp_eval_out *out = &sc->out;
-	struct lfp_sk *s;
-	int allow;
+#define TCP_HANDOVER_SLOTS 16384 /* a power of two */
 
-	in_remote(in, ctx, v6);
-	in_rest(in, ctx);
-	classify(in, out, &sc->gen);
-	allow = verdict_allows(out->verdict);
+struct tcp_handover {
+	__u32 owner; /* thread id of the connect that left it; 0: free */
+	__u32 cflags;
+	__u64 cookie; /* the socket whose TCP_CONNECT_CB reports it */
+	__u64 filter_id;
+	__u64 cgroup;
+	__u64 exe_dev;
+	__u64 exe_ino;
+	__u32 pid;
+	__u32 uid;
+	__u32 gid;
+	__u16 rport;
+	__u8 verdict;
+	__u8 pad;
+	__u8 raddr[16];
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TCP_HANDOVER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tcp_handover);
+} lfp_tcp_handover SEC(".maps");
+
+static __always_inline struct tcp_handover *handover_slot(__u32 tid)
+{
+	__u32 k = tid & (TCP_HANDOVER_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&lfp_tcp_handover, &k);
+}
+
+/*
+ * Whether the TCP_CONNECT_CB of this connect will run in this thread, within
+ * this call. TCP_FASTOPEN_CONNECT sockets may defer the SYN (and the
+ * callback) to the first send, possibly from another thread, and sockets
+ * that are not plain TCP (MPTCP) get their SYN from subflows: both keep
+ * their state in socket storage.
+ */
+static __always_inline bool tcp_same_thread(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return false;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp || !bpf_core_field_exists(tp->fastopen_connect))
+		return false;
+	return !BPF_CORE_READ_BITFIELD(tp, fastopen_connect);
+}
+
+/*
+ * connect4/6 with socket storage: connected UDP, and TCP that cannot use a
+ * thread slot. The storage keeps owner and verdict: a permitted flow's
+ * event waits for its real local address, the first packet (egress, which
+ * may run in another context) or TCP_CONNECT_CB. A blocked flow never gets
+ * one, so its event goes now. Without storage (out of memory) the verdict
+ * still holds; the event is lost and counted as an error.
+ */
+static __always_inline int connect_sk(struct bpf_sock_addr *ctx, const struct scratch *sc,
+				      int allow)
+{
+	const struct lfp_eval_in *in = &sc->in;
+	const struct lfp_eval_out *out = &sc->out;
+	struct lfp_sk *s;
 
 	s = bpf_sk_storage_get(&lfp_sk_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s) {
 		stat_inc(LFP_STAT_ERRORS);
 		return allow;
 	}
-	ident_to_sk(s, in);
+	ident_to_sk(s, in, sc->comm);
 	s->gen = sc->gen;
 	s->filter_id = out_filter_id(out);
 	s->verdict = out->verdict;
@@ -347,6 +462,65 @@ static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, 
 				       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(ctx));
 	}
 	return allow;
+}
+
+/*
+ * connect4/6 for TCP (see tcp_handover): a permitted connect whose event is
+ * wanted leaves it to TCP_CONNECT_CB; anything else is reported now (a block
+ * never reaches the callback) or not at all.
+ */
+static __always_inline int connect_tcp(struct bpf_sock_addr *ctx, const struct scratch *sc,
+				       int allow)
+{
+	const struct lfp_eval_in *in = &sc->in;
+	const struct lfp_eval_out *out = &sc->out;
+	struct tcp_handover *h = handover_slot(sc->tid);
+	bool want = event_wanted(out);
+	__u32 tid = sc->tid;
+
+	if (!h)
+		return connect_sk(ctx, sc, allow);
+	if (!allow || !want || !lfp_late_tcp) {
+		/* A hand-over this thread still owns is from an attempt that failed
+		 * before its SYN: this attempt's callback must not report it. */
+		if (h->owner == tid)
+			h->owner = 0;
+		if (want)
+			event_now(ctx, in, sc->comm, out->verdict, out_filter_id(out));
+		return allow;
+	}
+	if (h->owner != tid && __sync_val_compare_and_swap(&h->owner, 0, tid) != 0)
+		return connect_sk(ctx, sc, allow);
+	h->cflags = in->flags;
+	h->filter_id = out_filter_id(out);
+	h->cgroup = in->cgroup;
+	h->exe_dev = in->app_dev;
+	h->exe_ino = in->app_ino;
+	h->pid = in->pid;
+	h->uid = in->uid;
+	h->gid = in->gid;
+	h->rport = in->rport;
+	h->verdict = out->verdict;
+	__builtin_memcpy(h->raddr, in->raddr, 16);
+	__builtin_memcpy(h->comm, sc->comm, 16);
+	h->cookie = bpf_get_socket_cookie(ctx);
+	return allow;
+}
+
+/* connect4/6: one classification per connect(). */
+static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, struct scratch *sc)
+{
+	struct lfp_eval_in *in = &sc->in;
+	struct lfp_eval_out *out = &sc->out;
+	int allow;
+
+	in_remote(in, ctx, v6);
+	in_rest(in, &sc->tid, sc->comm, ctx);
+	lfp_classify(in, out, &sc->gen);
+	allow = verdict_allows(out->verdict);
+	if (in->proto == IPPROTO_TCP && tcp_same_thread(ctx))
+		return connect_tcp(ctx, sc, allow);
+	return connect_sk(ctx, sc, allow);
 }
 
 /* No free scratch slot (more classifications preempted on this CPU than
@@ -439,12 +613,12 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 	int allow;
 	__u64 fid;
 
-	in_rest(in, ctx);
+	in_rest(in, &sc->tid, sc->comm, ctx);
 	if (!v6 && ctx->msg_src_ip4)
 		addr_v4mapped(in->laddr, ctx->msg_src_ip4);
 	if (c != UDPC_MISS)
 		in->flags |= LFP_CF_REAUTHORIZE;
-	classify(in, out, &sc->gen);
+	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
 	fid = out_filter_id(out);
 
@@ -454,7 +628,7 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 		return allow;
 	}
 	if (!s->pid) {
-		ident_to_sk(s, in);
+		ident_to_sk(s, in, sc->comm);
 		s->proto = in->proto;
 	}
 
@@ -524,28 +698,9 @@ int lfp_sendmsg6(struct bpf_sock_addr *ctx)
 	return ale_sendmsg(ctx, true);
 }
 
-/*
- * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
- * and port, just before the SYN: the moment to emit a permitted connect's
- * event with the seed's `Local=`. The kernel calls it without any callback
- * flags set.
- */
-SEC("sockops")
-int lfp_sockops(struct bpf_sock_ops *ctx)
+/* The local end sock_ops knows at TCP_CONNECT_CB, in the ABI's 16 bytes. */
+static __always_inline void sockops_laddr(struct bpf_sock_ops *ctx, __u8 *laddr)
 {
-	__u8 laddr[16];
-	struct bpf_sock *sk;
-	struct lfp_sk *s;
-
-	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
-		return 1;
-	sk = ctx->sk;
-	if (!sk)
-		return 1;
-	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	if (!s || !s->pending_event)
-		return 1;
-	s->pending_event = 0;
 	if (ctx->family == AF_INET6) {
 		/* ctx fields need loads at constant offsets from ctx itself;
 		 * the barriers keep clang from folding the four into pointer
@@ -566,8 +721,62 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 		barrier_var(w);
 		addr_v4mapped(laddr, w);
 	}
+}
+
+/*
+ * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
+ * and port, just before the SYN: the moment to emit a permitted connect's
+ * event with the seed's `Local=`. The connect hook left it under this
+ * thread's id (tcp_handover), or, for a socket that may defer its SYN, in
+ * socket storage. The kernel calls it without any callback flags set.
+ */
+SEC("sockops")
+int lfp_sockops(struct bpf_sock_ops *ctx)
+{
+	struct tcp_handover *h;
+	struct task_struct *t;
+	struct lfp_event *e;
+	struct bpf_sock *sk;
+	__u8 laddr[16];
+	struct lfp_sk *s;
+	__u64 cookie;
+	__u32 tid;
+
+	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	sk = ctx->sk;
+	if (!sk)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	t = bpf_get_current_task_btf();
+	tid = t->pid;
+	h = handover_slot(tid);
+	if (h && h->owner == tid && h->cookie == cookie) {
+		sockops_laddr(ctx, laddr);
+		e = event_flow(h->verdict, h->filter_id, h->cflags, IPPROTO_TCP, laddr,
+			       ctx->local_port, h->raddr, h->rport, cookie);
+		if (e) {
+			e->pid = h->pid;
+			e->uid = h->uid;
+			e->gid = h->gid;
+			e->cgroup = h->cgroup;
+			e->exe_dev = h->exe_dev;
+			e->exe_ino = h->exe_ino;
+			__builtin_memcpy(e->comm, h->comm, sizeof(e->comm));
+		}
+		/* free the slot only once it is read: another thread may claim it */
+		__sync_lock_test_and_set(&h->owner, 0);
+		if (e)
+			ring_submit(e);
+		return 1;
+	}
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || !s->pending_event)
+		return 1;
+	s->pending_event = 0;
+	sockops_laddr(ctx, laddr);
 	event_classify(s, s->verdict, s->filter_id, s->cflags, laddr, ctx->local_port, s->raddr,
-		       s->rport, bpf_get_socket_cookie(ctx));
+		       s->rport, cookie);
 	return 1;
 }
 

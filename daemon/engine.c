@@ -13,10 +13,21 @@
  * Sublayers are struct lfp_sublayer (the public object); the session owning
  * a dynamic one lives in a parallel array, sub_sessions, kept in step by
  * subs_insert() and subs_remove_at().
+ *
+ * The boot-time set lives in the same arrays as everything else (one name
+ * space, one id sequence) but is a set apart: the kernel sees it only in boot
+ * mode, it is saved in its own file, and `lfp -f --boot-time`, export and
+ * flush work on it alone, so that one provider may have both a persistent
+ * policy and a boot-time set.
+ *
+ * A pending confirmation holds deep copies of its provider's objects from
+ * before the change: the change's commit frees the originals, and a rollback
+ * (possibly by a later lfpd, from the state dir) must bring back the same ids.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
@@ -33,6 +44,21 @@ static int strdup_opt(char **dst, const char *src)
 		return 0;
 	*dst = strdup(src);
 	return *dst ? 0 : -ENOMEM;
+}
+
+static bool lt_saved(enum lfp_lifetime lt)
+{
+	return lt == LFP_LT_PERSISTENT || lt == LFP_LT_BOOT_TIME;
+}
+
+static bool lt_boot(enum lfp_lifetime lt)
+{
+	return lt == LFP_LT_BOOT_TIME;
+}
+
+bool engine_enforces(const struct engine *eng, enum lfp_lifetime lt)
+{
+	return eng->boot_mode ? lt_boot(lt) : !lt_boot(lt);
 }
 
 static void eng_filter_free(struct eng_filter *ef)
@@ -94,6 +120,12 @@ void engine_fini(struct engine *eng)
 	free(eng->callouts);
 	free(eng->slot_used);
 	free(eng->state_dir);
+	if (eng->confirm) {
+		eng_snapshot_fini(&eng->confirm->prev);
+		free(eng->confirm->error);
+		free(eng->confirm);
+	}
+	free(eng->last_rollback);
 	memset(eng, 0, sizeof(*eng));
 }
 
@@ -238,7 +270,9 @@ static const char *lifetime_name(enum lfp_lifetime lt)
  * A filter may not outlive its sublayer (WFP's FWP_E_LIFETIME_MISMATCH): a
  * persistent filter in a runtime sublayer would come back after a restart
  * without it, and a dynamic sublayer goes with its session, so only that
- * session's dynamic filters may use it.
+ * session's dynamic filters may use it. The boot-time set is enforced alone
+ * (lfpd --boot), so it must be complete in itself: its filters use its own
+ * sublayers or `default`, and its sublayers take only its filters.
  */
 static int check_lifetime(struct eng_txn *txn, const struct lfp_filter *f, uint64_t session,
 			  struct lfp_diags *diags)
@@ -252,7 +286,7 @@ static int check_lifetime(struct eng_txn *txn, const struct lfp_filter *f, uint6
 		return 0;
 	owner = txn->sub_sessions[s - txn->subs];
 	switch (s->lifetime) {
-	case LFP_LT_PERSISTENT: return 0;
+	case LFP_LT_PERSISTENT: ok = !lt_boot(f->lifetime); break;
 	case LFP_LT_RUNTIME:
 		ok = f->lifetime == LFP_LT_RUNTIME || f->lifetime == LFP_LT_DYNAMIC;
 		break;
@@ -266,6 +300,14 @@ static int check_lifetime(struct eng_txn *txn, const struct lfp_filter *f, uint6
 			      "filter '%s': sublayer '%s' belongs to dynamic session %" PRIu64
 			      "; only that session's dynamic filters may use it",
 			      what, s->name, owner);
+	else if (lt_boot(s->lifetime) || lt_boot(f->lifetime))
+		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
+			      "%s filter '%s': sublayer '%s' is %s; the boot-time set is enforced "
+			      "alone, so boot-time filters need a boot-time sublayer (or default) "
+			      "and a boot-time sublayer takes only boot-time filters (lifetime "
+			      "mismatch)",
+			      lifetime_name(f->lifetime), what, s->name,
+			      lifetime_name(s->lifetime));
 	else
 		lfp_diags_add(
 			diags, LFP_DIAG_ERROR, f->loc, NULL,
@@ -309,14 +351,6 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 				return -EEXIST;
 			}
 		}
-	}
-	if (f->lifetime == LFP_LT_BOOT_TIME) {
-		lfp_diags_add(
-			diags, LFP_DIAG_ERROR, f->loc, NULL,
-			"filter '%s': boot-time filters need the early loader, which this lfpd "
-			"does not have yet",
-			what);
-		return -EOPNOTSUPP;
 	}
 	return check_lifetime(txn, f, f->lifetime == LFP_LT_DYNAMIC ? txn->session : 0, diags);
 }
@@ -383,8 +417,8 @@ static int64_t txn_insert(struct eng_txn *txn, struct lfp_filter *f, uint64_t id
 	/* on failure ef stays owned: abort or rollback frees it */
 	if (strdup_opt(&ef->f.provider, provider ? provider : "cli") || txn_push(txn, ef))
 		return -ENOMEM;
-	if (lt == LFP_LT_PERSISTENT)
-		txn->persistent_changed = true;
+	if (lt_saved(lt))
+		txn->saved_changed = true;
 	return (int64_t)ef->f.id;
 }
 
@@ -398,8 +432,8 @@ static void txn_remove_at(struct eng_txn *txn, size_t i)
 {
 	struct eng_filter *ef = txn->filters[i];
 
-	if (ef->f.lifetime == LFP_LT_PERSISTENT)
-		txn->persistent_changed = true;
+	if (lt_saved(ef->f.lifetime))
+		txn->saved_changed = true;
 	memmove(&txn->filters[i], &txn->filters[i + 1],
 		(txn->n_filters - i - 1) * sizeof(*txn->filters));
 	txn->n_filters--;
@@ -428,13 +462,6 @@ int eng_txn_add_sublayer(struct eng_txn *txn, struct lfp_sublayer *s, const char
 			      s->name);
 		return -EEXIST;
 	}
-	if (lt == LFP_LT_BOOT_TIME) {
-		lfp_diags_add(diags, LFP_DIAG_ERROR, s->loc, NULL,
-			      "sublayer '%s': boot-time objects need the early loader, which this "
-			      "lfpd does not have yet",
-			      s->name);
-		return -EOPNOTSUPP;
-	}
 	free(s->provider);
 	s->provider = NULL;
 	if (strdup_opt(&s->provider, provider ? provider : "cli"))
@@ -448,8 +475,8 @@ int eng_txn_add_sublayer(struct eng_txn *txn, struct lfp_sublayer *s, const char
 	else if (s->id >= txn->next_sublayer_id)
 		txn->next_sublayer_id = s->id + 1;
 	s->lifetime = lt;
-	if (lt == LFP_LT_PERSISTENT)
-		txn->persistent_changed = true;
+	if (lt_saved(lt))
+		txn->saved_changed = true;
 	return 0;
 }
 
@@ -479,8 +506,8 @@ int eng_txn_del_sublayer(struct eng_txn *txn, const char *name, struct lfp_diags
 			return -EBUSY;
 		}
 	}
-	if (s->lifetime == LFP_LT_PERSISTENT)
-		txn->persistent_changed = true;
+	if (lt_saved(s->lifetime))
+		txn->saved_changed = true;
 	subs_remove_at(txn, (size_t)(s - txn->subs));
 	return 0;
 }
@@ -511,12 +538,24 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 				r = -EEXIST;
 				goto out;
 			}
+			if (lt_boot(old->lifetime) != lt_boot(lt)) {
+				lfp_diags_add(
+					diags, LFP_DIAG_ERROR, rs->sublayers[i].loc, NULL,
+					"sublayer '%s' is %s: the boot-time set and the other "
+					"objects are separate sets, and names are unique across "
+					"them (give the sublayer another name in this file)",
+					old->name,
+					lt_boot(old->lifetime) ? "in the boot-time set"
+							       : "not in the boot-time set");
+				r = -EEXIST;
+				goto out;
+			}
 			if (old->weight != rs->sublayers[i].weight || old->lifetime != lt) {
 				old->weight = rs->sublayers[i].weight;
 				old->lifetime = lt;
 				txn->sub_sessions[old - txn->subs] =
 					lt == LFP_LT_DYNAMIC ? txn->session : 0;
-				txn->persistent_changed = true;
+				txn->saved_changed = true;
 			}
 			continue;
 		}
@@ -524,12 +563,13 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 		if (r)
 			goto out;
 	}
-	/* filters: keep the provider's filters that the file still says, drop the rest */
+	/* filters: keep the provider's filters that the file still says, drop the rest
+	 * (of the set the file is applied to: boot-time or not) */
 	for (size_t i = 0; i < txn->n_filters;) {
 		struct lfp_filter *f = &txn->filters[i]->f;
 		bool kept = false;
 
-		if (!owned_by(f->provider, provider)) {
+		if (!owned_by(f->provider, provider) || lt_boot(f->lifetime) != lt_boot(lt)) {
 			i++;
 			continue;
 		}
@@ -563,7 +603,7 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 		bool said = false;
 
 		if (s->id == DEFAULT_SUBLAYER_ID || s->id >= first_new_sub ||
-		    !owned_by(s->provider, provider)) {
+		    !owned_by(s->provider, provider) || lt_boot(s->lifetime) != lt_boot(lt)) {
 			i++;
 			continue;
 		}
@@ -586,12 +626,15 @@ out:
 	return r;
 }
 
-int eng_txn_flush(struct eng_txn *txn, const char *provider, struct lfp_diags *diags)
+int eng_txn_flush(struct eng_txn *txn, const char *provider, enum lfp_lifetime lt,
+		  struct lfp_diags *diags)
 {
+	if (!lt_saved(lt))
+		return -EINVAL;
 	for (size_t i = 0; i < txn->n_filters;) {
 		struct lfp_filter *f = &txn->filters[i]->f;
 
-		if (f->lifetime == LFP_LT_PERSISTENT && owned_by(f->provider, provider))
+		if (f->lifetime == lt && owned_by(f->provider, provider))
 			txn_remove_at(txn, i);
 		else
 			i++;
@@ -599,7 +642,7 @@ int eng_txn_flush(struct eng_txn *txn, const char *provider, struct lfp_diags *d
 	for (size_t i = 0; i < txn->n_subs;) {
 		struct lfp_sublayer *s = &txn->subs[i];
 
-		if (s->id == DEFAULT_SUBLAYER_ID || s->lifetime != LFP_LT_PERSISTENT ||
+		if (s->id == DEFAULT_SUBLAYER_ID || s->lifetime != lt ||
 		    !owned_by(s->provider, provider)) {
 			i++;
 			continue;
@@ -610,7 +653,7 @@ int eng_txn_flush(struct eng_txn *txn, const char *provider, struct lfp_diags *d
 			i++;
 			continue;
 		}
-		txn->persistent_changed = true;
+		txn->saved_changed = true;
 		subs_remove_at(txn, i);
 	}
 	return 0;
@@ -688,7 +731,7 @@ int eng_txn_savepoint(struct eng_txn *txn, struct eng_savepoint *sp)
 	memcpy(sp->sub_sessions, txn->sub_sessions, txn->n_subs * sizeof(*sp->sub_sessions));
 	sp->next_filter_id = txn->next_filter_id;
 	sp->next_sublayer_id = txn->next_sublayer_id;
-	sp->persistent_changed = txn->persistent_changed;
+	sp->saved_changed = txn->saved_changed;
 	return 0;
 nomem:
 	eng_savepoint_fini(sp);
@@ -720,7 +763,7 @@ void eng_txn_rollback(struct eng_txn *txn, struct eng_savepoint *sp)
 	sp->n_subs = 0;
 	txn->next_filter_id = sp->next_filter_id;
 	txn->next_sublayer_id = sp->next_sublayer_id;
-	txn->persistent_changed = sp->persistent_changed;
+	txn->saved_changed = sp->saved_changed;
 	eng_savepoint_fini(sp);
 }
 
@@ -734,19 +777,27 @@ static int filter_cmp_id(const void *a, const void *b)
 	return x->f.id < y->f.id ? -1 : x->f.id > y->f.id;
 }
 
-/* A shallow view: struct copies sharing the filters' owned pointers. */
+/*
+ * A shallow view of what the kernel enforces: struct copies sharing the
+ * objects' owned pointers (resolution writes through them), without the
+ * objects of the set this mode leaves out (boot-time, or all but boot-time).
+ */
 static int policy_view(struct engine *eng, struct eng_filter **filters, size_t n,
 		       struct lfp_sublayer *subs, size_t n_subs, struct lfp_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->filters = calloc(n ? n : 1, sizeof(*p->filters));
-	if (!p->filters)
+	p->sublayers = calloc(n_subs ? n_subs : 1, sizeof(*p->sublayers));
+	if (!p->filters || !p->sublayers) {
+		engine_policy_free(p);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
-		p->filters[i] = filters[i]->f;
-	p->n_filters = n;
-	p->sublayers = subs;
-	p->n_sublayers = n_subs;
+		if (engine_enforces(eng, filters[i]->f.lifetime))
+			p->filters[p->n_filters++] = filters[i]->f;
+	for (size_t i = 0; i < n_subs; i++)
+		if (subs[i].id == DEFAULT_SUBLAYER_ID || engine_enforces(eng, subs[i].lifetime))
+			p->sublayers[p->n_sublayers++] = subs[i];
 	p->callouts = eng->callouts;
 	p->n_callouts = eng->n_callouts;
 	return 0;
@@ -755,6 +806,7 @@ static int policy_view(struct engine *eng, struct eng_filter **filters, size_t n
 void engine_policy_free(struct lfp_policy *p)
 {
 	free(p->filters);
+	free(p->sublayers);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -785,16 +837,15 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 	uint64_t gen = 0;
 	int r;
 
+	/* every filter's weight, also those not enforced now: `filter list` shows them */
+	for (size_t i = 0; i < n; i++)
+		lfp_filter_weight(&filters[i]->f);
 	r = policy_view(eng, filters, n, subs, n_subs, &p);
 	if (r)
 		return r;
 	r = lfp_policy_resolve(&p, &lfp_resolver_system, diags);
 	if (r)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		lfp_filter_weight(&p.filters[i]);
-		filters[i]->f.weight = p.filters[i].weight;
-	}
 	if (!eng->kern)
 		goto out;
 	lopts.layers = eng->enforced_layers;
@@ -887,7 +938,7 @@ int eng_txn_commit(struct eng_txn *txn, struct lfp_diags *diags)
 	eng->n_subs = txn->n_subs;
 	eng->next_filter_id = txn->next_filter_id;
 	eng->next_sublayer_id = txn->next_sublayer_id;
-	if (txn->persistent_changed && eng->state_dir) {
+	if (txn->saved_changed && eng->state_dir && !eng->boot_mode) {
 		/* the kernel enforces it already: a failed save is not "nothing changed" */
 		r = store_save(eng, diags);
 		if (r) {
@@ -967,7 +1018,8 @@ bool engine_uses_app(struct engine *eng, const char *path)
 	return false;
 }
 
-char *engine_export(struct engine *eng, const char *provider, bool show_secrets)
+char *engine_export(struct engine *eng, const char *provider, enum lfp_lifetime lt,
+		    bool show_secrets)
 {
 	struct lfp_ruleset rs = { 0 };
 	LFP_OPTS(lfp_print_opts, po, .show_secrets = show_secrets);
@@ -983,12 +1035,11 @@ char *engine_export(struct engine *eng, const char *provider, bool show_secrets)
 	/* shallow copies: nothing here is freed through rs */
 	rs.provider = (char *)provider;
 	for (size_t i = 0; i < eng->n_subs; i++)
-		if (eng->subs[i].id != DEFAULT_SUBLAYER_ID &&
-		    eng->subs[i].lifetime == LFP_LT_PERSISTENT &&
+		if (eng->subs[i].id != DEFAULT_SUBLAYER_ID && eng->subs[i].lifetime == lt &&
 		    owned_by(eng->subs[i].provider, provider))
 			rs.sublayers[rs.n_sublayers++] = eng->subs[i];
 	for (size_t i = 0; i < eng->n_filters; i++)
-		if (eng->filters[i]->f.lifetime == LFP_LT_PERSISTENT &&
+		if (eng->filters[i]->f.lifetime == lt &&
 		    owned_by(eng->filters[i]->f.provider, provider))
 			rs.filters[rs.n_filters++] = eng->filters[i]->f;
 	text = lfp_ruleset_to_text(&rs, &po);
@@ -999,21 +1050,40 @@ char *engine_export(struct engine *eng, const char *provider, bool show_secrets)
 
 /* ---- persistence ---- */
 
-int engine_load(struct engine *eng, struct lfp_diags *diags)
+/* One filter from its saved statement text (the state files hold canonical text). */
+static int filter_from_text(const char *text, const char *what, struct lfp_ruleset **rs,
+			    struct lfp_diags *diags)
+{
+	LFP_OPTS(lfp_parse_opts, po, .file = what, .single_statement = true);
+	char *stmt = NULL;
+	int r;
+
+	*rs = NULL;
+	if (!text || asprintf(&stmt, "filter add %s", text) < 0)
+		return text ? -ENOMEM : -EINVAL;
+	r = lfp_rule_parse(stmt, &po, rs, diags);
+	free(stmt);
+	if (!r && (*rs)->n_filters != 1) {
+		lfp_ruleset_free(*rs);
+		*rs = NULL;
+		r = -EINVAL;
+	}
+	return r;
+}
+
+/* Add the objects of one state file (policy.json or boot.json) to @p txn with lifetime @p lt. */
+static int load_set(struct engine *eng, struct eng_txn *txn, const char *file, enum lfp_lifetime lt,
+		    struct lfp_diags *diags)
 {
 	json_t *root = NULL, *arr, *it;
-	struct eng_txn txn;
 	size_t i;
 	int r;
 
-	r = store_read(eng->state_dir, &root, diags);
+	r = store_read(eng->state_dir, file, &root, diags);
 	if (r == -ENOENT)
 		return 0;
 	if (r)
 		return r;
-	r = eng_txn_begin(eng, &txn);
-	if (r)
-		goto out_json;
 	arr = json_object_get(root, "sublayers");
 	json_array_foreach(arr, i, it)
 	{
@@ -1025,17 +1095,24 @@ int engine_load(struct engine *eng, struct lfp_diags *diags)
 		s.name = name ? strdup(name) : NULL;
 		if (!s.name || !s.id) {
 			lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
-				      "state file: sublayer %zu is malformed", i);
+				      "state file %s: sublayer %zu is malformed", file, i);
 			lfp_sublayer_fini(&s);
 			r = -EINVAL;
-			goto out_txn;
+			goto out;
 		}
-		r = eng_txn_add_sublayer(&txn, &s,
-					 json_string_value(json_object_get(it, "provider")),
-					 LFP_LT_PERSISTENT, diags);
+		if (lt_boot(lt) && txn_find_sub(txn, s.name)) {
+			/* a crash between the two files' renames: the persistent policy wins */
+			lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+				      "state file %s: sublayer '%s' skipped: %s has it", file,
+				      s.name, STORE_POLICY);
+			lfp_sublayer_fini(&s);
+			continue;
+		}
+		r = eng_txn_add_sublayer(
+			txn, &s, json_string_value(json_object_get(it, "provider")), lt, diags);
 		lfp_sublayer_fini(&s);
 		if (r)
-			goto out_txn;
+			goto out;
 	}
 	arr = json_object_get(root, "filters");
 	json_array_foreach(arr, i, it)
@@ -1044,48 +1121,734 @@ int engine_load(struct engine *eng, struct lfp_diags *diags)
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(it, "id"));
 		uint32_t counter = (uint32_t)json_integer_value(json_object_get(it, "counter"));
 		LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;
-		LFP_OPTS(lfp_parse_opts, po, .file = "state file", .single_statement = true);
-		char *stmt = NULL;
 		int64_t got;
 
-		if (!text || !id || asprintf(&stmt, "filter add %s", text) < 0) {
+		if (!id) {
 			lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
-				      "state file: filter %zu is malformed", i);
+				      "state file %s: filter %zu is malformed", file, i);
 			r = -EINVAL;
-			goto out_txn;
+			goto out;
 		}
-		r = lfp_rule_parse(stmt, &po, &rs, diags);
-		free(stmt);
-		if (r)
-			goto out_txn;
-		if (rs->n_filters != 1) {
-			r = -EINVAL;
-			goto out_txn;
+		r = filter_from_text(text, "state file", &rs, diags);
+		if (r) {
+			lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+				      "state file %s: filter %zu is malformed", file, i);
+			goto out;
 		}
-		got = txn_insert(&txn, &rs->filters[0], id,
-				 json_string_value(json_object_get(it, "provider")),
-				 LFP_LT_PERSISTENT, diags);
+		if (lt_boot(lt)) {
+			const char *name = rs->filters[0].name;
+			bool dup = false;
+
+			for (size_t k = 0; k < txn->n_filters && !dup; k++)
+				dup = txn->filters[k]->f.id == id ||
+				      (name && txn->filters[k]->f.name &&
+				       !strcmp(txn->filters[k]->f.name, name));
+			if (dup) {
+				lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+					      "state file %s: filter %" PRIu64
+					      " skipped: %s has its id or name",
+					      file, id, STORE_POLICY);
+				continue;
+			}
+		}
+		got = txn_insert(txn, &rs->filters[0], id,
+				 json_string_value(json_object_get(it, "provider")), lt, diags);
 		if (got < 0) {
 			r = (int)got;
-			goto out_txn;
+			goto out;
 		}
 		if (counter && counter < eng->n_slots && !eng->slot_used[counter]) {
 			eng->slot_used[counter] = 1;
-			txn.filters[txn.n_filters - 1]->counter = counter;
+			txn->filters[txn->n_filters - 1]->counter = counter;
 		}
 	}
 	if (json_is_integer(json_object_get(root, "next_filter_id"))) {
 		uint64_t nf = (uint64_t)json_integer_value(json_object_get(root, "next_filter_id"));
 
-		if (nf > txn.next_filter_id)
-			txn.next_filter_id = nf;
+		if (nf > txn->next_filter_id)
+			txn->next_filter_id = nf;
 	}
-	txn.persistent_changed = false;
-	r = eng_txn_commit(&txn, diags);
-	goto out_json;
-out_txn:
-	eng_txn_abort(&txn);
-out_json:
+out:
 	json_decref(root);
 	return r;
+}
+
+int engine_load(struct engine *eng, struct lfp_diags *diags)
+{
+	struct eng_txn txn;
+	int r;
+
+	r = eng_txn_begin(eng, &txn);
+	if (r)
+		return r;
+	/* boot mode: the boot-time set alone, as it is enforced from boot until lfpd starts */
+	if (!eng->boot_mode)
+		r = load_set(eng, &txn, STORE_POLICY, LFP_LT_PERSISTENT, diags);
+	if (!r)
+		r = load_set(eng, &txn, STORE_BOOT, LFP_LT_BOOT_TIME, diags);
+	if (r) {
+		/* slots restored from the files go back with the filters that held them */
+		for (size_t i = 0; i < txn.n_filters; i++)
+			if (txn.filters[i]->fresh && txn.filters[i]->counter)
+				eng->slot_used[txn.filters[i]->counter] = 0;
+		eng_txn_abort(&txn);
+		return r;
+	}
+	txn.saved_changed = false;
+	return eng_txn_commit(&txn, diags);
+}
+
+/* ---- snapshots and confirmation ---- */
+
+static uint64_t clock_ms(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void eng_snapshot_fini(struct eng_snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_filters; i++)
+		lfp_filter_fini(&snap->filters[i].f);
+	free(snap->filters);
+	subs_free(snap->subs, snap->n_subs);
+	free(snap->sub_sessions);
+	free(snap->provider);
+	memset(snap, 0, sizeof(*snap));
+}
+
+int engine_snapshot(struct engine *eng, const char *provider, struct eng_snapshot *snap)
+{
+	memset(snap, 0, sizeof(*snap));
+	snap->provider = strdup(provider);
+	snap->subs = calloc(eng->n_subs + 1, sizeof(*snap->subs));
+	snap->sub_sessions = calloc(eng->n_subs + 1, sizeof(*snap->sub_sessions));
+	snap->filters = calloc(eng->n_filters + 1, sizeof(*snap->filters));
+	if (!snap->provider || !snap->subs || !snap->sub_sessions || !snap->filters)
+		goto nomem;
+	for (size_t i = 0; i < eng->n_subs; i++) {
+		const struct lfp_sublayer *s = &eng->subs[i];
+
+		if (s->id == DEFAULT_SUBLAYER_ID || !owned_by(s->provider, provider))
+			continue;
+		if (lfp_sublayer_copy(&snap->subs[snap->n_subs], s))
+			goto nomem;
+		snap->sub_sessions[snap->n_subs++] = eng->sub_sessions[i];
+	}
+	for (size_t i = 0; i < eng->n_filters; i++) {
+		const struct eng_filter *ef = eng->filters[i];
+
+		if (!owned_by(ef->f.provider, provider))
+			continue;
+		if (lfp_filter_copy(&snap->filters[snap->n_filters].f, &ef->f))
+			goto nomem;
+		snap->filters[snap->n_filters++].session = ef->session;
+	}
+	return 0;
+nomem:
+	eng_snapshot_fini(snap);
+	return -ENOMEM;
+}
+
+static bool snap_has_filter(const struct eng_snapshot *snap, uint64_t id)
+{
+	for (size_t i = 0; i < snap->n_filters; i++)
+		if (snap->filters[i].f.id == id)
+			return true;
+	return false;
+}
+
+static ssize_t snap_sub_index(const struct eng_snapshot *snap, uint32_t id)
+{
+	for (size_t i = 0; i < snap->n_subs; i++)
+		if (snap->subs[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t txn_sub_index(const struct eng_txn *txn, uint32_t id)
+{
+	for (size_t i = 0; i < txn->n_subs; i++)
+		if (txn->subs[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+static bool txn_has_filter_id(const struct eng_txn *txn, uint64_t id)
+{
+	for (size_t i = 0; i < txn->n_filters; i++)
+		if (txn->filters[i]->f.id == id)
+			return true;
+	return false;
+}
+
+int eng_txn_restore(struct eng_txn *txn, const struct eng_snapshot *snap,
+		    bool (*alive)(void *ctx, uint64_t session), void *ctx, struct lfp_diags *diags)
+{
+	const char *prov = snap->provider;
+	uint64_t own_session = txn->session;
+	int r = 0;
+
+	/* sublayers as they were (weights, lifetimes), deleted ones again with their ids:
+	 * before the filters, which name them */
+	for (size_t i = 0; i < snap->n_subs; i++) {
+		const struct lfp_sublayer *ss = &snap->subs[i];
+		uint64_t owner = snap->sub_sessions[i];
+		ssize_t k = txn_sub_index(txn, ss->id);
+		struct lfp_sublayer c;
+
+		if (ss->lifetime == LFP_LT_DYNAMIC && !(alive && alive(ctx, owner)))
+			continue; /* its session ended: it would have gone with it */
+		if (k >= 0) {
+			struct lfp_sublayer *s = &txn->subs[k];
+
+			if (s->weight == ss->weight && s->lifetime == ss->lifetime &&
+			    txn->sub_sessions[k] == owner)
+				continue;
+			if (lt_saved(s->lifetime) || lt_saved(ss->lifetime))
+				txn->saved_changed = true;
+			s->weight = ss->weight;
+			s->lifetime = ss->lifetime;
+			txn->sub_sessions[k] = owner;
+			continue;
+		}
+		if (txn_find_sub(txn, ss->name)) {
+			lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+				      "cannot restore sublayer '%s' (id %" PRIu32
+				      ") of provider '%s': the name is taken",
+				      ss->name, ss->id, prov);
+			return -EEXIST;
+		}
+		if (lfp_sublayer_copy(&c, ss))
+			return -ENOMEM;
+		r = subs_insert(txn, &c, owner);
+		if (r) {
+			lfp_sublayer_fini(&c);
+			return r;
+		}
+		if (ss->id >= txn->next_sublayer_id)
+			txn->next_sublayer_id = ss->id + 1;
+		if (lt_saved(ss->lifetime))
+			txn->saved_changed = true;
+	}
+	/* the provider's filters that were not there before */
+	for (size_t i = 0; i < txn->n_filters;) {
+		const struct lfp_filter *f = &txn->filters[i]->f;
+
+		if (owned_by(f->provider, prov) && !snap_has_filter(snap, f->id))
+			txn_remove_at(txn, i);
+		else
+			i++;
+	}
+	/* the filters that were there and are not: back with their ids (new hit counters) */
+	for (size_t i = 0; i < snap->n_filters && !r; i++) {
+		const struct eng_snap_filter *sf = &snap->filters[i];
+		struct lfp_filter c;
+		int64_t id;
+
+		if (txn_has_filter_id(txn, sf->f.id))
+			continue;
+		if (sf->f.lifetime == LFP_LT_DYNAMIC && !(alive && alive(ctx, sf->session)))
+			continue;
+		if (lfp_filter_copy(&c, &sf->f))
+			return -ENOMEM;
+		txn->session = sf->session;
+		id = txn_insert(txn, &c, sf->f.id, prov, sf->f.lifetime, diags);
+		txn->session = own_session;
+		lfp_filter_fini(&c);
+		if (id < 0)
+			r = (int)id;
+	}
+	/* the provider's sublayers that were not there before */
+	for (size_t i = 0; i < txn->n_subs && !r;) {
+		struct lfp_sublayer *s = &txn->subs[i];
+
+		if (s->id == DEFAULT_SUBLAYER_ID || !owned_by(s->provider, prov) ||
+		    snap_sub_index(snap, s->id) >= 0) {
+			i++;
+			continue;
+		}
+		if (sub_used(txn, s->name)) {
+			lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+				      "sublayer '%s' kept: it holds filters of other providers",
+				      s->name);
+			i++;
+			continue;
+		}
+		if (lt_saved(s->lifetime))
+			txn->saved_changed = true;
+		subs_remove_at(txn, i);
+	}
+	for (size_t i = 0; i < txn->n_filters && !r; i++)
+		r = check_lifetime(txn, &txn->filters[i]->f, txn->filters[i]->session, diags);
+	return r;
+}
+
+uint64_t engine_confirm_remaining_ms(const struct engine *eng)
+{
+	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	if (!eng->confirm || now >= eng->confirm->deadline_mono_ms)
+		return 0;
+	return eng->confirm->deadline_mono_ms - now;
+}
+
+/* "in 57 s" for messages */
+static unsigned long long remaining_s(const struct engine *eng)
+{
+	return (engine_confirm_remaining_ms(eng) + 999) / 1000;
+}
+
+static bool sub_is_provider_s(const struct eng_txn *txn, const struct eng_snapshot *snap,
+			      const char *name)
+{
+	const struct lfp_sublayer *s;
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < snap->n_subs; i++)
+		if (!strcmp(snap->subs[i].name, name))
+			return true;
+	s = txn_find_sub((struct eng_txn *)txn, name);
+	return s && s->id != DEFAULT_SUBLAYER_ID && owned_by(s->provider, snap->provider);
+}
+
+int eng_txn_check_confirm(struct eng_txn *txn, struct lfp_diags *diags)
+{
+	struct engine *eng = txn->eng;
+	const struct eng_snapshot *snap;
+	size_t in_txn = 0, in_eng = 0;
+	bool changed = false;
+	const char *prov;
+
+	if (!eng->confirm)
+		return 0;
+	snap = &eng->confirm->prev;
+	prov = snap->provider;
+	/* the provider's filters: committed ones are shared pointers, new ones are fresh */
+	for (size_t i = 0; i < txn->n_filters; i++) {
+		const struct eng_filter *ef = txn->filters[i];
+
+		if (owned_by(ef->f.provider, prov)) {
+			in_txn++;
+			changed |= ef->fresh;
+			continue;
+		}
+		if (!ef->fresh)
+			continue;
+		/* another provider's new filter: it must not stand in the rollback's way */
+		for (size_t k = 0; k < snap->n_filters; k++) {
+			const char *n = snap->filters[k].f.name;
+
+			if (n && ef->f.name && !strcmp(n, ef->f.name)) {
+				lfp_diags_add(diags, LFP_DIAG_ERROR, ef->f.loc, NULL,
+					      "filter name '%s' is held for provider '%s', whose "
+					      "change waits for confirmation (lfp confirm, or it "
+					      "rolls back in %llu s)",
+					      n, prov, remaining_s(eng));
+				return -EBUSY;
+			}
+		}
+		if (sub_is_provider_s(txn, snap, ef->f.sublayer)) {
+			lfp_diags_add(diags, LFP_DIAG_ERROR, ef->f.loc, NULL,
+				      "sublayer '%s' belongs to provider '%s', whose change waits "
+				      "for confirmation (lfp confirm, or it rolls back in %llu s): "
+				      "no new filters in it until then",
+				      ef->f.sublayer, prov, remaining_s(eng));
+			return -EBUSY;
+		}
+	}
+	for (size_t i = 0; i < eng->n_filters; i++)
+		in_eng += owned_by(eng->filters[i]->f.provider, prov);
+	changed |= in_txn != in_eng;
+	/* the provider's sublayers: same ids, weights, lifetimes as committed */
+	in_txn = in_eng = 0;
+	for (size_t i = 0; i < txn->n_subs && !changed; i++) {
+		const struct lfp_sublayer *s = &txn->subs[i];
+		bool found = false;
+
+		if (s->id == DEFAULT_SUBLAYER_ID)
+			continue;
+		if (!owned_by(s->provider, prov)) {
+			for (size_t k = 0; k < snap->n_subs; k++) {
+				if (strcmp(snap->subs[k].name, s->name) ||
+				    snap->subs[k].id == s->id)
+					continue;
+				lfp_diags_add(diags, LFP_DIAG_ERROR, s->loc, NULL,
+					      "sublayer name '%s' is held for provider '%s', whose "
+					      "change waits for confirmation (lfp confirm, or it "
+					      "rolls back in %llu s)",
+					      s->name, prov, remaining_s(eng));
+				return -EBUSY;
+			}
+			continue;
+		}
+		in_txn++;
+		for (size_t k = 0; k < eng->n_subs && !found; k++) {
+			const struct lfp_sublayer *c = &eng->subs[k];
+
+			if (c->id != s->id)
+				continue;
+			found = true;
+			changed |= c->weight != s->weight || c->lifetime != s->lifetime ||
+				   eng->sub_sessions[k] != txn->sub_sessions[i];
+		}
+		changed |= !found;
+	}
+	for (size_t i = 0; i < eng->n_subs; i++)
+		in_eng += eng->subs[i].id != DEFAULT_SUBLAYER_ID &&
+			  owned_by(eng->subs[i].provider, prov);
+	changed |= in_txn != in_eng;
+	if (!changed)
+		return 0;
+	lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+		      "provider '%s' has a change waiting for confirmation: its objects cannot "
+		      "change until `lfp confirm` (or the rollback in %llu s)",
+		      prov, remaining_s(eng));
+	return -EBUSY;
+}
+
+static void confirm_free(struct eng_confirm *c)
+{
+	if (!c)
+		return;
+	eng_snapshot_fini(&c->prev);
+	free(c->error);
+	free(c);
+}
+
+/* The snapshot and deadline as saved in STATE-DIR/confirm.json (what survives a killed lfpd:
+ * the persistent and boot-time objects; runtime and dynamic ones end with lfpd anyway). */
+static json_t *confirm_to_json(const struct eng_confirm *c)
+{
+	LFP_OPTS(lfp_print_opts, po, .show_secrets = true);
+	json_t *root, *subs = json_array(), *filters = json_array();
+
+	root = json_pack("{s:i, s:s, s:s, s:i, s:I, s:I, s:i, s:o, s:o}", "version", 1, "provider",
+			 c->prev.provider, "lifetime", lifetime_name(c->lifetime), "seconds",
+			 (int)c->seconds, "applied_ms", (json_int_t)c->applied_ms, "deadline_ms",
+			 (json_int_t)c->deadline_ms, "pid", (int)c->pid, "sublayers", subs,
+			 "filters", filters);
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < c->prev.n_subs; i++) {
+		const struct lfp_sublayer *s = &c->prev.subs[i];
+
+		if (!lt_saved(s->lifetime))
+			continue;
+		if (json_array_append_new(
+			    subs, json_pack("{s:I, s:s, s:i, s:s?, s:s}", "id", (json_int_t)s->id,
+					    "name", s->name, "weight", s->weight, "provider",
+					    s->provider, "lifetime", lifetime_name(s->lifetime))))
+			goto nomem;
+	}
+	for (size_t i = 0; i < c->prev.n_filters; i++) {
+		const struct lfp_filter *f = &c->prev.filters[i].f;
+		char *t;
+		int r;
+
+		if (!lt_saved(f->lifetime))
+			continue;
+		t = lfp_filter_to_text(f, &po);
+		if (!t)
+			goto nomem;
+		r = json_array_append_new(
+			filters,
+			json_pack("{s:I, s:s?, s:s, s:s}", "id", (json_int_t)f->id, "provider",
+				  f->provider, "lifetime", lifetime_name(f->lifetime), "text", t));
+		free(t);
+		if (r)
+			goto nomem;
+	}
+	return root;
+nomem:
+	json_decref(root);
+	return NULL;
+}
+
+static int lifetime_parse(const char *s, enum lfp_lifetime *lt)
+{
+	if (s && !strcmp(s, "persistent"))
+		*lt = LFP_LT_PERSISTENT;
+	else if (s && !strcmp(s, "boot-time"))
+		*lt = LFP_LT_BOOT_TIME;
+	else if (s && !strcmp(s, "runtime"))
+		*lt = LFP_LT_RUNTIME;
+	else if (s && !strcmp(s, "dynamic"))
+		*lt = LFP_LT_DYNAMIC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int confirm_from_json(const json_t *root, struct eng_confirm *c, struct lfp_diags *diags)
+{
+	const char *prov = json_string_value(json_object_get(root, "provider"));
+	json_t *arr, *it;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (!prov || !json_is_integer(json_object_get(root, "deadline_ms")) ||
+	    lifetime_parse(json_string_value(json_object_get(root, "lifetime")), &c->lifetime))
+		goto bad;
+	c->prev.provider = strdup(prov);
+	arr = json_object_get(root, "sublayers");
+	c->prev.subs = calloc(json_array_size(arr) + 1, sizeof(*c->prev.subs));
+	c->prev.sub_sessions = calloc(json_array_size(arr) + 1, sizeof(*c->prev.sub_sessions));
+	if (!c->prev.provider || !c->prev.subs || !c->prev.sub_sessions)
+		return -ENOMEM;
+	c->seconds = (uint32_t)json_integer_value(json_object_get(root, "seconds"));
+	c->applied_ms = (uint64_t)json_integer_value(json_object_get(root, "applied_ms"));
+	c->deadline_ms = (uint64_t)json_integer_value(json_object_get(root, "deadline_ms"));
+	c->pid = (int32_t)json_integer_value(json_object_get(root, "pid"));
+	json_array_foreach(arr, i, it)
+	{
+		struct lfp_sublayer *s = &c->prev.subs[c->prev.n_subs];
+		const char *name = json_string_value(json_object_get(it, "name"));
+		const char *p = json_string_value(json_object_get(it, "provider"));
+
+		s->id = (uint32_t)json_integer_value(json_object_get(it, "id"));
+		s->weight = (uint16_t)json_integer_value(json_object_get(it, "weight"));
+		if (!name || s->id <= DEFAULT_SUBLAYER_ID ||
+		    lifetime_parse(json_string_value(json_object_get(it, "lifetime")),
+				   &s->lifetime))
+			goto bad;
+		c->prev.n_subs++; /* from here on confirm_free() frees it */
+		if (strdup_opt(&s->name, name) || strdup_opt(&s->provider, p))
+			return -ENOMEM;
+	}
+	arr = json_object_get(root, "filters");
+	c->prev.filters = calloc(json_array_size(arr) + 1, sizeof(*c->prev.filters));
+	if (!c->prev.filters)
+		return -ENOMEM;
+	json_array_foreach(arr, i, it)
+	{
+		LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;
+		struct lfp_filter *f = &c->prev.filters[c->prev.n_filters].f;
+		enum lfp_lifetime lt;
+		int r;
+
+		if (lifetime_parse(json_string_value(json_object_get(it, "lifetime")), &lt))
+			goto bad;
+		r = filter_from_text(json_string_value(json_object_get(it, "text")),
+				     "confirmation file", &rs, diags);
+		if (r == -ENOMEM)
+			return r;
+		if (r)
+			goto bad;
+		*f = rs->filters[0];
+		memset(&rs->filters[0], 0, sizeof(rs->filters[0]));
+		f->id = (uint64_t)json_integer_value(json_object_get(it, "id"));
+		f->lifetime = lt;
+		free(f->provider);
+		f->provider = NULL;
+		c->prev.n_filters++;
+		if (!f->id)
+			goto bad;
+		if (strdup_opt(&f->provider, json_string_value(json_object_get(it, "provider"))))
+			return -ENOMEM;
+	}
+	return 0;
+bad:
+	lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+		      "%s/%s is malformed: the pending confirmation cannot be rolled back "
+		      "(remove the file after checking the policy)",
+		      "STATE-DIR", STORE_CONFIRM);
+	return -EINVAL;
+}
+
+int engine_confirm_begin(struct engine *eng, const char *provider, enum lfp_lifetime lt,
+			 uint32_t seconds, uint64_t session, int32_t pid, struct eng_confirm **out,
+			 struct lfp_diags *diags)
+{
+	struct eng_confirm *c;
+	json_t *j;
+	int r;
+
+	*out = NULL;
+	if (eng->confirm) {
+		const struct eng_confirm *p = eng->confirm;
+
+		lfp_diags_add(
+			diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			"a change is already waiting for confirmation: provider '%s' (applied "
+			"by pid %d), rolled back in %llu s unless `lfp confirm` comes first; "
+			"one at a time",
+			p->prev.provider, (int)p->pid, remaining_s(eng));
+		return -EBUSY;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	r = engine_snapshot(eng, provider, &c->prev);
+	if (r) {
+		free(c);
+		return r;
+	}
+	c->lifetime = lt;
+	c->seconds = seconds;
+	c->session = session;
+	c->pid = pid;
+	c->applied_ms = clock_ms(CLOCK_REALTIME);
+	c->deadline_ms = c->applied_ms + (uint64_t)seconds * 1000;
+	c->deadline_mono_ms = clock_ms(CLOCK_MONOTONIC) + (uint64_t)seconds * 1000;
+	/* saved before the change is committed: an lfpd killed at any point after the
+	 * commit finds it, and rolling back a change that never committed is a no-op */
+	if (eng->state_dir) {
+		j = confirm_to_json(c);
+		r = j ? store_write(eng->state_dir, STORE_CONFIRM, j) : -ENOMEM;
+		json_decref(j);
+		if (r) {
+			lfp_diags_add(
+				diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+				"could not save the rollback in %s/%s (%s): --confirm needs it "
+				"to survive lfpd; nothing was applied",
+				eng->state_dir, STORE_CONFIRM, strerror(-r));
+			confirm_free(c);
+			return r;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void engine_confirm_arm(struct engine *eng, struct eng_confirm *c)
+{
+	eng->confirm = c;
+}
+
+void engine_confirm_cancel(struct engine *eng, struct eng_confirm *c)
+{
+	if (!c)
+		return;
+	if (eng->state_dir)
+		store_remove(eng->state_dir, STORE_CONFIRM);
+	confirm_free(c);
+}
+
+static void confirm_forget(struct engine *eng, struct lfp_diags *diags)
+{
+	int r = eng->state_dir ? store_remove(eng->state_dir, STORE_CONFIRM) : 0;
+
+	if (r)
+		lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+			      "could not remove %s/%s: %s; a restarted lfpd would roll the change "
+			      "back: remove it by hand",
+			      eng->state_dir, STORE_CONFIRM, strerror(-r));
+	confirm_free(eng->confirm);
+	eng->confirm = NULL;
+}
+
+int engine_confirm_clear(struct engine *eng, struct lfp_diags *diags)
+{
+	if (!eng->confirm) {
+		if (eng->last_rollback)
+			lfp_diags_add(
+				diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+				"nothing to confirm: no change is waiting for confirmation "
+				"(the last one, of provider '%s', was rolled back %llu s ago)",
+				eng->last_rollback,
+				(unsigned long long)((clock_ms(CLOCK_REALTIME) -
+						      eng->last_rollback_ms) /
+						     1000));
+		else
+			lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+				      "nothing to confirm: no change is waiting for confirmation");
+		return -ENOENT;
+	}
+	confirm_forget(eng, diags);
+	return 0;
+}
+
+bool engine_confirm_due(const struct engine *eng)
+{
+	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	return eng->confirm && now >= eng->confirm->deadline_mono_ms &&
+	       now >= eng->confirm->retry_mono_ms;
+}
+
+int engine_confirm_rollback(struct engine *eng, const char *why,
+			    bool (*alive)(void *ctx, uint64_t session), void *ctx,
+			    struct lfp_diags *diags)
+{
+	struct eng_confirm *c = eng->confirm;
+	struct eng_txn txn;
+	char *prov;
+	int r;
+
+	if (!c)
+		return -ENOENT;
+	r = eng_txn_begin(eng, &txn);
+	if (r)
+		goto fail;
+	r = eng_txn_restore(&txn, &c->prev, alive, ctx, diags);
+	if (r) {
+		eng_txn_abort(&txn);
+		goto fail;
+	}
+	r = eng_txn_commit(&txn, diags);
+	if (r)
+		goto fail;
+	lfp_print(LFP_WARN,
+		  "lfpd: rollback: the change of provider '%s' (applied with --confirm %" PRIu32
+		  " by pid %d) was not confirmed and %s: provider '%s' holds its previous %zu "
+		  "filters and %zu sublayers again (generation %" PRIu64 ")\n",
+		  c->prev.provider, c->seconds, (int)c->pid, why, c->prev.provider,
+		  c->prev.n_filters, c->prev.n_subs, eng->gen);
+	prov = strdup(c->prev.provider);
+	if (prov) {
+		free(eng->last_rollback);
+		eng->last_rollback = prov;
+		eng->last_rollback_ms = clock_ms(CLOCK_REALTIME);
+	}
+	confirm_forget(eng, diags);
+	return 0;
+fail:
+	free(c->error);
+	c->error = NULL;
+	for (size_t i = 0; i < diags->n && !c->error; i++)
+		if (diags->v[i].severity == LFP_DIAG_ERROR)
+			c->error = strdup(diags->v[i].msg);
+	if (!c->error)
+		c->error = strdup(strerror(-r));
+	c->retry_mono_ms = clock_ms(CLOCK_MONOTONIC) + 1000;
+	lfp_print(LFP_WARN, "lfpd: rollback of provider '%s' failed (%s); retrying in 1 s\n",
+		  c->prev.provider, c->error ? c->error : strerror(-r));
+	return r;
+}
+
+int engine_confirm_load(struct engine *eng, struct lfp_diags *diags)
+{
+	struct eng_confirm *c;
+	json_t *root = NULL;
+	uint64_t now;
+	int r;
+
+	if (!eng->state_dir || eng->confirm)
+		return 0;
+	r = store_read(eng->state_dir, STORE_CONFIRM, &root, diags);
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	r = confirm_from_json(root, c, diags);
+	json_decref(root);
+	if (r) {
+		confirm_free(c);
+		return r;
+	}
+	/* re-armed on the wall clock: the time lfpd was down counts */
+	now = clock_ms(CLOCK_REALTIME);
+	c->deadline_mono_ms =
+		clock_ms(CLOCK_MONOTONIC) + (c->deadline_ms > now ? c->deadline_ms - now : 0);
+	eng->confirm = c;
+	return 0;
 }

@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The state dir. Every file is replaced atomically: a crash at any moment
+ * leaves either the old or the new file, never a torn one, and the directory
+ * is synced after the rename so that the new name survives a power cut too
+ * (the pending confirmation must, or a rollback would be lost).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,8 +14,6 @@
 #include <unistd.h>
 #include "engine.h"
 #include "store.h"
-
-#define STORE_FILE "policy.json"
 
 static int mkdir_p(const char *dir)
 {
@@ -32,67 +36,43 @@ static int mkdir_p(const char *dir)
 	return r;
 }
 
-int store_save(struct engine *eng, struct lfp_diags *diags)
+static void sync_dir(const char *dir)
 {
-	LFP_OPTS(lfp_print_opts, po, .show_secrets = true);
-	json_t *root = json_object(), *subs = json_array(), *filters = json_array();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+int store_write(const char *state_dir, const char *file, const json_t *root)
+{
 	char *path = NULL, *tmp = NULL, *text = NULL;
+	size_t len;
 	int fd = -1, r;
 
-	if (!root || !subs || !filters) {
-		r = -ENOMEM;
-		goto out;
-	}
-	json_object_set_new(root, "version", json_integer(1));
-	json_object_set_new(root, "next_filter_id", json_integer((json_int_t)eng->next_filter_id));
-	json_object_set(root, "sublayers", subs);
-	json_object_set(root, "filters", filters);
-	for (size_t i = 0; i < eng->n_subs; i++) {
-		const struct lfp_sublayer *s = &eng->subs[i];
-
-		if (s->lifetime != LFP_LT_PERSISTENT || !strcmp(s->name, LFP_SUBLAYER_DEFAULT_NAME))
-			continue;
-		json_array_append_new(subs, json_pack("{s:I, s:s, s:i, s:s?}", "id",
-						      (json_int_t)s->id, "name", s->name, "weight",
-						      s->weight, "provider", s->provider));
-	}
-	for (size_t i = 0; i < eng->n_filters; i++) {
-		const struct eng_filter *ef = eng->filters[i];
-		char *t;
-
-		if (ef->f.lifetime != LFP_LT_PERSISTENT)
-			continue;
-		t = lfp_filter_to_text(&ef->f, &po);
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		json_array_append_new(filters,
-				      json_pack("{s:I, s:s?, s:I, s:s}", "id", (json_int_t)ef->f.id,
-						"provider", ef->f.provider, "counter",
-						(json_int_t)ef->counter, "text", t));
-		free(t);
-	}
-	r = mkdir_p(eng->state_dir);
+	r = mkdir_p(state_dir);
 	if (r)
-		goto out;
-	if (asprintf(&path, "%s/%s", eng->state_dir, STORE_FILE) < 0 ||
-	    asprintf(&tmp, "%s/.%s.tmp", eng->state_dir, STORE_FILE) < 0) {
-		path = tmp = NULL;
-		r = -ENOMEM;
-		goto out;
+		return r;
+	if (asprintf(&path, "%s/%s", state_dir, file) < 0 ||
+	    asprintf(&tmp, "%s/.%s.tmp", state_dir, file) < 0) {
+		free(path);
+		return -ENOMEM;
 	}
 	text = json_dumps(root, JSON_INDENT(1));
 	if (!text) {
 		r = -ENOMEM;
 		goto out;
 	}
+	len = strlen(text);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd)) {
+	errno = 0;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd)) {
 		r = errno ? -errno : -EIO;
 		unlink(tmp);
 		goto out;
@@ -102,23 +82,99 @@ int store_save(struct engine *eng, struct lfp_diags *diags)
 		unlink(tmp);
 		goto out;
 	}
+	sync_dir(state_dir);
 	r = 0;
 out:
-	if (r)
-		lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
-			      "could not save the policy in %s: %s", eng->state_dir, strerror(-r));
 	if (fd >= 0)
 		close(fd);
 	free(text);
 	free(path);
 	free(tmp);
-	json_decref(subs);
-	json_decref(filters);
-	json_decref(root);
 	return r;
 }
 
-int store_read(const char *state_dir, json_t **out, struct lfp_diags *diags)
+int store_remove(const char *state_dir, const char *file)
+{
+	char *path = NULL;
+	int r = 0;
+
+	if (asprintf(&path, "%s/%s", state_dir, file) < 0)
+		return -ENOMEM;
+	if (unlink(path) && errno != ENOENT)
+		r = -errno;
+	else
+		sync_dir(state_dir);
+	free(path);
+	return r;
+}
+
+/* One set (persistent or boot-time) as a state file. */
+static json_t *set_json(struct engine *eng, enum lfp_lifetime lt)
+{
+	LFP_OPTS(lfp_print_opts, po, .show_secrets = true);
+	json_t *root, *subs = json_array(), *filters = json_array();
+
+	root = json_pack("{s:i, s:I, s:o, s:o}", "version", 1, "next_filter_id",
+			 (json_int_t)eng->next_filter_id, "sublayers", subs, "filters", filters);
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < eng->n_subs; i++) {
+		const struct lfp_sublayer *s = &eng->subs[i];
+
+		if (s->lifetime != lt || !strcmp(s->name, LFP_SUBLAYER_DEFAULT_NAME))
+			continue;
+		if (json_array_append_new(subs,
+					  json_pack("{s:I, s:s, s:i, s:s?}", "id",
+						    (json_int_t)s->id, "name", s->name, "weight",
+						    s->weight, "provider", s->provider)))
+			goto nomem;
+	}
+	for (size_t i = 0; i < eng->n_filters; i++) {
+		const struct eng_filter *ef = eng->filters[i];
+		char *t;
+		int r;
+
+		if (ef->f.lifetime != lt)
+			continue;
+		t = lfp_filter_to_text(&ef->f, &po);
+		if (!t)
+			goto nomem;
+		r = json_array_append_new(filters, json_pack("{s:I, s:s?, s:I, s:s}", "id",
+							     (json_int_t)ef->f.id, "provider",
+							     ef->f.provider, "counter",
+							     (json_int_t)ef->counter, "text", t));
+		free(t);
+		if (r)
+			goto nomem;
+	}
+	return root;
+nomem:
+	json_decref(root);
+	return NULL;
+}
+
+int store_save(struct engine *eng, struct lfp_diags *diags)
+{
+	static const struct {
+		const char *file;
+		enum lfp_lifetime lt;
+	} sets[] = { { STORE_POLICY, LFP_LT_PERSISTENT }, { STORE_BOOT, LFP_LT_BOOT_TIME } };
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]) && !r; i++) {
+		json_t *root = set_json(eng, sets[i].lt);
+
+		r = root ? store_write(eng->state_dir, sets[i].file, root) : -ENOMEM;
+		json_decref(root);
+		if (r)
+			lfp_diags_add(diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+				      "could not save %s in %s: %s", sets[i].file, eng->state_dir,
+				      strerror(-r));
+	}
+	return r;
+}
+
+int store_read(const char *state_dir, const char *file, json_t **out, struct lfp_diags *diags)
 {
 	char *path = NULL;
 	json_error_t err;
@@ -127,7 +183,7 @@ int store_read(const char *state_dir, json_t **out, struct lfp_diags *diags)
 	*out = NULL;
 	if (!state_dir)
 		return -ENOENT;
-	if (asprintf(&path, "%s/%s", state_dir, STORE_FILE) < 0)
+	if (asprintf(&path, "%s/%s", state_dir, file) < 0)
 		return -ENOMEM;
 	if (access(path, F_OK)) {
 		free(path);

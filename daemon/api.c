@@ -10,6 +10,12 @@
  * requests wait (API_WAIT: main.c stops reading that client and asks again)
  * until the lock is free or their lock wait timeout passes. lfpd stays single
  * threaded; nothing here blocks.
+ *
+ * `apply` with confirm_seconds arms a rollback (the engine holds the
+ * provider's previous objects, also in the state dir); `confirm` disarms it,
+ * api_tick() runs it when the deadline passes and the lock is free. While it
+ * is pending, every mutating request is checked against it before it commits
+ * (eng_txn_check_confirm).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -104,6 +110,16 @@ static int req_lifetime(struct api_req *r, enum lfp_lifetime *lt)
 	return 0;
 }
 
+/* A boot-time object is saved, not enforced: say so, so nobody thinks it protects now. */
+static void boot_time_note(struct api_req *r, enum lfp_lifetime lt)
+{
+	if (lt == LFP_LT_BOOT_TIME)
+		lfp_diags_add(&r->diags, LFP_DIAG_WARNING, (struct lfp_loc){ 0 }, NULL,
+			      "boot-time objects are saved in the boot-time set: `lfpd --boot` "
+			      "enforces them from boot until lfpd starts; this lfpd does not "
+			      "enforce them");
+}
+
 static int need_text(struct api_req *r, const char **text)
 {
 	*text = req_str(r, "text");
@@ -175,6 +191,8 @@ static int op_begin(struct api_req *r, struct api_txn *at)
 /* ret is the operation's result: undo just it, or commit the implicit transaction */
 static int op_end(struct api_req *r, struct api_txn *at, int ret)
 {
+	if (!ret)
+		ret = eng_txn_check_confirm(at->t, &r->diags);
 	if (!at->in_open)
 		return commit_or_abort(r, at->t, ret);
 	if (ret)
@@ -233,6 +251,7 @@ static int api_filter_add(struct api_req *r)
 	ret = op_end(r, &at, id < 0 ? (int)id : 0);
 	if (ret)
 		return ret;
+	boot_time_note(r, lt);
 	json_object_set_new(r->reply, "id", json_integer(id));
 	return 0;
 }
@@ -333,9 +352,12 @@ static int api_sublayer_add(struct api_req *r)
 	ret = op_begin(r, &at);
 	if (ret)
 		return ret;
-	return op_end(r, &at,
-		      eng_txn_add_sublayer(at.t, &rs->sublayers[0], req_str(r, "provider"), lt,
-					   &r->diags));
+	ret = op_end(r, &at,
+		     eng_txn_add_sublayer(at.t, &rs->sublayers[0], req_str(r, "provider"), lt,
+					  &r->diags));
+	if (!ret)
+		boot_time_note(r, lt);
+	return ret;
 }
 
 static int api_sublayer_delete(struct api_req *r)
@@ -452,18 +474,61 @@ static int api_callout_list(struct api_req *r)
 	return 0;
 }
 
+/* The pending confirmation for replies and status (times as Unix seconds and ms left). */
+static json_t *confirm_json(struct lfpd *d)
+{
+	const struct eng_confirm *c = d->eng.confirm;
+	json_t *j;
+
+	if (!c)
+		return json_null();
+	j = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:I}", "provider", c->prev.provider,
+		      "lifetime", lifetime_name(c->lifetime), "seconds", (int)c->seconds, "applied",
+		      (json_int_t)(c->applied_ms / 1000), "deadline",
+		      (json_int_t)(c->deadline_ms / 1000), "remaining_ms",
+		      (json_int_t)engine_confirm_remaining_ms(&d->eng), "pid", (int)c->pid,
+		      "session", (json_int_t)c->session);
+	if (j && c->error)
+		json_object_set_new(j, "rollback_error", json_string(c->error));
+	return j ? j : json_null();
+}
+
+/* confirm_seconds: absent or null = no confirmation, else 1 s to a day */
+static int req_confirm_seconds(struct api_req *r, uint32_t *secs)
+{
+	json_t *v = json_object_get(r->req, "confirm_seconds");
+
+	*secs = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400)
+		return bad_field(r, "confirm_seconds", "expected seconds from 1 to 86400");
+	*secs = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
 static int api_apply(struct api_req *r)
 {
 	LFP_CLEANUP(lfp_ruleset_freep) struct lfp_ruleset *rs = NULL;
 	const char *file = req_str(r, "file");
+	struct eng_confirm *conf = NULL;
 	const char *provider;
 	enum lfp_lifetime lt;
 	struct api_txn at;
 	const char *text;
+	uint32_t secs;
 	int ret;
 
-	if ((ret = need_text(r, &text)) || (ret = req_lifetime(r, &lt)))
+	if ((ret = need_text(r, &text)) || (ret = req_lifetime(r, &lt)) ||
+	    (ret = req_confirm_seconds(r, &secs)))
 		return ret;
+	if (secs && holds_lock(r)) {
+		/* the rollback needs the state before the change, which only a commit fixes */
+		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "apply with confirm_seconds cannot run inside a transaction "
+			      "(txn.commit or txn.abort first)");
+		return -EBUSY;
+	}
 	LFP_OPTS(lfp_parse_opts, po, .file = file, .lifetime = lt);
 	lfp_diags_set_file(&r->diags, file);
 	ret = lfp_rule_parse(text, &po, &rs, &r->diags);
@@ -476,19 +541,77 @@ static int api_apply(struct api_req *r)
 			      "names none");
 		return -EINVAL;
 	}
+	if (secs) {
+		ret = engine_confirm_begin(&r->d->eng, provider, lt, secs, r->c->session,
+					   (int32_t)r->c->pid, &conf, &r->diags);
+		if (ret)
+			return ret;
+	}
 	ret = op_begin(r, &at);
-	if (ret)
+	if (ret) {
+		engine_confirm_cancel(&r->d->eng, conf);
 		return ret;
+	}
 	ret = op_end(r, &at, eng_txn_replace_provider(at.t, provider, rs, lt, &r->diags));
-	if (!ret)
-		json_object_set_new(r->reply, "provider", json_string(provider));
+	if (ret) {
+		engine_confirm_cancel(&r->d->eng, conf);
+		return ret;
+	}
+	boot_time_note(r, lt);
+	json_object_set_new(r->reply, "provider", json_string(provider));
+	if (conf) {
+		engine_confirm_arm(&r->d->eng, conf);
+		lfp_print(LFP_INFO,
+			  "lfpd: provider '%s' applied by pid %d with --confirm %" PRIu32
+			  " (generation %" PRIu64 "): rolled back unless `lfp confirm` comes in "
+			  "time\n",
+			  provider, (int)r->c->pid, secs, r->d->eng.gen);
+		json_object_set_new(r->reply, "confirm", confirm_json(r->d));
+	}
 	return ret;
+}
+
+static int api_confirm(struct api_req *r)
+{
+	json_t *was = confirm_json(r->d);
+	int ret = engine_confirm_clear(&r->d->eng, &r->diags);
+
+	if (ret) {
+		json_decref(was);
+		return ret;
+	}
+	lfp_print(LFP_INFO, "lfpd: provider '%s': change confirmed by pid %d; it stays\n",
+		  json_string_value(json_object_get(was, "provider")), (int)r->c->pid);
+	json_object_set_new(r->reply, "confirmed", was);
+	json_object_set_new(r->reply, "generation", json_integer((json_int_t)r->d->eng.gen));
+	return 0;
+}
+
+/* export and flush work on one saved set: "persistent" (default) or "boot-time" */
+static int req_set(struct api_req *r, enum lfp_lifetime *lt)
+{
+	const char *s = req_str(r, "lifetime");
+
+	*lt = LFP_LT_PERSISTENT;
+	if (!json_object_get(r->req, "lifetime") ||
+	    json_is_null(json_object_get(r->req, "lifetime")))
+		return 0;
+	if (s && !strcmp(s, "boot-time"))
+		*lt = LFP_LT_BOOT_TIME;
+	else if (!s || strcmp(s, "persistent"))
+		return bad_field(r, "lifetime", "expected \"persistent\" or \"boot-time\"");
+	return 0;
 }
 
 static int api_export(struct api_req *r)
 {
-	char *text = engine_export(&r->d->eng, req_str(r, "provider"), false);
+	enum lfp_lifetime lt;
+	char *text;
+	int ret = req_set(r, &lt);
 
+	if (ret)
+		return ret;
+	text = engine_export(&r->d->eng, req_str(r, "provider"), lt, false);
 	if (!text)
 		return -ENOMEM;
 	json_object_set_new(r->reply, "text", json_string(text));
@@ -498,12 +621,13 @@ static int api_export(struct api_req *r)
 
 static int api_flush(struct api_req *r)
 {
+	enum lfp_lifetime lt;
 	struct api_txn at;
-	int ret = op_begin(r, &at);
+	int ret = req_set(r, &lt);
 
-	if (ret)
+	if (ret || (ret = op_begin(r, &at)))
 		return ret;
-	return op_end(r, &at, eng_txn_flush(at.t, req_str(r, "provider"), &r->diags));
+	return op_end(r, &at, eng_txn_flush(at.t, req_str(r, "provider"), lt, &r->diags));
 }
 
 /* ---- sessions and transactions ---- */
@@ -750,10 +874,36 @@ void api_session_end(struct lfpd *d, struct client *c)
 	run_dead_session_drops(d);
 }
 
+static bool session_alive(void *ctx, uint64_t session)
+{
+	struct lfpd *d = ctx;
+
+	for (const struct client *c = d->clients; c; c = c->next)
+		if (c->session == session && !c->closing)
+			return true;
+	return false;
+}
+
+/* The deadline of a pending confirmation passed: roll back, as soon as no transaction is
+ * open (the engine has one writer; lock_release() runs first, then the next tick this). */
+static void run_confirm_rollback(struct lfpd *d)
+{
+	struct lfp_diags diags = { 0 };
+
+	if (!engine_confirm_due(&d->eng) || d->eng.open_txn || d->stopping)
+		return;
+	if (!engine_confirm_rollback(&d->eng, "its deadline passed", session_alive, d, &diags))
+		appwatch_rebuild(d);
+	for (size_t i = 0; i < diags.n; i++)
+		lfp_print(LFP_WARN, "lfpd:   %s\n", diags.v[i].msg);
+	lfp_diags_fini(&diags);
+}
+
 void api_tick(struct lfpd *d)
 {
 	if (d->n_dead_sessions && now_ms() >= d->drop_retry_ms)
 		run_dead_session_drops(d);
+	run_confirm_rollback(d);
 }
 
 /* cgroup ancestors of an absolute cgroup path (relative to the v2 mount), root first */
@@ -863,7 +1013,7 @@ static json_t *status_json(struct lfpd *d)
 {
 	struct lfp_kern_status st;
 	json_t *j = json_object(), *hooks = json_array(), *layers = json_array(), *stats;
-	size_t per_layer[LFP_LAYER_COUNT] = { 0 };
+	size_t per_layer[LFP_LAYER_COUNT] = { 0 }, n_enforced = 0, n_boot = 0;
 	static const char *const stat_names[LFP_STAT_COUNT] = {
 		"classifications",    "events",		"event_drops",
 		"generation_retries", "udp_cache_hits", "errors",
@@ -879,7 +1029,13 @@ static json_t *status_json(struct lfpd *d)
 	json_object_set_new(j, "bpffs", json_string(d->opts.bpffs));
 	json_object_set_new(j, "adopted", json_boolean(st.adopted));
 	json_object_set_new(j, "generation", json_integer((json_int_t)st.gen));
-	json_object_set_new(j, "monitor_mode", json_boolean(d->eng.n_filters == 0));
+	for (size_t i = 0; i < d->eng.n_filters; i++) {
+		if (engine_enforces(&d->eng, d->eng.filters[i]->f.lifetime))
+			n_enforced++;
+		else
+			n_boot++;
+	}
+	json_object_set_new(j, "monitor_mode", json_boolean(n_enforced == 0));
 	json_object_set_new(j, "log_permits", json_boolean(d->opts.log_permits));
 	for (size_t i = 0; i < st.n_hooks; i++)
 		json_array_append_new(
@@ -890,7 +1046,8 @@ static json_t *status_json(struct lfpd *d)
 				  "active", st.hooks[i].active, "reason", st.hooks[i].reason));
 	json_object_set_new(j, "hooks", hooks);
 	for (size_t i = 0; i < d->eng.n_filters; i++)
-		per_layer[d->eng.filters[i]->f.layer]++;
+		if (engine_enforces(&d->eng, d->eng.filters[i]->f.lifetime))
+			per_layer[d->eng.filters[i]->f.layer]++;
 	for (int l = 0; l < LFP_LAYER_COUNT; l++) {
 		const struct lfp_layer_info *li = lfp_layer_info(l);
 		bool enforced = d->eng.enforced_layers & (1u << l);
@@ -915,7 +1072,15 @@ static json_t *status_json(struct lfpd *d)
 						"filters", (json_int_t)per_layer[l]));
 	}
 	json_object_set_new(j, "layers", layers);
-	json_object_set_new(j, "filters", json_integer((json_int_t)d->eng.n_filters));
+	json_object_set_new(j, "filters", json_integer((json_int_t)n_enforced));
+	json_object_set_new(j, "boot_time_filters", json_integer((json_int_t)n_boot));
+	json_object_set_new(j, "confirm", confirm_json(d));
+	json_object_set_new(j, "last_rollback",
+			    d->eng.last_rollback
+				    ? json_pack("{s:s, s:I}", "provider", d->eng.last_rollback,
+						"time",
+						(json_int_t)(d->eng.last_rollback_ms / 1000))
+				    : json_null());
 	json_object_set_new(j, "sublayers", json_integer((json_int_t)d->eng.n_subs));
 	{
 		size_t n = 0;
@@ -969,6 +1134,7 @@ static const struct {
 	{ "apply", api_apply, true, true },
 	{ "export", api_export, false, false },
 	{ "flush", api_flush, true, true },
+	{ "confirm", api_confirm, true, false },
 	{ "explain", api_explain, false, false },
 	{ "monitor", api_monitor, false, false },
 	{ "subscribe", api_subscribe, false, false },

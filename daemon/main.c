@@ -6,6 +6,9 @@
  * One thread, one epoll loop: the listening socket, clients, the event ring
  * buffer, signals and inotify. Nothing here sits on the classification path:
  * the kernel decides on its own and only reports to us.
+ *
+ * `lfpd --boot` is the early loader: the same kernel side, the boot-time set
+ * as the only policy, no socket, no loop; it exits and the pins enforce.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,17 +55,25 @@ static const char usage[] =
 	"  --quiet           with --foreground: do not print events\n"
 	"  --no-log-permits  no events for permitted connections (blocks are always logged)\n"
 	"  --unload          remove every program, map and pin lfp installed, then exit\n"
+	"  --boot            early loader: load (or adopt) the programs, enforce the\n"
+	"                    boot-time set (STATE-DIR/boot.json) alone, then exit; the\n"
+	"                    pins enforce it until lfpd starts and drops it\n"
 	"  -h, --help        this text\n"
 	"  --version         print the version\n"
 	"\n"
 	"Signals: SIGTERM/SIGINT stop lfpd; the persistent policy stays enforced by the\n"
 	"pinned programs and a later lfpd adopts them. Runtime (--runtime) filters end with\n"
-	"lfpd.\n"
+	"lfpd. A change applied with --confirm that is still unconfirmed is rolled back.\n"
 	"\n"
-	"Files: STATE-DIR/policy.json (persistent policy), BPFFS/{maps,links}/ (pins).\n"
+	"Files: STATE-DIR/policy.json (persistent policy), STATE-DIR/boot.json (boot-time\n"
+	"set), STATE-DIR/confirm.json (a change waiting for `lfp confirm`: a restarted lfpd\n"
+	"rolls it back once its deadline passed), BPFFS/{maps,links}/ (pins).\n"
+	"systemd units: dist/lfp-boot.service, dist/lfpd.service.\n"
 	"See docs/lfpd.md and docs/api.md.\n";
 
 static struct lfpd *the_daemon;
+/* --boot: the early loader (kept here: nothing else in lfpd needs to know) */
+static bool opt_boot;
 
 static int log_print(enum lfp_print_level level, const char *fmt, va_list ap)
 {
@@ -410,6 +421,24 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 
 /* ---- setup ---- */
 
+/* Whether an lfpd serves @p path (connect succeeds). */
+static bool socket_answers(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int probe;
+	bool yes;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || access(path, F_OK))
+		return false;
+	strcpy(sa.sun_path, path);
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return false;
+	yes = !connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+	close(probe);
+	return yes;
+}
+
 static int listen_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -434,15 +463,10 @@ static int listen_socket(const char *path)
 		return -errno;
 	/* a stale socket from a killed lfpd: replace it, unless another lfpd answers on it */
 	if (!access(path, F_OK)) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
-			close(probe);
+		if (socket_answers(path)) {
 			close(fd);
 			return -EADDRINUSE;
 		}
-		if (probe >= 0)
-			close(probe);
 		unlink(path);
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
@@ -467,6 +491,7 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		O_UNLOAD,
 		O_QUIET,
 		O_NOLOG,
+		O_BOOT,
 		O_VER
 	};
 	static const struct option longopts[] = {
@@ -478,6 +503,7 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		{ "unload", no_argument, 0, O_UNLOAD },
 		{ "quiet", no_argument, 0, O_QUIET },
 		{ "no-log-permits", no_argument, 0, O_NOLOG },
+		{ "boot", no_argument, 0, O_BOOT },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, O_VER },
 		{ 0 },
@@ -498,6 +524,7 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		case O_UNLOAD: o->unload = true; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_NOLOG: o->log_permits = false; break;
+		case O_BOOT: opt_boot = true; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case O_VER: printf("lfpd %s\n", lfp_version()); exit(0);
 		default: fputs(usage, stderr); exit(1);
@@ -505,6 +532,10 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "lfpd: unexpected argument '%s'\n%s", argv[optind], usage);
+		exit(1);
+	}
+	if (opt_boot && o->unload) {
+		fprintf(stderr, "lfpd: --boot and --unload exclude each other\n");
 		exit(1);
 	}
 }
@@ -594,7 +625,8 @@ static void shutdown_runtime(struct lfpd *d)
 	bool any = false;
 
 	for (size_t i = 0; i < d->eng.n_filters; i++)
-		any |= d->eng.filters[i]->f.lifetime != LFP_LT_PERSISTENT;
+		any |= d->eng.filters[i]->f.lifetime == LFP_LT_RUNTIME ||
+		       d->eng.filters[i]->f.lifetime == LFP_LT_DYNAMIC;
 	if (!any)
 		return;
 	if (!eng_txn_begin(&d->eng, &txn)) {
@@ -604,6 +636,86 @@ static void shutdown_runtime(struct lfpd *d)
 			fprintf(stderr, "lfpd: could not remove runtime filters at exit:\n");
 			lfp_diags_print(&diags, stderr);
 		}
+	}
+	lfp_diags_fini(&diags);
+}
+
+static size_t enforced_filters(struct lfpd *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->eng.n_filters; i++)
+		n += engine_enforces(&d->eng, d->eng.filters[i]->f.lifetime);
+	return n;
+}
+
+/*
+ * lfpd --boot: the kernel side exactly as lfpd sets it up, the boot-time set
+ * as the whole policy, then exit. It refuses to run beside a live lfpd: it
+ * would replace that lfpd's policy behind its back.
+ */
+static int boot_load(struct lfpd *d, const struct lfp_kern_opts *kopts)
+{
+	struct lfp_diags diags = { 0 };
+	int r;
+
+	if (socket_answers(d->opts.socket)) {
+		fprintf(stderr,
+			"lfpd --boot: an lfpd serves %s: it enforces the persistent policy "
+			"already (the boot-time set is for boot, before lfpd starts)\n",
+			d->opts.socket);
+		return 1;
+	}
+	r = lfp_kern_open(kopts, &d->kern);
+	if (r) {
+		fprintf(stderr, "lfpd --boot: cannot enforce auth-connect on %s: %s\n",
+			d->cgroup_abs, strerror(-r));
+		return 2;
+	}
+	r = engine_init(&d->eng, d->kern, d->opts.state_dir);
+	if (r)
+		goto out;
+	d->eng.boot_mode = true;
+	r = engine_load(&d->eng, &diags);
+	lfp_diags_print(&diags, stderr);
+	if (r) {
+		fprintf(stderr,
+			"lfpd --boot: the boot-time set in %s/boot.json could not be "
+			"enforced (see above)\n",
+			d->opts.state_dir);
+		goto out;
+	}
+	fprintf(stderr,
+		"lfpd --boot: %zu boot-time filters enforced on cgroup %s (%s, generation "
+		"%" PRIu64 "); lfpd drops them when it starts\n",
+		d->eng.n_filters, d->cgroup_abs, d->netns, d->eng.gen);
+out:
+	lfp_diags_fini(&diags);
+	engine_fini(&d->eng);
+	lfp_kern_close(d->kern);
+	d->kern = NULL;
+	return r ? 2 : 0;
+}
+
+/* A confirmation an earlier (killed) lfpd left: roll back now if due, else wait again. */
+static void confirm_resume(struct lfpd *d)
+{
+	struct lfp_diags diags = { 0 };
+	int r = engine_confirm_load(&d->eng, &diags);
+
+	if (r) {
+		fprintf(stderr, "lfpd: a pending confirmation could not be read:\n");
+		lfp_diags_print(&diags, stderr);
+	} else if (d->eng.confirm && engine_confirm_due(&d->eng)) {
+		r = engine_confirm_rollback(&d->eng, "its deadline passed while lfpd was down",
+					    NULL, NULL, &diags);
+		lfp_diags_print(&diags, stderr);
+	} else if (d->eng.confirm) {
+		fprintf(stderr,
+			"lfpd: the change of provider '%s' still waits for confirmation: "
+			"rolled back in %" PRIu64 " s unless `lfp confirm` comes first\n",
+			d->eng.confirm->prev.provider,
+			(engine_confirm_remaining_ms(&d->eng) + 999) / 1000);
 	}
 	lfp_diags_fini(&diags);
 }
@@ -658,6 +770,12 @@ int main(int argc, char **argv)
 	kopts.cgroup = d->cgroup_abs;
 	kopts.bpffs = d->opts.bpffs;
 	kopts.log_permits = d->opts.log_permits;
+	if (opt_boot) {
+		r = boot_load(d, &kopts);
+		free(d->netns);
+		free(d->cgroup_abs);
+		return r;
+	}
 	r = lfp_kern_open(&kopts, &d->kern);
 	if (r) {
 		fprintf(stderr, "lfpd: cannot enforce auth-connect on %s: %s\n", d->cgroup_abs,
@@ -680,23 +798,11 @@ int main(int argc, char **argv)
 	if (diags.n)
 		lfp_diags_print(&diags, stderr);
 	lfp_diags_fini(&diags);
+	/* engine_load() committed what the state dir says (an empty policy too: monitor
+	 * mode is explicit, and adopted pins or a boot-time set are replaced by it) */
+	confirm_resume(d);
 	d->eng.on_change = api_filter_changed;
 	d->eng.change_ctx = d;
-	if (!d->eng.n_filters && !lfp_kern_gen(d->kern)) {
-		/* nothing to enforce: commit an empty generation so monitor mode is explicit */
-		struct eng_txn txn;
-
-		if (!eng_txn_begin(&d->eng, &txn))
-			eng_txn_commit(&txn, &diags);
-		lfp_diags_fini(&diags);
-	} else if (!d->eng.n_filters) {
-		/* adopted pins with an empty state dir: the state dir is the truth */
-		struct eng_txn txn;
-
-		if (!eng_txn_begin(&d->eng, &txn))
-			eng_txn_commit(&txn, &diags);
-		lfp_diags_fini(&diags);
-	}
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->lfd = listen_socket(d->opts.socket);
@@ -733,8 +839,8 @@ int main(int argc, char **argv)
 			"lfpd %s: %s cgroup %s, %s, %zu filters, generation %" PRIu64
 			", socket %s%s\n",
 			lfp_version(), st.adopted ? "adopted pinned programs on" : "enforcing on",
-			d->cgroup_abs, d->netns, d->eng.n_filters, d->eng.gen, d->opts.socket,
-			d->eng.n_filters ? "" : " (monitor mode: permit all, log all)");
+			d->cgroup_abs, d->netns, enforced_filters(d), d->eng.gen, d->opts.socket,
+			enforced_filters(d) ? "" : " (monitor mode: permit all, log all)");
 	}
 	r = run(d);
 	/* open transactions are aborted; one commit then drops runtime and dynamic objects */
@@ -742,6 +848,12 @@ int main(int argc, char **argv)
 	for (struct client *c = d->clients, *next; c; c = next) {
 		next = c->next;
 		client_close(d, c);
+	}
+	if (d->eng.confirm) {
+		/* nobody would watch the deadline: an unconfirmed change never outlives its lfpd */
+		engine_confirm_rollback(&d->eng, "lfpd is stopping", NULL, NULL, &diags);
+		lfp_diags_print(&diags, stderr);
+		lfp_diags_fini(&diags);
 	}
 	shutdown_runtime(d);
 	close(d->lfd);

@@ -58,7 +58,8 @@ void cli_print_json(const json_t *j);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_filter(struct cli *cli, int argc, char **argv);
 int cmd_sublayer(struct cli *cli, int argc, char **argv);
-int cmd_apply(struct cli *cli, int argc, char **argv); /* -f FILE, -c -f FILE */
+int cmd_apply(struct cli *cli, int argc, char **argv);	 /* -f FILE, -c -f FILE */
+int cmd_confirm(struct cli *cli, int argc, char **argv); /* keep a change applied with --confirm */
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_flush(struct cli *cli, int argc, char **argv);
 int cmd_monitor(struct cli *cli, int argc, char **argv);

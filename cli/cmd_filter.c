@@ -100,17 +100,18 @@ static int filter_list(struct cli *cli, int argc, char **argv)
 		json_array_foreach(json_object_get(rep, "filters"), i, f)
 		{
 			const char *lt = json_string_value(json_object_get(f, "lifetime"));
+			char mark[32] = "";
 
+			/* persistent is the default; every other lifetime is marked */
+			if (lt && strcmp(lt, "persistent"))
+				snprintf(mark, sizeof(mark), "  (%s)", lt);
 			printf("%-6" JSON_INTEGER_FORMAT " 0x%016" PRIx64 " %10" JSON_INTEGER_FORMAT
 			       "  %-10s %s%s\n",
 			       json_integer_value(json_object_get(f, "id")),
 			       (uint64_t)json_integer_value(json_object_get(f, "weight")),
 			       json_integer_value(json_object_get(f, "hits")),
 			       json_string_value(json_object_get(f, "provider")),
-			       json_string_value(json_object_get(f, "text")),
-			       lt && strcmp(lt, "persistent")
-				       ? (!strcmp(lt, "runtime") ? "  (runtime)" : "  (dynamic)")
-				       : "");
+			       json_string_value(json_object_get(f, "text")), mark);
 		}
 	}
 	json_decref(rep);

@@ -86,7 +86,7 @@ int cmd_help(struct cli *cli, int argc, char **argv)
 }
 
 const char cli_apply_help[] =
-	"Usage: lfp -f FILE [--runtime] [--provider NAME]\n"
+	"Usage: lfp -f FILE [--runtime | --boot-time] [--provider NAME] [--confirm SECONDS]\n"
 	"       lfp -c -f FILE\n"
 	"\n"
 	"Apply FILE as one transaction: afterwards FILE's provider (its `provider NAME`\n"
@@ -99,6 +99,17 @@ const char cli_apply_help[] =
 	"  -c          only check FILE (parse and validate); no daemon needed; prints\n"
 	"              nothing on success\n"
 	"  --runtime   the objects end when lfpd stops (default: persistent)\n"
+	"  --boot-time FILE is the provider's boot-time set, a set apart: enforced by\n"
+	"              `lfpd --boot` from boot until lfpd starts, not by lfpd itself;\n"
+	"              the provider's other objects are left alone (and vice versa)\n"
+	"  --confirm SECONDS\n"
+	"              roll the change back after SECONDS (1-86400) unless `lfp confirm`\n"
+	"              comes first: the provider's objects return as they were, with\n"
+	"              their ids, in one transaction. For remote changes that might cut\n"
+	"              you off. One change waits at a time; until then the provider's\n"
+	"              objects cannot change. The rollback is saved in the state dir: a\n"
+	"              killed lfpd rolls back when it starts again (at once if the\n"
+	"              deadline passed); a stopping lfpd rolls back before it exits.\n"
 	"  FILE = -    read standard input\n"
 	"\n"
 	"Exit: 0 applied, 1 FILE is wrong or refused, 2 lfpd unreachable or the kernel failed.\n";
@@ -113,7 +124,7 @@ const struct cli_cmd cli_cmds[] = {
 	  "sublayer counts, and counters: classifications, events, event drops (never\n"
 	  "silent), generation retries, UDP cache hits, errors.\n" },
 	{ "filter", cmd_filter, "add, delete or list filters",
-	  "Usage: lfp filter add [--runtime] [--provider NAME] STATEMENT\n"
+	  "Usage: lfp filter add [--runtime | --boot-time] [--provider NAME] STATEMENT\n"
 	  "       lfp filter delete ID|NAME\n"
 	  "       lfp filter list [--layer LAYER] [--json]\n"
 	  "\n"
@@ -128,7 +139,11 @@ const struct cli_cmd cli_cmds[] = {
 	  "identity (a renamed or copied binary is another app). Without `sublayer` the\n"
 	  "filter goes to `default` (weight 0x8000); without weight/class the engine\n"
 	  "generates one from the conditions' specificity.\n"
-	  "list shows id, effective weight, hit count, provider and canonical rule text.\n"
+	  "list shows id, effective weight, hit count, provider and canonical rule text,\n"
+	  "marking filters that are not persistent: (runtime), (dynamic), (boot-time).\n"
+	  "--runtime: gone when lfpd stops. --boot-time: in the boot-time set, enforced\n"
+	  "by `lfpd --boot` from boot until lfpd starts (lfpd itself does not enforce it);\n"
+	  "it may use only boot-time sublayers and default.\n"
 	  "\n"
 	  "Examples:\n"
 	  "  lfp filter add name no-curl layer auth-connect app /usr/bin/curl block\n"
@@ -138,24 +153,37 @@ const struct cli_cmd cli_cmds[] = {
 	  "\n"
 	  "Changing policy needs root or group lfp. Rule language: docs/rule-language.md.\n" },
 	{ "sublayer", cmd_sublayer, "add, delete or list sublayers",
-	  "Usage: lfp sublayer add [--runtime] [--provider NAME] NAME weight N\n"
+	  "Usage: lfp sublayer add [--runtime | --boot-time] [--provider NAME] NAME weight N\n"
 	  "       lfp sublayer delete NAME\n"
 	  "       lfp sublayer list [--json]\n"
 	  "\n"
 	  "Sublayers are priority buckets present in every layer (16-bit weight, higher\n"
 	  "first). Every sublayer is evaluated; their answers fold by WFP's rules (a hard\n"
 	  "answer cannot be overridden by a later sublayer). A sublayer that holds filters\n"
-	  "cannot be deleted. Built-in: default (weight 0x8000).\n" },
+	  "cannot be deleted. Built-in: default (weight 0x8000). A boot-time sublayer\n"
+	  "takes only boot-time filters.\n" },
 	{ "export", cmd_export, "print the persistent policy as a file -f accepts",
-	  "Usage: lfp export [--provider NAME]\n"
+	  "Usage: lfp export [--boot-time] [--provider NAME]\n"
 	  "\n"
-	  "Prints the persistent policy (of one provider) as rule text. Credentials in\n"
-	  "redirect URLs are shown as user:***.\n" },
+	  "Prints the persistent policy (of one provider) as rule text; with --boot-time\n"
+	  "the boot-time set instead (apply it again with lfp -f FILE --boot-time).\n"
+	  "Credentials in redirect URLs are shown as user:***.\n" },
 	{ "flush", cmd_flush, "delete the persistent policy (of one provider)",
-	  "Usage: lfp flush [--provider NAME]\n"
+	  "Usage: lfp flush [--boot-time] [--provider NAME]\n"
 	  "\n"
 	  "Deletes every persistent filter (of one provider) and the provider's sublayers\n"
-	  "that are then empty, in one transaction.\n" },
+	  "that are then empty, in one transaction; with --boot-time the boot-time set\n"
+	  "instead.\n" },
+	{ "confirm", cmd_confirm, "keep a change applied with -f FILE --confirm SECONDS",
+	  "Usage: lfp confirm\n"
+	  "\n"
+	  "Keeps the change that `lfp -f FILE --confirm SECONDS` applied: without it, lfpd\n"
+	  "rolls the change back when SECONDS pass (the provider's objects return as they\n"
+	  "were, ids included, in one transaction, with a line in lfpd's log). `lfp\n"
+	  "status` shows the pending change and its deadline.\n"
+	  "\n"
+	  "Exit: 0 confirmed, 1 nothing is waiting for confirmation (or permission denied),\n"
+	  "2 lfpd unreachable.\n" },
 	{ "monitor", cmd_monitor, "live connection events",
 	  "Usage: lfp monitor [--json] [--count N]\n"
 	  "\n"

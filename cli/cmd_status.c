@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 
 static json_int_t jint(const json_t *o, const char *k)
@@ -47,6 +48,29 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	       json_is_true(json_object_get(st, "monitor_mode"))
 		       ? " (monitor mode: permit all, log all)"
 		       : "");
+	if (jint(st, "boot_time_filters"))
+		printf("boot-time:  %" JSON_INTEGER_FORMAT
+		       " filters in the boot-time set (enforced by lfpd --boot until lfpd "
+		       "starts, not now)\n",
+		       jint(st, "boot_time_filters"));
+	h = json_object_get(st, "confirm");
+	if (json_is_object(h)) {
+		time_t t = (time_t)jint(h, "deadline");
+		char when[32] = "?";
+		struct tm tm;
+
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("confirm:    provider '%s' (applied by pid %" JSON_INTEGER_FORMAT
+		       ") is rolled back at %s (in %" JSON_INTEGER_FORMAT
+		       " s) unless `lfp confirm`%s%s\n",
+		       jstr(h, "provider"), jint(h, "pid"), when,
+		       (jint(h, "remaining_ms") + 999) / 1000,
+		       *jstr(h, "rollback_error") ? "; last rollback attempt failed: " : "",
+		       jstr(h, "rollback_error"));
+	} else {
+		printf("confirm:    nothing waits for confirmation\n");
+	}
 	printf("events:     permitted connections %s\n",
 	       json_is_true(json_object_get(st, "log_permits")) ? "logged" : "not logged");
 	printf("hooks:\n");

@@ -108,7 +108,7 @@ enum lfp_obj_lifetime {
 	LFP_LIFETIME_PERSISTENT, /**< saved in lfpd's state dir, enforced again after restart */
 	LFP_LIFETIME_RUNTIME,	 /**< until deleted or lfpd stops */
 	LFP_LIFETIME_DYNAMIC,	 /**< until the session ends (needs a dynamic session) */
-	LFP_LIFETIME_BOOT_TIME,	 /**< the boot-time set (refused by this lfpd) */
+	LFP_LIFETIME_BOOT_TIME,	 /**< the boot-time set (enforced by `lfpd --boot` until lfpd starts) */
 };
 
 struct lfp_obj_opts {

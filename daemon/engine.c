@@ -340,7 +340,7 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 			      "filter '%s': no sublayer named '%s'", what, f->sublayer);
 		return -ENOENT;
 	}
-	if (f->name) {
+	if (f->name && !txn->names_later) {
 		for (size_t i = 0; i < txn->n_filters; i++) {
 			const char *n = txn->filters[i]->f.name;
 
@@ -517,11 +517,75 @@ static bool owned_by(const char *obj_provider, const char *provider)
 	return !provider || (obj_provider && !strcmp(obj_provider, provider));
 }
 
+/* ---- bulk replacement (lfp -f): O(n log n) in the number of filters ---- */
+
+struct text_ref {
+	char *text; /* canonical text of the filter, with secrets (exact comparison) */
+	size_t idx;
+	bool used;
+};
+
+static int text_ref_cmp(const void *a, const void *b)
+{
+	const struct text_ref *x = a, *y = b;
+	int c = strcmp(x->text, y->text);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static char *filter_key(const struct lfp_filter *f)
+{
+	LFP_OPTS(lfp_print_opts, po, .show_secrets = true);
+
+	return lfp_filter_to_text(f, &po);
+}
+
+struct name_ref {
+	const char *name;
+	uint64_t id;
+	struct lfp_loc loc;
+};
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* the unique-name rule, checked once for the whole transaction */
+static int txn_check_names(struct eng_txn *txn, struct lfp_diags *diags)
+{
+	struct name_ref *v = malloc((txn->n_filters + 1) * sizeof(*v));
+	size_t n = 0;
+	int r = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < txn->n_filters; i++)
+		if (txn->filters[i]->f.name)
+			v[n++] = (struct name_ref){ txn->filters[i]->f.name, txn->filters[i]->f.id,
+						    txn->filters[i]->f.loc };
+	qsort(v, n, sizeof(*v), name_ref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(v[i - 1].name, v[i].name))
+			continue;
+		lfp_diags_add(diags, LFP_DIAG_ERROR, v[i].loc, NULL,
+			      "a filter named '%s' exists already (id %" PRIu64 ")", v[i].name,
+			      v[i - 1].id);
+		r = -EEXIST;
+	}
+	free(v);
+	return r;
+}
+
 int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct lfp_ruleset *rs,
 			     enum lfp_lifetime lt, struct lfp_diags *diags)
 {
 	bool *keep_new = calloc(rs->n_filters + 1, sizeof(bool));
 	uint32_t first_new_sub = txn->next_sublayer_id;
+	struct text_ref *refs = NULL;
 	int r = 0;
 
 	if (!keep_new)
@@ -564,28 +628,71 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 			goto out;
 	}
 	/* filters: keep the provider's filters that the file still says, drop the rest
-	 * (of the set the file is applied to: boot-time or not) */
-	for (size_t i = 0; i < txn->n_filters;) {
-		struct lfp_filter *f = &txn->filters[i]->f;
-		bool kept = false;
-
-		if (!owned_by(f->provider, provider) || lt_boot(f->lifetime) != lt_boot(lt)) {
-			i++;
-			continue;
-		}
-		for (size_t j = 0; j < rs->n_filters && !kept; j++) {
-			if (!keep_new[j] && f->lifetime == lt &&
-			    (lt != LFP_LT_DYNAMIC || txn->filters[i]->session == txn->session) &&
-			    lfp_filter_equal(f, &rs->filters[j])) {
-				keep_new[j] = true;
-				kept = true;
-			}
-		}
-		if (kept)
-			i++;
-		else
-			txn_remove_at(txn, i);
+	 * (of the set the file is applied to: boot-time or not). Matching goes through
+	 * the canonical text, sorted: a file of a million filters is n log n. */
+	refs = calloc(rs->n_filters + 1, sizeof(*refs));
+	if (!refs) {
+		r = -ENOMEM;
+		goto out;
 	}
+	for (size_t j = 0; j < rs->n_filters; j++) {
+		refs[j].idx = j;
+		refs[j].text = filter_key(&rs->filters[j]);
+		if (!refs[j].text) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	qsort(refs, rs->n_filters, sizeof(*refs), text_ref_cmp);
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < txn->n_filters; i++) {
+			struct eng_filter *ef = txn->filters[i];
+			struct lfp_filter *f = &ef->f;
+			bool kept = false;
+
+			if (!owned_by(f->provider, provider) || lt_boot(f->lifetime) != lt_boot(lt)) {
+				txn->filters[w++] = ef;
+				continue;
+			}
+			if (f->lifetime == lt &&
+			    (lt != LFP_LT_DYNAMIC || ef->session == txn->session)) {
+				struct text_ref key = { .text = filter_key(f), .idx = 0 };
+				size_t lo = 0, hi = rs->n_filters;
+
+				if (!key.text) {
+					r = -ENOMEM;
+					goto out;
+				}
+				/* first entry with this text, then the first unused one */
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+
+					if (strcmp(refs[mid].text, key.text) < 0)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				for (; lo < rs->n_filters && !strcmp(refs[lo].text, key.text); lo++) {
+					if (!refs[lo].used &&
+					    lfp_filter_equal(f, &rs->filters[refs[lo].idx])) {
+						refs[lo].used = true;
+						keep_new[refs[lo].idx] = true;
+						kept = true;
+						break;
+					}
+				}
+				free(key.text);
+			}
+			if (kept)
+				txn->filters[w++] = ef;
+			else if (lt_saved(f->lifetime))
+				txn->saved_changed = true;
+		}
+		txn->n_filters = w;
+	}
+	txn->names_later = true;
 	for (size_t j = 0; j < rs->n_filters; j++) {
 		int64_t id;
 
@@ -597,6 +704,10 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 			goto out;
 		}
 	}
+	txn->names_later = false;
+	r = txn_check_names(txn, diags);
+	if (r)
+		goto out;
 	/* the provider's sublayers that the file no longer has */
 	for (size_t i = 0; i < txn->n_subs;) {
 		struct lfp_sublayer *s = &txn->subs[i];
@@ -622,6 +733,11 @@ int eng_txn_replace_provider(struct eng_txn *txn, const char *provider, struct l
 	for (size_t i = 0; i < txn->n_filters && !r; i++)
 		r = check_lifetime(txn, &txn->filters[i]->f, txn->filters[i]->session, diags);
 out:
+	txn->names_later = false;
+	if (refs)
+		for (size_t j = 0; j < rs->n_filters; j++)
+			free(refs[j].text);
+	free(refs);
 	free(keep_new);
 	return r;
 }
@@ -817,8 +933,13 @@ int engine_policy_view(struct engine *eng, struct lfp_policy *p)
 
 static uint32_t slot_alloc(struct engine *eng)
 {
-	for (uint32_t i = 1; i < eng->n_slots; i++) {
-		if (!eng->slot_used[i]) {
+	/* next-fit from where the last search ended: a commit of N new filters is
+	 * O(N), not O(N^2) (slot 0 is never free) */
+	for (uint32_t n = 0; n < eng->n_slots; n++) {
+		uint32_t i = eng->slot_hint;
+
+		eng->slot_hint = i + 1 < eng->n_slots ? i + 1 : 1;
+		if (i && !eng->slot_used[i]) {
 			eng->slot_used[i] = 1;
 			return i;
 		}
@@ -872,6 +993,30 @@ out:
 	return r;
 }
 
+/* Whether committing @p txn would hand the kernel the generation it already has
+ * (e.g. the same file applied twice). Only after this engine's first commit: at
+ * start-up the pinned generation may hold anything. @p txn->filters is sorted. */
+static bool txn_is_noop(const struct eng_txn *txn)
+{
+	const struct engine *eng = txn->eng;
+
+	if (!eng->gen || eng->dirty_identities || txn->n_filters != eng->n_filters ||
+	    txn->n_subs != eng->n_subs)
+		return false;
+	for (size_t i = 0; i < txn->n_filters; i++)
+		if (txn->filters[i] != eng->filters[i])
+			return false;
+	for (size_t i = 0; i < txn->n_subs; i++) {
+		const struct lfp_sublayer *a = &txn->subs[i], *b = &eng->subs[i];
+
+		if (a->id != b->id || a->weight != b->weight || a->lifetime != b->lifetime ||
+		    strcmp(a->name, b->name) || txn->sub_sessions[i] != eng->sub_sessions[i] ||
+		    (a->provider ? !b->provider || strcmp(a->provider, b->provider) : !!b->provider))
+			return false;
+	}
+	return true;
+}
+
 int eng_txn_commit(struct eng_txn *txn, struct lfp_diags *diags)
 {
 	struct engine *eng = txn->eng;
@@ -880,6 +1025,11 @@ int eng_txn_commit(struct eng_txn *txn, struct lfp_diags *diags)
 	int r;
 
 	qsort(txn->filters, txn->n_filters, sizeof(*txn->filters), filter_cmp_id);
+	if (txn_is_noop(txn)) {
+		/* nothing changes: no new generation, no save, ids and counters as they are */
+		eng_txn_abort(txn);
+		return 0;
+	}
 	/* counter slots for fresh filters, zeroed before the kernel can count */
 	new_slots = calloc(txn->n_filters + 1, sizeof(*new_slots));
 	if (!new_slots) {

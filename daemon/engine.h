@@ -83,6 +83,7 @@ struct engine {
 	uint32_t next_sublayer_id;
 	uint8_t *slot_used; /**< counter slots in use */
 	uint32_t n_slots;
+	uint32_t slot_hint; /**< where the next free-slot search starts */
 	struct lfp_kern *kern;	  /**< NULL: no kernel (offline tests) */
 	char *state_dir;	  /**< NULL: no persistence */
 	uint32_t enforced_layers; /**< bit per enum lfp_layer the kernel enforces */
@@ -119,6 +120,7 @@ struct eng_txn {
 	uint64_t next_filter_id;
 	uint32_t next_sublayer_id;
 	bool saved_changed; /**< persistent or boot-time objects changed: save at commit */
+	bool names_later;   /**< bulk insert: filter names are checked once, afterwards */
 	uint64_t session;   /**< owner given to the dynamic objects this txn adds */
 };
 

@@ -14,7 +14,8 @@
 
 /* The evaluator's cgroup walk defaults to the current task's ancestors:
  * right here, since only process-context hooks (connect, sendmsg)
- * classify. */
+ * classify. (The re-authorization iterator, in lfpd's context, hands the
+ * evaluator a cgroup it resolved itself: reauth_cgroup.) */
 #include "classify.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -378,6 +379,7 @@ struct tcp_handover {
 	__u32 cflags;
 	__u64 cookie; /* the socket whose TCP_CONNECT_CB reports it */
 	__u64 filter_id;
+	__u64 gen; /* generation of the verdict (re-authorization record) */
 	__u64 cgroup;
 	__u64 exe_dev;
 	__u64 exe_ino;
@@ -386,7 +388,7 @@ struct tcp_handover {
 	__u32 gid;
 	__u16 rport;
 	__u8 verdict;
-	__u8 pad;
+	__u8 want; /* the event is wanted (permits: log flags, global switch) */
 	__u8 raddr[16];
 	char comm[16];
 };
@@ -465,9 +467,11 @@ static __always_inline int connect_sk(struct bpf_sock_addr *ctx, const struct sc
 }
 
 /*
- * connect4/6 for TCP (see tcp_handover): a permitted connect whose event is
- * wanted leaves it to TCP_CONNECT_CB; anything else is reported now (a block
- * never reaches the callback) or not at all.
+ * connect4/6 for TCP (see tcp_handover): a permitted connect leaves its
+ * flow to TCP_CONNECT_CB, which keeps the record re-authorization needs
+ * and reports the event if it is wanted; a block is reported now (it never
+ * reaches the callback). Without sock_ops the record goes into socket
+ * storage here (connect_sk), and the event out at once.
  */
 static __always_inline int connect_tcp(struct bpf_sock_addr *ctx, const struct scratch *sc,
 				       int allow)
@@ -480,11 +484,13 @@ static __always_inline int connect_tcp(struct bpf_sock_addr *ctx, const struct s
 
 	if (!h)
 		return connect_sk(ctx, sc, allow);
-	if (!allow || !want || !lfp_late_tcp) {
+	if (!allow || !lfp_late_tcp) {
 		/* A hand-over this thread still owns is from an attempt that failed
 		 * before its SYN: this attempt's callback must not report it. */
 		if (h->owner == tid)
 			h->owner = 0;
+		if (allow)
+			return connect_sk(ctx, sc, allow);
 		if (want)
 			event_now(ctx, in, sc->comm, out->verdict, out_filter_id(out));
 		return allow;
@@ -501,6 +507,8 @@ static __always_inline int connect_tcp(struct bpf_sock_addr *ctx, const struct s
 	h->gid = in->gid;
 	h->rport = in->rport;
 	h->verdict = out->verdict;
+	h->want = want;
+	h->gen = sc->gen;
 	__builtin_memcpy(h->raddr, in->raddr, 16);
 	__builtin_memcpy(h->comm, sc->comm, 16);
 	h->cookie = bpf_get_socket_cookie(ctx);
@@ -616,8 +624,10 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 	in_rest(in, &sc->tid, sc->comm, ctx);
 	if (!v6 && ctx->msg_src_ip4)
 		addr_v4mapped(in->laddr, ctx->msg_src_ip4);
-	if (c != UDPC_MISS)
+	if (c != UDPC_MISS) {
 		in->flags |= LFP_CF_REAUTHORIZE;
+		stat_inc(LFP_STAT_REAUTH);
+	}
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
 	fid = out_filter_id(out);
@@ -752,9 +762,33 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 	tid = t->pid;
 	h = handover_slot(tid);
 	if (h && h->owner == tid && h->cookie == cookie) {
-		sockops_laddr(ctx, laddr);
-		e = event_flow(h->verdict, h->filter_id, h->cflags, IPPROTO_TCP, laddr,
-			       ctx->local_port, h->raddr, h->rport, cookie);
+		/* the flow's record for re-authorization after a commit */
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s) {
+			s->cgroup = h->cgroup;
+			s->exe_dev = h->exe_dev;
+			s->exe_ino = h->exe_ino;
+			s->pid = h->pid;
+			s->uid = h->uid;
+			s->gid = h->gid;
+			__builtin_memcpy(s->comm, h->comm, sizeof(s->comm));
+			s->gen = h->gen;
+			s->filter_id = h->filter_id;
+			s->verdict = h->verdict;
+			s->proto = IPPROTO_TCP;
+			__builtin_memcpy(s->raddr, h->raddr, 16);
+			s->rport = h->rport;
+			s->cflags = h->cflags;
+			s->pending_event = 0;
+		} else {
+			stat_inc(LFP_STAT_ERRORS); /* this flow cannot be re-authorized */
+		}
+		e = NULL;
+		if (h->want) {
+			sockops_laddr(ctx, laddr);
+			e = event_flow(h->verdict, h->filter_id, h->cflags, IPPROTO_TCP, laddr,
+				       ctx->local_port, h->raddr, h->rport, cookie);
+		}
 		if (e) {
 			e->pid = h->pid;
 			e->uid = h->uid;
@@ -924,5 +958,157 @@ int lfp_exec(struct bpf_raw_tracepoint_args *ctx)
 				      BPF_CORE_READ(bprm, filename)) < 0)
 		e->filename[0] = 0;
 	ring_submit(e);
+	return 0;
+}
+
+/*
+ * Re-authorization of TCP flows after a commit (iter/tcp). lfpd runs this
+ * iterator right after it published a generation, in its own network
+ * namespace: the kernel walks every TCP socket of that namespace, and this
+ * program
+ *  - leaves alone every socket whose cgroup is not the scope cgroup or one
+ *    of its descendants (the socket's own cgroup, compared by id at every
+ *    level of its ancestry);
+ *  - leaves alone sockets without a record of a permitted auth-connect
+ *    classification (accepted connections, flows older than lfp, sockets
+ *    whose record could not be stored) and records already of this
+ *    generation;
+ *  - classifies the rest again with the `reauthorize` flag, as the flow's
+ *    connect was classified (the owner recorded at connect, the remote it
+ *    asked for), with the local end the socket has now;
+ *  - ends each flow the new generation does not permit with
+ *    bpf_sock_destroy() (the application sees ECONNABORTED) and reports it
+ *    (verdict, deciding filter, flags reauthorize).
+ * Re-authorization never pends: anything but permit ends the flow.
+ */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+#define TCP_ESTABLISHED_ 1
+#define TCP_CLOSE_	 7
+#define TCP_LISTEN_	 10
+
+#define REAUTH_CG_LEVELS 32 /* ancestors looked at; a scope further up is never matched */
+
+/*
+ * The socket's cgroup, the scope check and the evaluator's cgroup input.
+ * The evaluator walks the *current* task's ancestors (bpf_get_current_
+ * ancestor_cgroup_id), and current is lfpd here: so the walk happens here,
+ * over the socket's cgroup and its parents, and the evaluator gets the
+ * deepest of them some filter labels (or the socket's own) with level 0,
+ * which it looks up without walking: the same label the walk at connect
+ * gave. The hooks' code is untouched (a branch in the evaluator's walk
+ * costs every connect). @return true when @scope is the socket's cgroup or
+ * one of its ancestors.
+ */
+static __always_inline bool reauth_cgroup(struct sock *sk, struct lfp_eval_in *in, __u64 scope,
+					  __u64 gen, __u64 *own)
+{
+	struct lfp_hash_key key = { .field = LFP_F_CGROUP };
+	struct cgroup *cg = NULL;
+	bool in_scope = false, labelled = false;
+
+	*own = 0;
+	if (!scope || bpf_probe_read_kernel(&cg, sizeof(cg), &sk->sk_cgrp_data.cgroup) || !cg)
+		return false;
+	*own = BPF_CORE_READ(cg, kn, id);
+	in->cgroup = *own;
+	in->cgroup_level = 0;
+	for (__u32 i = 0; i < REAUTH_CG_LEVELS && cg; i++) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+
+		if (id == scope)
+			in_scope = true;
+		if (!labelled && i < LFP_CGROUP_WALK_MAX && id && gen) {
+			key.a = id;
+			if (lfp_env_lookup(&lfp_o_lbl_hash, gen & 1, &key)) {
+				in->cgroup = id;
+				labelled = true;
+			}
+		}
+		/* struct cgroup starts with its css: the parent css is the parent cgroup */
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return in_scope;
+}
+
+SEC("iter/tcp")
+int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct lfp_eval_out *out;
+	struct lfp_eval_in *in;
+	struct lfp_state *st;
+	struct scratch *sc;
+	struct tcp_sock *tp;
+	struct lfp_event *e;
+	struct sock *sk;
+	struct lfp_sk *s;
+	__u64 gen, own_cg;
+	__u8 state;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; /* request and time-wait sockets */
+	sk = (struct sock *)tp;
+	state = sk->__sk_common.skc_state;
+	if (state == TCP_LISTEN_ || state == TCP_CLOSE_)
+		return 0;
+	st = state_get();
+	if (!st)
+		return 0;
+	gen = st->gen;
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || s->proto != IPPROTO_TCP || s->verdict != LFP_V_PERMIT || s->gen == gen)
+		return 0;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	in = &sc->in;
+	out = &sc->out;
+	if (!reauth_cgroup(sk, in, st->scope_cgroup, gen, &own_cg))
+		goto out;
+	in->layer = LFP_LAYER_AUTH_CONNECT;
+	in->direction = LFP_DIR_OUTBOUND;
+	in->proto = IPPROTO_TCP;
+	__builtin_memcpy(in->raddr, s->raddr, 16);
+	in->rport = s->rport;
+	in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
+	in->flags = (s->cflags & ~LFP_CF_REAUTHORIZE) | LFP_CF_REAUTHORIZE;
+	in->lport = sk->__sk_common.skc_num;
+	in->ifindex = sk->__sk_common.skc_bound_dev_if;
+	if (in->ipver == 4 && sk->__sk_common.skc_family == AF_INET)
+		addr_v4mapped(in->laddr, sk->__sk_common.skc_rcv_saddr);
+	else
+		__builtin_memcpy(in->laddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+	in->pid = s->pid;
+	in->uid = s->uid;
+	in->gid = s->gid;
+	in->app_dev = s->exe_dev;
+	in->app_ino = s->exe_ino;
+	lfp_classify(in, out, &sc->gen);
+	stat_inc(LFP_STAT_REAUTH);
+	s->gen = sc->gen;
+	s->filter_id = out_filter_id(out);
+	if (verdict_allows(out->verdict))
+		goto out;
+	s->verdict = out->verdict;
+	if (bpf_sock_destroy(skc)) {
+		stat_inc(LFP_STAT_ERRORS);
+		goto out;
+	}
+	stat_inc(LFP_STAT_REAUTH_ENDED);
+	e = event_flow(out->verdict, s->filter_id, in->flags, IPPROTO_TCP, in->laddr, in->lport,
+		       in->raddr, in->rport, bpf_get_socket_cookie(sk));
+	if (e) {
+		event_who_sk(e, s);
+		e->cgroup = own_cg;
+		ring_submit(e);
+	}
+out:
+	scratch_put(sc);
 	return 0;
 }

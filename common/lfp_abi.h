@@ -129,6 +129,9 @@ enum lfp_stat {
 	LFP_STAT_GEN_RETRY,   /* generation changed under a classification */
 	LFP_STAT_UDP_CACHE_HIT,
 	LFP_STAT_ERRORS, /* unexpected map failures: the layer's default applied */
+	LFP_STAT_REAUTH, /* flows re-authorized after a commit (TCP by the iterator, UDP at the
+			    next datagram to a remote decided under an older generation) */
+	LFP_STAT_REAUTH_ENDED, /* TCP flows ended by a re-authorization (bpf_sock_destroy) */
 	LFP_STAT_COUNT,
 };
 

@@ -1017,6 +1017,7 @@ static json_t *status_json(struct lfpd *d)
 	static const char *const stat_names[LFP_STAT_COUNT] = {
 		"classifications",    "events",		"event_drops",
 		"generation_retries", "udp_cache_hits", "errors",
+		"reauthorizations",   "flows_ended",
 	};
 
 	memset(&st, 0, sizeof(st));

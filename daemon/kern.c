@@ -38,6 +38,7 @@
 /* auth-connect is enforced only when both connect hooks are */
 #define HOOK_REQUIRED 1u
 #define HOOK_CGROUP   2u
+#define HOOK_ITER     4u /* an iterator lfpd runs itself (after each commit) */
 
 struct hook_desc {
 	const char *name; /* status name and link pin name */
@@ -54,6 +55,7 @@ static const struct hook_desc hook_descs[] = {
 	{ "sock_ops", "lfp_sockops", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
 	{ "egress", "lfp_egress", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
+	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
@@ -64,7 +66,7 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
 static const char *const unpinned_maps[] = { "lfp_exec_seen", "lfp_scope", "lfp_scratch",
-					     "lfp_tcp_handover" };
+					     "lfp_tcp_handover", "lfp_reauth_cg" };
 
 const char *lfp_kern_test_refuse;
 
@@ -593,6 +595,30 @@ static void attach_tracepoint(struct lfp_kern *k, size_t i)
 	h->active = true;
 }
 
+/*
+ * The re-authorization iterator: a link per lfpd process, not pinned (it
+ * runs only when lfpd reads it). The kernel walks the sockets of the
+ * network namespace of the process that creates the iterator, lfpd's.
+ */
+static void attach_iter(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, hook_descs[i].prog);
+	struct bpf_link *l;
+	int r;
+
+	if (!p || bpf_program__fd(p) < 0)
+		return;
+	l = bpf_program__attach_iter(p, NULL);
+	if (!l) {
+		r = -errno;
+		reason_set(h, "attach: %s", strerror(-r));
+		return;
+	}
+	k->links[i] = l;
+	h->active = true;
+}
+
 static bool hook_active(const struct lfp_kern *k, const char *name)
 {
 	for (size_t i = 0; i < N_HOOKS; i++)
@@ -685,6 +711,8 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		if (hook_descs[i].flags & HOOK_CGROUP)
 			attach_cgroup_hook(k, i);
+		else if (hook_descs[i].flags & HOOK_ITER)
+			attach_iter(k, i);
 		else
 			attach_tracepoint(k, i);
 		/* refusals at load were reported already */
@@ -1268,15 +1296,51 @@ out:
 	return r;
 }
 
+/*
+ * Re-authorize the scope's TCP flows against the generation just published:
+ * reading an iterator runs lfp_reauth_tcp over every TCP socket of this
+ * process's network namespace (it touches only the scope's). The program
+ * writes nothing, so read() returns 0 once the walk is done.
+ */
+static int kern_reauth(struct lfp_kern *k)
+{
+	char buf[64];
+	ssize_t n;
+	int fd, r = 0;
+
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if (!(hook_descs[i].flags & HOOK_ITER) || !k->links[i])
+			continue;
+		fd = bpf_iter_create(bpf_link__fd(k->links[i]));
+		if (fd < 0)
+			return -errno;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0)
+			r = -errno;
+		close(fd);
+	}
+	return r;
+}
+
 int lfp_kern_commit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen_out)
 {
 	int outer[LFP_ROLE_COUNT];
+	int r;
 
 	if (!k || !lw)
 		return -EINVAL;
 	for (int role = 0; role < LFP_ROLE_COUNT; role++)
 		outer[role] = outer_fd(k, role);
-	return lfp_kern_commit_maps(outer, k->state, lw, gen_out);
+	r = lfp_kern_commit_maps(outer, k->state, lw, gen_out);
+	if (r)
+		return r;
+	/* the generation is active either way: a failed walk leaves existing
+	 * TCP flows as they were (reported, and retried at the next commit) */
+	r = kern_reauth(k);
+	if (r)
+		lfp_print(LFP_WARN, "lfp: re-authorizing TCP flows: %s\n", strerror(-r));
+	return 0;
 }
 
 uint64_t lfp_kern_gen(struct lfp_kern *k)

@@ -50,6 +50,8 @@
 #define PORT_OK	   7001 /* TCP, never blocked by a port filter */
 #define PORT_BLK   7002 /* TCP, blocked by port filters */
 #define PORT_NOLOG 7003 /* TCP, permitted by a nolog / log filter */
+#define PORT_RA_BLK 7004 /* TCP, re-authorization: blocked by a later commit */
+#define PORT_RA_OK  7005 /* TCP, re-authorization: stays permitted */
 #define UDP_BASE   7101 /* UDP receivers 7101..7104 */
 #define N_UDP	   4
 #define MAX_EVENTS 512
@@ -359,8 +361,11 @@ static int group_setup(void **state)
 	return -1;
 }
 
+static void ra_close(void);
+
 static int group_teardown(void **state)
 {
+	ra_close();
 	lfp_kern_close(g.k);
 	g.k = NULL;
 	for (int i = 0; i < 3; i++)
@@ -536,6 +541,35 @@ static int client_main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
+	if (!strcmp(argv[1], "tcpgate") && argc == 5) {
+		/* two connections that live across a commit: send on both after it */
+		int fds[2];
+		char go;
+
+		for (int i = 0; i < 2; i++) {
+			sa_parse(argv[2], atoi(argv[3 + i]), &ss, &len);
+			fds[i] = socket(ss.ss_family, SOCK_STREAM, 0);
+			if (fds[i] < 0)
+				return 3;
+			if (connect(fds[i], (void *)&ss, len))
+				printf("%sERR %d", i ? " " : "", errno);
+			else
+				printf("%sOK %d", i ? " " : "", local_port(fds[i]));
+		}
+		printf("\n");
+		fflush(stdout);
+		if (read(0, &go, 1) != 1)
+			return 4;
+		for (int i = 0; i < 2; i++) {
+			if (send(fds[i], "x", 1, MSG_NOSIGNAL) != 1)
+				printf("%sERR %d", i ? " " : "", errno);
+			else
+				printf("%sOK 1", i ? " " : "");
+			close(fds[i]);
+		}
+		printf("\n");
+		return 0;
+	}
 	if (!strcmp(argv[1], "udpgate") && argc == 5) {
 		char go;
 
@@ -690,13 +724,36 @@ static void lw_build(struct lfp_lowered *lw, const struct cond *c, size_t n)
 	lw->n_filters = n;
 }
 
+struct kcommit_args {
+	struct lfp_kern *k;
+	const struct lfp_lowered *lw;
+	uint64_t *gen;
+};
+
+static int kcommit_fn(void *arg)
+{
+	struct kcommit_args *a = arg;
+
+	return lfp_kern_commit(a->k, a->lw, a->gen);
+}
+
+/* lfp_kern_commit() from inside the test namespace: its re-authorization
+ * walk covers the sockets of the namespace it runs in, and this test's
+ * walks must never see the machine's own. */
+static int kcommit(struct lfp_kern *k, const struct lfp_lowered *lw, uint64_t *gen)
+{
+	struct kcommit_args a = { k, lw, gen };
+
+	return in_netns(kcommit_fn, &a);
+}
+
 static void commit(const struct cond *c, size_t n)
 {
 	struct lfp_lowered lw;
 	uint64_t gen = 0;
 
 	lw_build(&lw, c, n);
-	assert_int_equal(lfp_kern_commit(g.k, &lw, &gen), 0);
+	assert_int_equal(kcommit(g.k, &lw, &gen), 0);
 	assert_int_equal(gen, g.gen + 1);
 	assert_int_equal(lfp_kern_gen(g.k), gen);
 	g.gen = gen;
@@ -849,7 +906,7 @@ static void test_open_fresh(void **state)
 	assert_int_equal(lfp_kern_status(g.k, &st), 0);
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
-	assert_int_equal(st.n_hooks, 7);
+	assert_int_equal(st.n_hooks, 8); /* the cgroup hooks, exec, reauth tcp */
 	for (size_t i = 0; i < st.n_hooks; i++) {
 		if (!st.hooks[i].active)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);
@@ -1079,6 +1136,138 @@ static void test_udp(void **state)
 	}
 }
 
+/* ---- re-authorization of TCP flows ---- */
+
+static struct {
+	int lst[2];	/* listeners on PORT_RA_BLK, PORT_RA_OK (never drained) */
+	int outsider;	/* the test's own connection to PORT_RA_BLK: outside the scope */
+} ra = { { -1, -1 }, -1 };
+
+static int ra_listen(void *arg)
+{
+	static const int ports[2] = { PORT_RA_BLK, PORT_RA_OK };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1;
+
+	for (int i = 0; i < 2; i++) {
+		ra.lst[i] = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(ra.lst[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		a.sin_port = htons(ports[i]);
+		if (ra.lst[i] < 0 || bind(ra.lst[i], (void *)&a, sizeof(a)) ||
+		    listen(ra.lst[i], 16))
+			return -errno;
+	}
+	ra.outsider = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = htons(PORT_RA_BLK);
+	if (ra.outsider < 0 || connect(ra.outsider, (void *)&a, sizeof(a)))
+		return -errno;
+	return 0;
+}
+
+static void ra_close(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (ra.lst[i] >= 0)
+			close(ra.lst[i]);
+	if (ra.outsider >= 0)
+		close(ra.outsider);
+	ra.lst[0] = ra.lst[1] = ra.outsider = -1;
+}
+
+/* between connect and send of `tcpgate`: block PORT_RA_BLK */
+static void gate_block_ra(void)
+{
+	const struct cond pol[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = PORT_RA_BLK, .ans = LFP_ANS_BLOCK },
+	};
+
+	commit(pol, 1);
+}
+
+/*
+ * A commit ends the scope's TCP flows the new generation blocks
+ * (ECONNABORTED for the application, an event with the reauthorize flag)
+ * and leaves the permitted ones alone. A connection outside the scope
+ * cgroup in the same namespace survives even with a permit record in the
+ * storage map (written here by hand, as no hook of the scope ever runs for
+ * it): the iterator's scope check, not the lack of a record, spares it.
+ */
+static void test_reauth_tcp(void **state)
+{
+	const struct cond pol[] = {
+		{ .field = LFP_F_REMOTE_PORT, .port = 7999, .ans = LFP_ANS_BLOCK },
+	};
+	char path[PATH_MAX + 32];
+	struct lfp_kern_status st0, st1;
+	const struct lfp_event *e = NULL;
+	struct lfp_sk rec = { 0 };
+	int a, lp_blk, lp_ok, b, fd, err = -1;
+	socklen_t elen = sizeof(err);
+	struct client c;
+	size_t n_re = 0;
+
+	commit(pol, 1);
+	assert_int_equal(in_netns(ra_listen, NULL), 0);
+	snprintf(path, sizeof(path), "%s/maps/lfp_sk_store", g.pin);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	rec.gen = g.gen;
+	rec.verdict = LFP_V_PERMIT;
+	rec.proto = IPPROTO_TCP;
+	rec.pid = getpid();
+	v4mapped(rec.raddr, "127.0.0.1");
+	rec.rport = PORT_RA_BLK;
+	assert_int_equal(bpf_map_update_elem(fd, &ra.outsider, &rec, BPF_ANY), 0);
+	close(fd);
+
+	events_collect(g.k);
+	assert_int_equal(lfp_kern_status(g.k, &st0), 0);
+	assert_int_equal(run_client_gated(g.self, g.cg, &c, gate_block_ra, "tcpgate", "127.0.0.1",
+					  port_str(PORT_RA_BLK), port_str(PORT_RA_OK), NULL),
+			 0);
+	assert_int_equal(sscanf(c.out, "OK %d OK %d\n%*s %d OK %d", &lp_blk, &lp_ok, &a, &b), 4);
+	assert_true(lp_blk > 0 && lp_ok > 0);
+	assert_true(strstr(c.out, "\nERR ") != NULL);
+	assert_int_equal(a, ECONNABORTED); /* the blocked flow was ended */
+	assert_int_equal(b, 1);		   /* the permitted one is alive */
+
+	/* outside the scope: alive, no error */
+	assert_int_equal(getsockopt(ra.outsider, SOL_SOCKET, SO_ERROR, &err, &elen), 0);
+	assert_int_equal(err, 0);
+	assert_int_equal(send(ra.outsider, "x", 1, MSG_NOSIGNAL), 1);
+	ra_close();
+
+	assert_int_equal(lfp_kern_status(g.k, &st1), 0);
+	assert_int_equal(st1.stats[LFP_STAT_REAUTH_ENDED] - st0.stats[LFP_STAT_REAUTH_ENDED], 1);
+	assert_true(st1.stats[LFP_STAT_REAUTH] - st0.stats[LFP_STAT_REAUTH] >= 2);
+
+	events_collect(g.k);
+	for (size_t i = 0; i < evs.n; i++) {
+		e = &evs.ev[i];
+		if (!(e->flags & LFP_CF_REAUTHORIZE))
+			continue;
+		n_re++;
+		assert_int_equal(e->pid, c.pid);
+		assert_int_equal(e->rport, PORT_RA_BLK);
+		assert_int_equal(e->lport, lp_blk);
+		assert_int_equal(e->verdict, LFP_V_BLOCK);
+		assert_int_equal(e->layer, LFP_LAYER_AUTH_CONNECT);
+		assert_int_equal(e->proto, IPPROTO_TCP);
+		assert_int_equal(e->filter_id, FILTER_ID(0));
+		assert_int_equal(e->exe_ino, g.self_ino);
+		assert_true(is_v4mapped_of(e->raddr, "127.0.0.1"));
+	}
+	assert_int_equal(n_re, 1);
+	/* both connects were reported at connect time, without the flag */
+	assert_int_equal(events_of(c.pid, PORT_RA_OK, NULL), 1);
+	assert_int_equal(events_of(c.pid, PORT_RA_BLK, NULL), 2);
+
+	/* a second commit finds nothing left to end */
+	gate_block_ra();
+	assert_int_equal(lfp_kern_status(g.k, &st0), 0);
+	assert_int_equal(st0.stats[LFP_STAT_REAUTH_ENDED], st1.stats[LFP_STAT_REAUTH_ENDED]);
+}
+
 static void test_log_flags(void **state)
 {
 	const struct cond pol[] = {
@@ -1152,7 +1341,7 @@ static void test_persist(void **state)
 		g.k = open_on(g.cg, g.pin, &err);
 		if (!err && !lfp_kern_status(g.k, &st) && st.adopted && st.gen == g.gen) {
 			lw_build(&lw, pol2, 1);
-			if (!lfp_kern_commit(g.k, &lw, &gen) && gen == g.gen + 1)
+			if (!kcommit(g.k, &lw, &gen) && gen == g.gen + 1)
 				ok = 1;
 		}
 		if (write(p[1], &ok, 1) != 1)
@@ -1259,7 +1448,7 @@ static void test_refused_program(void **state)
 						 : 1);
 
 	lw_build(&lw, pol, 2);
-	assert_int_equal(lfp_kern_commit(k2, &lw, &gen), 0);
+	assert_int_equal(kcommit(k2, &lw, &gen), 0);
 	assert_int_equal(gen, 1);
 	lw_free(&lw);
 	assert_int_equal(tcp_from(g.self, g.cg2, "127.0.0.1", PORT_BLK, &c), -EPERM);
@@ -1419,7 +1608,7 @@ static void test_lowered_policy(void **state)
 	assert_int_equal(lfp_lower(&p, NULL, &lw, &diags), 0);
 	for (size_t i = 0; i < lw.n_filters; i++)
 		lw.filters[i].counter = 100 + (uint32_t)i;
-	assert_int_equal(lfp_kern_commit(g.k, &lw, &gen), 0);
+	assert_int_equal(kcommit(g.k, &lw, &gen), 0);
 	g.gen = gen;
 	lfp_lowered_fini(&lw);
 
@@ -1510,7 +1699,7 @@ static void test_commit_100k(void **state)
 	}
 	lw_build(&lw, pol, n);
 	t0 = now_ms();
-	assert_int_equal(lfp_kern_commit(g.k, &lw, &gen), 0);
+	assert_int_equal(kcommit(g.k, &lw, &gen), 0);
 	t1 = now_ms();
 	g.gen = gen;
 	lw_free(&lw);
@@ -1550,6 +1739,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_block_remote_port),
 		cmocka_unit_test(test_block_app),
 		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_reauth_tcp),
 		cmocka_unit_test(test_log_flags),
 		cmocka_unit_test(test_lowered_policy),
 		cmocka_unit_test(test_persist),

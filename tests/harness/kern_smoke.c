@@ -47,14 +47,14 @@
 #include "kern.h"
 #include "kern_internal.h"
 
-#define PORT_OK	   7001 /* TCP, never blocked by a port filter */
-#define PORT_BLK   7002 /* TCP, blocked by port filters */
-#define PORT_NOLOG 7003 /* TCP, permitted by a nolog / log filter */
+#define PORT_OK	    7001 /* TCP, never blocked by a port filter */
+#define PORT_BLK    7002 /* TCP, blocked by port filters */
+#define PORT_NOLOG  7003 /* TCP, permitted by a nolog / log filter */
 #define PORT_RA_BLK 7004 /* TCP, re-authorization: blocked by a later commit */
 #define PORT_RA_OK  7005 /* TCP, re-authorization: stays permitted */
-#define UDP_BASE   7101 /* UDP receivers 7101..7104 */
-#define N_UDP	   4
-#define MAX_EVENTS 512
+#define UDP_BASE    7101 /* UDP receivers 7101..7104 */
+#define N_UDP	    4
+#define MAX_EVENTS  512
 
 /* ---- fixture ---- */
 
@@ -1139,8 +1139,8 @@ static void test_udp(void **state)
 /* ---- re-authorization of TCP flows ---- */
 
 static struct {
-	int lst[2];	/* listeners on PORT_RA_BLK, PORT_RA_OK (never drained) */
-	int outsider;	/* the test's own connection to PORT_RA_BLK: outside the scope */
+	int lst[2];   /* listeners on PORT_RA_BLK, PORT_RA_OK (never drained) */
+	int outsider; /* the test's own connection to PORT_RA_BLK: outside the scope */
 } ra = { { -1, -1 }, -1 };
 
 static int ra_listen(void *arg)

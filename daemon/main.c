@@ -397,6 +397,7 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	rec.lport = ke->lport;
 	rec.rport = ke->rport;
 	rec.cookie = ke->cookie;
+	lfp_event_flags_format(ke->flags, rec.flags, sizeof(rec.flags));
 	if (d->opts.foreground && !d->opts.quiet) {
 		char line[1024];
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <lfp/layer.h>
 #include "event.h"
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -42,6 +43,7 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 	json_object_set_new(j, "remote_addr", json_string(e->raddr));
 	json_object_set_new(j, "remote_port", json_integer(e->rport));
 	json_object_set_new(j, "cookie", json_integer((json_int_t)e->cookie));
+	json_object_set_new(j, "flags", json_string(e->flags));
 	return j;
 }
 
@@ -88,6 +90,8 @@ int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
 	e->lport = (uint16_t)jint(j, "local_port");
 	e->rport = (uint16_t)jint(j, "remote_port");
 	e->cookie = jint(j, "cookie");
+	s = jstr(j, "flags");
+	snprintf(e->flags, sizeof(e->flags), "%s", s ? s : "");
 	return 0;
 }
 
@@ -117,8 +121,24 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 	endpoint(rem, sizeof(rem), e->raddr, e->rport);
 	return snprintf(
 		buf, size,
-		"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s", ts,
-		(unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt, e->pid,
+		"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s%s%s",
+		ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt, e->pid,
 		e->path ? e->path : (e->comm ? e->comm : "?"), e->uid, e->proto ? e->proto : "?",
-		loc, rem);
+		loc, rem, e->flags[0] ? " flags=" : "", e->flags);
+}
+
+void lfp_event_flags_format(uint32_t flags, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (unsigned int bit = 0; bit < 32 && off < size; bit++) {
+		const char *name;
+
+		if (!(flags & (1u << bit)))
+			continue;
+		name = lfp_cflag_name(bit);
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", off ? "+" : "",
+					name ? name : "?");
+	}
 }

@@ -26,7 +26,11 @@ struct lfp_event_rec {
 	char laddr[64], raddr[64]; /**< printable addresses */
 	uint16_t lport, rport;
 	uint64_t cookie;
+	char flags[96]; /**< connection flags by name, "loopback+reauthorize", or "" */
 };
+
+/** Names of the LFP_CF_* bits in @p flags joined with '+' ("" for none). */
+void lfp_event_flags_format(uint32_t flags, char *buf, size_t size);
 
 /** JSON object for @p e (new reference). */
 json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e);

@@ -41,6 +41,8 @@ int main(int argc, char **argv)
 	struct lfp_diags diags = { 0 };
 	struct lfp_session *s = NULL;
 	struct lfp_filter_info *fs = NULL;
+	struct lfp_sublayer_info *subs = NULL;
+	struct lfp_provider_info *provs = NULL;
 	struct timespec end, now;
 	char rule[128];
 	uint64_t id = 0;
@@ -86,6 +88,22 @@ int main(int argc, char **argv)
 		printf("filter %" PRIu64 " %s%s: %s\n", fs[i].id, fs[i].name ? fs[i].name : "-",
 		       fs[i].lifetime == LFP_LIFETIME_DYNAMIC ? " (dynamic)" : "", fs[i].text);
 	lfp_filter_infos_free(fs, n);
+
+	r = lfp_session_sublayers(s, &subs, &n, &diags);
+	if (r)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		printf("sublayer %s weight %u filters %zu%s\n", subs[i].name, subs[i].weight,
+		       subs[i].filters, subs[i].lifetime == LFP_LIFETIME_DYNAMIC ? " (dynamic)" : "");
+	lfp_sublayer_infos_free(subs, n);
+
+	r = lfp_session_providers(s, &provs, &n, &diags);
+	if (r)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		printf("provider %s filters %zu sublayers %zu\n", provs[i].name, provs[i].filters,
+		       provs[i].sublayers);
+	lfp_provider_infos_free(provs, n);
 	printf("ready\n");
 	fflush(stdout);
 

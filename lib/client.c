@@ -424,54 +424,6 @@ void lfp_filter_infos_free(struct lfp_filter_info *v, size_t n)
 	free(v);
 }
 
-int lfp_session_filters(struct lfp_session *s, const char *layer, struct lfp_filter_info **out,
-			size_t *n, struct lfp_diags *diags)
-{
-	struct lfp_filter_info *v;
-	json_t *rep, *arr, *j;
-	bool nomem = false;
-	size_t i;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	r = list(s, json_pack("{s:s, s:s?}", "op", "filter.list", "layer", layer), "filters", &rep,
-		 &arr, diags);
-	if (r)
-		return r;
-	v = calloc(json_array_size(arr) + 1, sizeof(*v));
-	if (!v) {
-		json_decref(rep);
-		return -ENOMEM;
-	}
-	json_array_foreach(arr, i, j)
-	{
-		v[i] = (struct lfp_filter_info){
-			.id = get_u64(j, "id"),
-			.name = dup_str(j, "name", &nomem),
-			.layer = dup_str(j, "layer", &nomem),
-			.sublayer = dup_str(j, "sublayer", &nomem),
-			.weight = get_u64(j, "weight"),
-			.hits = get_u64(j, "hits"),
-			.provider = dup_str(j, "provider", &nomem),
-			.lifetime =
-				lifetime_parse(json_string_value(json_object_get(j, "lifetime"))),
-			.session = get_u64(j, "session"),
-			.uncommitted = json_is_true(json_object_get(j, "uncommitted")),
-			.text = dup_str(j, "text", &nomem),
-		};
-	}
-	*n = json_array_size(arr);
-	json_decref(rep);
-	if (nomem) {
-		lfp_filter_infos_free(v, *n);
-		*n = 0;
-		return -ENOMEM;
-	}
-	*out = v;
-	return 0;
-}
-
 void lfp_sublayer_infos_free(struct lfp_sublayer_info *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {
@@ -481,49 +433,6 @@ void lfp_sublayer_infos_free(struct lfp_sublayer_info *v, size_t n)
 	free(v);
 }
 
-int lfp_session_sublayers(struct lfp_session *s, struct lfp_sublayer_info **out, size_t *n,
-			  struct lfp_diags *diags)
-{
-	struct lfp_sublayer_info *v;
-	json_t *rep, *arr, *j;
-	bool nomem = false;
-	size_t i;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	r = list(s, json_pack("{s:s}", "op", "sublayer.list"), "sublayers", &rep, &arr, diags);
-	if (r)
-		return r;
-	v = calloc(json_array_size(arr) + 1, sizeof(*v));
-	if (!v) {
-		json_decref(rep);
-		return -ENOMEM;
-	}
-	json_array_foreach(arr, i, j)
-	{
-		v[i] = (struct lfp_sublayer_info){
-			.id = (uint32_t)get_u64(j, "id"),
-			.name = dup_str(j, "name", &nomem),
-			.weight = (uint16_t)get_u64(j, "weight"),
-			.provider = dup_str(j, "provider", &nomem),
-			.lifetime =
-				lifetime_parse(json_string_value(json_object_get(j, "lifetime"))),
-			.session = get_u64(j, "session"),
-			.filters = (size_t)get_u64(j, "filters"),
-		};
-	}
-	*n = json_array_size(arr);
-	json_decref(rep);
-	if (nomem) {
-		lfp_sublayer_infos_free(v, *n);
-		*n = 0;
-		return -ENOMEM;
-	}
-	*out = v;
-	return 0;
-}
-
 void lfp_provider_infos_free(struct lfp_provider_info *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
@@ -531,42 +440,115 @@ void lfp_provider_infos_free(struct lfp_provider_info *v, size_t n)
 	free(v);
 }
 
-int lfp_session_providers(struct lfp_session *s, struct lfp_provider_info **out, size_t *n,
-			  struct lfp_diags *diags)
+static void filter_info_decode(void *elem, const json_t *j, bool *nomem)
 {
-	struct lfp_provider_info *v;
+	*(struct lfp_filter_info *)elem = (struct lfp_filter_info){
+		.id = get_u64(j, "id"),
+		.name = dup_str(j, "name", nomem),
+		.layer = dup_str(j, "layer", nomem),
+		.sublayer = dup_str(j, "sublayer", nomem),
+		.weight = get_u64(j, "weight"),
+		.hits = get_u64(j, "hits"),
+		.provider = dup_str(j, "provider", nomem),
+		.lifetime = lifetime_parse(json_string_value(json_object_get(j, "lifetime"))),
+		.session = get_u64(j, "session"),
+		.uncommitted = json_is_true(json_object_get(j, "uncommitted")),
+		.text = dup_str(j, "text", nomem),
+	};
+}
+
+static void sublayer_info_decode(void *elem, const json_t *j, bool *nomem)
+{
+	*(struct lfp_sublayer_info *)elem = (struct lfp_sublayer_info){
+		.id = (uint32_t)get_u64(j, "id"),
+		.name = dup_str(j, "name", nomem),
+		.weight = (uint16_t)get_u64(j, "weight"),
+		.provider = dup_str(j, "provider", nomem),
+		.lifetime = lifetime_parse(json_string_value(json_object_get(j, "lifetime"))),
+		.session = get_u64(j, "session"),
+		.filters = (size_t)get_u64(j, "filters"),
+	};
+}
+
+static void provider_info_decode(void *elem, const json_t *j, bool *nomem)
+{
+	*(struct lfp_provider_info *)elem = (struct lfp_provider_info){
+		.name = dup_str(j, "name", nomem),
+		.filters = (size_t)get_u64(j, "filters"),
+		.sublayers = (size_t)get_u64(j, "sublayers"),
+	};
+}
+
+/* One enumeration: send @p req, decode the reply's array @p key into a new array of
+ * @p size-byte elements; on failure nothing is returned and nothing leaks. */
+static int enumerate(struct lfp_session *s, json_t *req, const char *key, size_t size,
+		     void (*decode)(void *elem, const json_t *j, bool *nomem),
+		     void (*free_fn)(void *v, size_t n), void **out, size_t *n,
+		     struct lfp_diags *diags)
+{
 	json_t *rep, *arr, *j;
 	bool nomem = false;
+	char *v;
 	size_t i;
 	int r;
 
 	*out = NULL;
 	*n = 0;
-	r = list(s, json_pack("{s:s}", "op", "provider.list"), "providers", &rep, &arr, diags);
+	r = list(s, req, key, &rep, &arr, diags);
 	if (r)
 		return r;
-	v = calloc(json_array_size(arr) + 1, sizeof(*v));
+	v = calloc(json_array_size(arr) + 1, size);
 	if (!v) {
 		json_decref(rep);
 		return -ENOMEM;
 	}
-	json_array_foreach(arr, i, j)
-	{
-		v[i] = (struct lfp_provider_info){
-			.name = dup_str(j, "name", &nomem),
-			.filters = (size_t)get_u64(j, "filters"),
-			.sublayers = (size_t)get_u64(j, "sublayers"),
-		};
-	}
-	*n = json_array_size(arr);
+	json_array_foreach(arr, i, j) decode(v + i * size, j, &nomem);
+	i = json_array_size(arr);
 	json_decref(rep);
 	if (nomem) {
-		lfp_provider_infos_free(v, *n);
-		*n = 0;
+		free_fn(v, i);
 		return -ENOMEM;
 	}
 	*out = v;
+	*n = i;
 	return 0;
+}
+
+static void filter_infos_free_v(void *v, size_t n)
+{
+	lfp_filter_infos_free(v, n);
+}
+
+static void sublayer_infos_free_v(void *v, size_t n)
+{
+	lfp_sublayer_infos_free(v, n);
+}
+
+static void provider_infos_free_v(void *v, size_t n)
+{
+	lfp_provider_infos_free(v, n);
+}
+
+int lfp_session_filters(struct lfp_session *s, const char *layer, struct lfp_filter_info **out,
+			size_t *n, struct lfp_diags *diags)
+{
+	return enumerate(s, json_pack("{s:s, s:s?}", "op", "filter.list", "layer", layer),
+			 "filters", sizeof(**out), filter_info_decode, filter_infos_free_v,
+			 (void **)out, n, diags);
+}
+
+int lfp_session_sublayers(struct lfp_session *s, struct lfp_sublayer_info **out, size_t *n,
+			  struct lfp_diags *diags)
+{
+	return enumerate(s, json_pack("{s:s}", "op", "sublayer.list"), "sublayers", sizeof(**out),
+			 sublayer_info_decode, sublayer_infos_free_v, (void **)out, n, diags);
+}
+
+int lfp_session_providers(struct lfp_session *s, struct lfp_provider_info **out, size_t *n,
+			  struct lfp_diags *diags)
+{
+	return enumerate(s, json_pack("{s:s}", "op", "provider.list"), "providers", sizeof(**out),
+			 provider_info_decode, provider_infos_free_v, (void **)out, n, diags);
 }
 
 int lfp_session_status_json(struct lfp_session *s, char **out, struct lfp_diags *diags)

@@ -310,6 +310,12 @@ if [ -x "$T_TMP/session_demo" ]; then
 	wait_until grep -q '^ready' "$T_TMP/demo.out"
 	t_check "session_demo committed its sublayer and filter and listed them" eval \
 		"grep -q '^filter [0-9]* demo-block (dynamic)' \"\$T_TMP/demo.out\""
+	t_check "session_demo enumerated its dynamic sublayer with its filter count" eval \
+		"grep -q '^sublayer demo weight 200 filters 1 (dynamic)' \"\$T_TMP/demo.out\""
+	t_check "session_demo enumerated the default sublayer" eval \
+		"grep -q '^sublayer default weight 32768 ' \"\$T_TMP/demo.out\""
+	t_check "session_demo enumerated providers with their counts" eval \
+		"grep -Eq '^provider cli filters [1-9][0-9]* sublayers [1-9]' \"\$T_TMP/demo.out\""
 	t_expect "session_demo's filter blocks while it runs" EPERM "$(py_tcp 127.0.0.1 $P3)"
 	t_check "... in its dynamic sublayer" eval 'lfp sublayer list | grep demo | grep -q dynamic'
 	wait_until eval "! kill -0 $demo 2>/dev/null"

@@ -872,34 +872,40 @@ static int map_fill(int fd, const void *keys, size_t ksz, const void *vals, size
 }
 
 /* The ARRAY label maps start zeroed: only the non-zero labels are written. */
-static int fill_sparse_u32(int fd, const __u32 *labels, size_t n)
+/* Write the non-zero elements of an array map's contents (@p n elements of @p vsz
+ * bytes, 4 or 8): a fresh array map reads zero everywhere else. */
+static int fill_sparse(int fd, const void *vals, size_t vsz, size_t n)
 {
+	static const char zero[8];
+	const char *v = vals;
 	size_t cnt = 0;
-	__u32 *keys, *vals;
+	__u32 *keys;
+	char *out;
 	int r;
 
-	if (!labels)
+	if (!vals)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		cnt += labels[i] != 0;
+		cnt += memcmp(v + i * vsz, zero, vsz) != 0;
 	if (!cnt)
 		return 0;
 	keys = malloc(cnt * sizeof(*keys));
-	vals = malloc(cnt * sizeof(*vals));
-	if (!keys || !vals) {
+	out = malloc(cnt * vsz);
+	if (!keys || !out) {
 		free(keys);
-		free(vals);
+		free(out);
 		return -ENOMEM;
 	}
 	cnt = 0;
-	for (size_t i = 0; i < n; i++)
-		if (labels[i]) {
-			keys[cnt] = (__u32)i;
-			vals[cnt++] = labels[i];
-		}
-	r = map_fill(fd, keys, sizeof(*keys), vals, sizeof(*vals), cnt);
+	for (size_t i = 0; i < n; i++) {
+		if (!memcmp(v + i * vsz, zero, vsz))
+			continue;
+		keys[cnt] = (__u32)i;
+		memcpy(out + cnt++ * vsz, v + i * vsz, vsz);
+	}
+	r = map_fill(fd, keys, sizeof(*keys), out, vsz, cnt);
 	free(keys);
-	free(vals);
+	free(out);
 	return r;
 }
 
@@ -917,37 +923,6 @@ static int fill_dense(int fd, const void *vals, size_t vsz, size_t n)
 		keys[i] = (__u32)i;
 	r = map_fill(fd, keys, sizeof(*keys), vals, vsz, n);
 	free(keys);
-	return r;
-}
-
-/* Like fill_sparse_u32, for the 64-bit words of AUX. */
-static int fill_sparse_u64(int fd, const __u64 *words, size_t n)
-{
-	size_t cnt = 0;
-	__u32 *keys;
-	__u64 *vals;
-	int r;
-
-	for (size_t i = 0; i < n; i++)
-		cnt += words[i] != 0;
-	if (!cnt)
-		return 0;
-	keys = malloc(cnt * sizeof(*keys));
-	vals = malloc(cnt * sizeof(*vals));
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	cnt = 0;
-	for (size_t i = 0; i < n; i++)
-		if (words[i]) {
-			keys[cnt] = (__u32)i;
-			vals[cnt++] = words[i];
-		}
-	r = map_fill(fd, keys, sizeof(*keys), vals, sizeof(*vals), cnt);
-	free(keys);
-	free(vals);
 	return r;
 }
 
@@ -1203,10 +1178,10 @@ static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps
 	NEW(LFP_ROLE_AUX, "lfp_g_aux", BPF_MAP_TYPE_ARRAY, 4, sizeof(__u64), LFP_AUX_ENTRIES, 0);
 #undef NEW
 
-	if ((r = fill_sparse_u32(g->fd[LFP_ROLE_LBL_PORT], lw->port_labels,
-				 LFP_LBL_PORT_ENTRIES)) ||
-	    (r = fill_sparse_u32(g->fd[LFP_ROLE_LBL_SMALL], lw->small_labels,
-				 LFP_LBL_SMALL_ENTRIES)) ||
+	if ((r = fill_sparse(g->fd[LFP_ROLE_LBL_PORT], lw->port_labels, sizeof(__u32),
+			     LFP_LBL_PORT_ENTRIES)) ||
+	    (r = fill_sparse(g->fd[LFP_ROLE_LBL_SMALL], lw->small_labels, sizeof(__u32),
+			     LFP_LBL_SMALL_ENTRIES)) ||
 	    (r = map_fill(g->fd[LFP_ROLE_LBL_LPM], lw->lpm_keys, sizeof(struct lfp_lpm_key),
 			  lw->lpm_vals, 4, lw->n_lpm)) ||
 	    (r = map_fill(g->fd[LFP_ROLE_LBL_HASH], lw->hash_keys, sizeof(struct lfp_hash_key),
@@ -1226,7 +1201,7 @@ static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps
 		return -ENOMEM;
 	r = aux_build(lw, gen, ax);
 	if (!r)
-		r = fill_sparse_u64(g->fd[LFP_ROLE_AUX], ax->words, ax->used);
+		r = fill_sparse(g->fd[LFP_ROLE_AUX], ax->words, sizeof(__u64), ax->used);
 	if (!r)
 		r = fill_dense(g->fd[LFP_ROLE_AUX_HDR], ax->hdr, sizeof(struct lfp_aux_hdr),
 			       LFP_AUX_HDR_ENTRIES);

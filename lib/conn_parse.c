@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <lfp/oracle.h>
+#include "resolve_int.h"
 #include "rule_int.h"
 
 struct conn_cur {
@@ -38,38 +39,6 @@ static struct rule_tok *conn_peek(struct conn_cur *c)
 	return &c->tk->v[i];
 }
 
-static int resolve_id(bool user, const char *name, uint32_t *id)
-{
-	size_t sz = 1024;
-	int r;
-
-	for (;;) {
-		char *buf = malloc(sz);
-		struct passwd pw, *pwp = NULL;
-		struct group gr, *grp = NULL;
-
-		if (!buf)
-			return -ENOMEM;
-		if (user) {
-			r = getpwnam_r(name, &pw, buf, sz, &pwp);
-			if (!r && pwp)
-				*id = pw.pw_uid;
-		} else {
-			r = getgrnam_r(name, &gr, buf, sz, &grp);
-			if (!r && grp)
-				*id = gr.gr_gid;
-		}
-		free(buf);
-		if (r == ERANGE && sz < (1u << 20)) {
-			sz *= 2;
-			continue;
-		}
-		if (r)
-			return -r;
-		return (user ? !!pwp : !!grp) ? 0 : -ENOENT;
-	}
-}
-
 static bool addr_is_v4(const uint8_t a[16])
 {
 	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -92,7 +61,7 @@ static int conn_set(struct rule_ctx *rc, struct lfp_conn *conn, enum lfp_field f
 		if (v->form != LFP_VF_NAME) {
 			id = (uint32_t)v->lo;
 		} else {
-			r = resolve_id(f == LFP_F_USER, v->str, &id);
+			r = resolve_account_id(f == LFP_F_USER, v->str, &id);
 			if (r == -ENOMEM)
 				return r;
 			if (r) {

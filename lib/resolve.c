@@ -17,6 +17,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <lfp/oracle.h>
+#include "resolve_int.h"
 
 /* The kernel's dev_t (MAJOR << 20 | MINOR), which BPF reads from the inode. */
 static uint64_t kernel_dev(dev_t d)
@@ -42,10 +43,11 @@ static int nss_not_found(int r)
 	return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
 }
 
-static int sys_user(void *ctx, const char *name, uint32_t *uid)
+int resolve_account_id(bool user, const char *name, uint32_t *id)
 {
-	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	struct passwd pw, *res = NULL;
+	long sz = sysconf(user ? _SC_GETPW_R_SIZE_MAX : _SC_GETGR_R_SIZE_MAX);
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
 	char *buf;
 	int r;
 
@@ -55,45 +57,31 @@ static int sys_user(void *ctx, const char *name, uint32_t *uid)
 		buf = malloc((size_t)sz);
 		if (!buf)
 			return -ENOMEM;
-		r = getpwnam_r(name, &pw, buf, (size_t)sz, &res);
-		if (r != ERANGE)
+		if (user)
+			r = getpwnam_r(name, &pw, buf, (size_t)sz, &pwp);
+		else
+			r = getgrnam_r(name, &gr, buf, (size_t)sz, &grp);
+		if (r != ERANGE || sz >= (1l << 24))
 			break;
 		free(buf);
 		sz *= 2;
 	}
-	if (res)
-		*uid = res->pw_uid;
 	free(buf);
-	if (res)
+	if (user ? !!pwp : !!grp) {
+		*id = user ? pw.pw_uid : gr.gr_gid;
 		return 0;
+	}
 	return nss_not_found(r) ? -ENOENT : -r;
+}
+
+static int sys_user(void *ctx, const char *name, uint32_t *uid)
+{
+	return resolve_account_id(true, name, uid);
 }
 
 static int sys_group(void *ctx, const char *name, uint32_t *gid)
 {
-	long sz = sysconf(_SC_GETGR_R_SIZE_MAX);
-	struct group gr, *res = NULL;
-	char *buf;
-	int r;
-
-	if (sz < 1024)
-		sz = 1024;
-	for (;;) {
-		buf = malloc((size_t)sz);
-		if (!buf)
-			return -ENOMEM;
-		r = getgrnam_r(name, &gr, buf, (size_t)sz, &res);
-		if (r != ERANGE)
-			break;
-		free(buf);
-		sz *= 2;
-	}
-	if (res)
-		*gid = res->gr_gid;
-	free(buf);
-	if (res)
-		return 0;
-	return nss_not_found(r) ? -ENOENT : -r;
+	return resolve_account_id(false, name, gid);
 }
 
 /* The first cgroup2 mount in /proc/mounts (e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified). */

@@ -734,6 +734,91 @@ static __always_inline void sockops_laddr(struct bpf_sock_ops *ctx, __u8 *laddr)
 }
 
 /*
+ * auth-listen without BPF LSM (this kernel refuses LSM programs): sock_ops
+ * TCP_LISTEN_CB, which the kernel calls unconditionally (no callback flags)
+ * from listen() once the socket is listening, in the caller's context. It
+ * cannot fail listen(), so a listen the policy does not permit marks the
+ * listener in socket storage and the ingress hook drops every SYN to it: no
+ * connection is ever accepted. A later permitted listen() of the same socket
+ * (after a disconnect) clears the mark. A block is always reported; a
+ * permitted listen only when the deciding filter has the `log` flag.
+ * Without a scratch slot the listener is marked too: fail closed, as connect.
+ */
+static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct lfp_eval_out *out;
+	struct lfp_eval_in *in;
+	struct scratch *sc;
+	struct lfp_event *e;
+	struct lfp_sk *s;
+	int allow;
+
+	if (!sk)
+		return;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s)
+			s->listen_block = 1;
+		return;
+	}
+	in = &sc->in;
+	out = &sc->out;
+	in->layer = LFP_LAYER_AUTH_LISTEN;
+	in->direction = LFP_DIR_INBOUND;
+	in->proto = IPPROTO_TCP;
+	sockops_laddr(ctx, in->laddr);
+	in->lport = ctx->local_port;
+	in->ipver = ctx->family == AF_INET6 && !addr_is_v4mapped(in->laddr) ? 6 : 4;
+	in->ifindex = sk->bound_dev_if;
+	if (addr_is_loopback(in->laddr))
+		in->flags |= LFP_CF_LOOPBACK;
+	ident_current(in, &sc->tid, sc->comm);
+	lfp_classify(in, out, &sc->gen);
+	allow = verdict_allows(out->verdict);
+	if (allow) {
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+		if (s)
+			s->listen_block = 0;
+	} else {
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s) {
+			ident_to_sk(s, in, sc->comm);
+			s->gen = sc->gen;
+			s->filter_id = out_filter_id(out);
+			s->verdict = out->verdict;
+			s->proto = IPPROTO_TCP;
+			s->cflags = in->flags;
+			s->listen_block = 1;
+		} else {
+			/* the listener cannot be marked: its SYNs would pass */
+			stat_inc(LFP_STAT_ERRORS);
+		}
+	}
+	/* a permit only when its filter says `log`: not the global switch,
+	 * which is about connections (a server's listens are not its clients') */
+	if (!allow || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
+		/* no remote: the unspecified address of the listener's family, built
+		 * in the input's oaddr (unused at this layer, classified already)
+		 * rather than on the stack the evaluator's frames need */
+		__builtin_memset(in->oaddr, 0, 16);
+		if (in->ipver == 4)
+			addr_v4mapped(in->oaddr, 0);
+		e = event_flow(out->verdict, out_filter_id(out), in->flags, IPPROTO_TCP, in->laddr,
+			       in->lport, in->oaddr, 0, bpf_get_socket_cookie(ctx));
+		if (e) {
+			e->layer = LFP_LAYER_AUTH_LISTEN;
+			e->ipver = in->ipver;
+			event_who_in(e, in, sc->comm);
+			ring_submit(e);
+		}
+	}
+	scratch_put(sc);
+}
+
+/*
  * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
  * and port, just before the SYN: the moment to emit a permitted connect's
  * event with the seed's `Local=`. The connect hook left it under this
@@ -752,6 +837,10 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 	__u64 cookie;
 	__u32 tid;
 
+	if (ctx->op == BPF_SOCK_OPS_TCP_LISTEN_CB) {
+		sockops_listen(ctx);
+		return 1;
+	}
 	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
 		return 1;
 	sk = ctx->sk;
@@ -907,6 +996,58 @@ int lfp_egress(struct __sk_buff *skb)
 	event_classify(s, val->verdict, val->filter_id, val->cflags, p.saddr, p.sport, p.daddr,
 		       p.dport, cookie);
 	return 1;
+}
+
+/*
+ * cgroup_skb ingress: the other half of auth-listen. For a segment to a
+ * listener the kernel runs this with skb->sk = the listener (the socket the
+ * lookup found), so only TCP segments to a local listener cost a storage
+ * lookup; a marked listener's SYNs (SYN without ACK) are dropped, so no
+ * connection to it is ever accepted. No event per SYN: the listen() that
+ * was not permitted reported once.
+ */
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+
+SEC("cgroup_skb/ingress")
+int lfp_ingress(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct lfp_sk *s;
+	__u32 off;
+	__u8 fl;
+
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_LISTEN)
+		return 1;
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || !s->listen_block)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__u8 vihl;
+
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1))
+			return 1;
+		off = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		__u8 nh;
+
+		/* extension headers are not walked: a segment behind one is
+		 * dropped whatever its flags (fail closed, never a SYN through) */
+		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, nexthdr), &nh, 1))
+			return 1;
+		if (nh != IPPROTO_TCP)
+			return 0;
+		off = sizeof(struct ipv6hdr);
+	} else {
+		return 1;
+	}
+	/* flags: byte 13 of the TCP header */
+	if (bpf_skb_load_bytes(skb, off + 13, &fl, 1))
+		return 1;
+	return (fl & TCP_FLAG_SYN) && !(fl & TCP_FLAG_ACK) ? 0 : 1;
 }
 
 /*

@@ -190,7 +190,7 @@ struct lfp_sk {
 	__u8 verdict;
 	__u8 pending_event; /* 1: emit the event when the local address is known */
 	__u8 proto;
-	__u8 pad;
+	__u8 listen_block; /* auth-listen: 1 while this listener's listen() was not permitted */
 	__u8 raddr[16];
 	__u16 rport;
 	__u16 pad2;

@@ -39,6 +39,7 @@
 #define HOOK_REQUIRED 1u
 #define HOOK_CGROUP   2u
 #define HOOK_ITER     4u /* an iterator lfpd runs itself (after each commit) */
+#define HOOK_ALIAS    8u /* another hook's program, listed for a second layer: no attach */
 
 struct hook_desc {
 	const char *name; /* status name and link pin name */
@@ -54,6 +55,10 @@ static const struct hook_desc hook_descs[] = {
 	{ "sendmsg6", "lfp_sendmsg6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
 	{ "sock_ops", "lfp_sockops", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
 	{ "egress", "lfp_egress", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
+	/* auth-listen: the sock_ops program above (its listen callback, no
+	 * attachment of its own) marks listeners, ingress drops their SYNs */
+	{ "sock_ops listen callback", "lfp_sockops", LFP_LAYER_AUTH_LISTEN, HOOK_ALIAS },
+	{ "ingress", "lfp_ingress", LFP_LAYER_AUTH_LISTEN, HOOK_CGROUP },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 };
@@ -627,6 +632,23 @@ static bool hook_active(const struct lfp_kern *k, const char *name)
 	return false;
 }
 
+/* An alias is as active as the first hook running the same program, which
+ * comes earlier in hook_descs. */
+static void alias_hook(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(hook_descs[j].prog, hook_descs[i].prog))
+			continue;
+		h->active = k->hooks[j].active;
+		if (!h->active)
+			reason_set(h, "%s: %s", hook_descs[j].name, k->hooks[j].reason);
+		return;
+	}
+	reason_set(h, "no hook runs %s", hook_descs[i].prog);
+}
+
 static int ring_cb(void *ctx, void *data, size_t size)
 {
 	struct lfp_kern *k = ctx;
@@ -709,7 +731,9 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 	__atomic_store_n(&k->state->log_permits, opts->log_permits ? 1 : 0, __ATOMIC_RELAXED);
 
 	for (size_t i = 0; i < N_HOOKS; i++) {
-		if (hook_descs[i].flags & HOOK_CGROUP)
+		if (hook_descs[i].flags & HOOK_ALIAS)
+			alias_hook(k, i);
+		else if (hook_descs[i].flags & HOOK_CGROUP)
 			attach_cgroup_hook(k, i);
 		else if (hook_descs[i].flags & HOOK_ITER)
 			attach_iter(k, i);

@@ -853,6 +853,7 @@ static int tcp_from(const char *exe, const char *cgroup, const char *addr, int p
 static const enum bpf_attach_type cg_types[] = {
 	BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP4_SENDMSG,
 	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,	    BPF_CGROUP_INET_EGRESS,
+	BPF_CGROUP_INET_INGRESS,
 };
 #define N_CG_TYPES (sizeof(cg_types) / sizeof(cg_types[0]))
 
@@ -906,7 +907,10 @@ static void test_open_fresh(void **state)
 	assert_int_equal(lfp_kern_status(g.k, &st), 0);
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
-	assert_int_equal(st.n_hooks, 8); /* the cgroup hooks, exec, reauth tcp */
+	/* the cgroup hooks, the listen callback (sock_ops again), exec, reauth tcp */
+	assert_int_equal(st.n_hooks, 10);
+	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
+	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	for (size_t i = 0; i < st.n_hooks; i++) {
 		if (!st.hooks[i].active)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);
@@ -1435,6 +1439,10 @@ static void test_refused_program(void **state)
 	assert_non_null(strstr(hook(&st, "sendmsg4")->reason, "refused"));
 	assert_false(hook(&st, "sock_ops")->active);
 	assert_non_null(strstr(hook(&st, "sock_ops")->reason, "refused"));
+	/* the listen callback is the same program: it goes with it */
+	assert_false(hook(&st, "sock_ops listen callback")->active);
+	assert_non_null(strstr(hook(&st, "sock_ops listen callback")->reason, "refused"));
+	assert_true(hook(&st, "ingress")->active);
 	assert_true(hook(&st, "connect4")->active);
 	assert_true(hook(&st, "connect6")->active);
 	assert_true(hook(&st, "sendmsg6")->active);

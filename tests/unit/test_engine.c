@@ -198,7 +198,8 @@ static void test_unenforced_layer_and_action_refused(void **state)
 {
 	struct engine *eng = *state;
 
-	assert_int_equal(add(eng, "layer auth-listen block", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
+	assert_int_equal(add(eng, "layer inbound-transport block", LFP_LT_PERSISTENT, NULL),
+			 -EOPNOTSUPP);
 	assert_int_equal(add(eng, "layer auth-connect ask", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
 	assert_int_equal(
 		add(eng, "layer auth-connect sublayer nosuch block", LFP_LT_PERSISTENT, NULL),

@@ -1015,9 +1015,8 @@ static json_t *status_json(struct lfpd *d)
 	json_t *j = json_object(), *hooks = json_array(), *layers = json_array(), *stats;
 	size_t per_layer[LFP_LAYER_COUNT] = { 0 }, n_enforced = 0, n_boot = 0;
 	static const char *const stat_names[LFP_STAT_COUNT] = {
-		"classifications",    "events",		"event_drops",
-		"generation_retries", "udp_cache_hits", "errors",
-		"reauthorizations",   "flows_ended",
+		"classifications", "events", "event_drops",	 "generation_retries",
+		"udp_cache_hits",  "errors", "reauthorizations", "flows_ended",
 	};
 
 	memset(&st, 0, sizeof(st));
@@ -1054,7 +1053,10 @@ static json_t *status_json(struct lfpd *d)
 		bool enforced = d->eng.enforced_layers & (1u << l);
 		bool any = false, all = true;
 		const char *why = NULL;
+		char mech[512] = "";
+		size_t off = 0;
 
+		/* the mechanism is what is attached on this kernel, not the table's wish list */
 		for (size_t i = 0; i < st.n_hooks; i++) {
 			if (st.hooks[i].layer != l)
 				continue;
@@ -1062,14 +1064,26 @@ static json_t *status_json(struct lfpd *d)
 			all &= st.hooks[i].active;
 			if (!st.hooks[i].active)
 				why = st.hooks[i].reason;
+			else if (off < sizeof(mech))
+				off += (size_t)snprintf(mech + off, sizeof(mech) - off, "%s%s",
+							off ? " + " : "", st.hooks[i].name);
 		}
+		if (l == LFP_LAYER_AUTH_LISTEN && any && off < sizeof(mech))
+			snprintf(mech + off, sizeof(mech) - off,
+				 " (the fallback: this version has no BPF LSM socket_listen "
+				 "program, "
+				 "see docs/kernel.md; listen() succeeds and SYNs to a "
+				 "blocked listener are dropped)");
 		json_array_append_new(layers,
 				      json_pack("{s:s, s:s, s:s, s:I}", "name", li->name, "state",
 						!enforced      ? "not implemented in this version"
 						: (any && all) ? "enforced"
 						: any	       ? "partly enforced"
 							       : "unavailable",
-						"mechanism", enforced ? li->hook : (why ? why : ""),
+						"mechanism",
+						!enforced     ? ""
+						: why && !off ? why
+							      : mech,
 						"filters", (json_int_t)per_layer[l]));
 	}
 	json_object_set_new(j, "layers", layers);

@@ -11,6 +11,10 @@ t_expect "no policy: status says monitor mode" true "$(status_get monitor_mode)"
 st=$(lfp status --json | $PY -c 'import json,sys
 print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-connect"][0])')
 t_expect "status: auth-connect is enforced" enforced "$st"
+mech=$(lfp status --json | $PY -c 'import json,sys
+print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-connect"][0])')
+t_check "status: auth-connect's mechanism names its attached hooks" eval \
+	"[[ \"\$mech\" == *connect4*connect6*sendmsg4*sendmsg6* ]]"
 
 # --count N: the monitor ends by itself after N events
 "$LFP_BIN" --socket "$T_SOCK" monitor --json --count 1 >"$T_TMP/count.json" 2>&1 &

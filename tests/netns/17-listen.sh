@@ -79,6 +79,12 @@ t_expect "status: the listen callback and the ingress hook are active" "true tru
 h = {x["name"]: x for x in json.load(sys.stdin)["hooks"]}
 print(str(h["sock_ops listen callback"]["active"]).lower(), str(h["ingress"]["active"]).lower())')"
 
+mech=$(lfp status --json | $PY -c 'import json,sys
+print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-listen"][0])')
+t_check "status: auth-listen's mechanism names the attached hooks and why not LSM" eval \
+	"[[ \"\$mech\" == *'sock_ops listen callback'*ingress*'BPF LSM'* ]]"
+echo "mechanism: $mech" | t_diag
+
 id=$(lfp filter add name no-listen layer auth-listen local.port $PB block)
 t_check "filter add prints a numeric id" is_num "$id"
 

@@ -28,143 +28,56 @@
 
 /* ---- per-generation maps: outer ARRAY_OF_MAPS, slot = gen & 1 ---- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_LBL_PORT_ENTRIES);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(__u32));
-		});
-} lfp_o_lbl_port SEC(".maps");
+/* One outer map of a role (common/lfp_abi.h): 2 slots holding inner maps of
+ * this type, size, flags, key and value size (the template lfpd's maps match). */
+#define LFP_OUTER_MAP(NAME, TYPE, ENTRIES, FLAGS, KSZ, VSZ)                                        \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 2);                                                            \
+		__type(key, __u32);                                                                \
+		__array(                                                                           \
+			values, struct {                                                           \
+				__uint(type, TYPE);                                                \
+				__uint(max_entries, ENTRIES);                                      \
+				__uint(map_flags, FLAGS);                                          \
+				__uint(key_size, KSZ);                                             \
+				__uint(value_size, VSZ);                                           \
+			});                                                                        \
+	} NAME SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_LBL_SMALL_ENTRIES);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(__u32));
-		});
-} lfp_o_lbl_small SEC(".maps");
+LFP_OUTER_MAP(lfp_o_lbl_port, BPF_MAP_TYPE_ARRAY, LFP_LBL_PORT_ENTRIES, 0, sizeof(__u32),
+	      sizeof(__u32));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-			__uint(max_entries, 1);
-			__uint(map_flags, BPF_F_NO_PREALLOC);
-			__uint(key_size, sizeof(struct lfp_lpm_key));
-			__uint(value_size, sizeof(__u32));
-		});
-} lfp_o_lbl_lpm SEC(".maps");
+LFP_OUTER_MAP(lfp_o_lbl_small, BPF_MAP_TYPE_ARRAY, LFP_LBL_SMALL_ENTRIES, 0, sizeof(__u32),
+	      sizeof(__u32));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_HASH);
-			__uint(max_entries, 1);
-			__uint(key_size, sizeof(struct lfp_hash_key));
-			__uint(value_size, sizeof(__u32));
-		});
-} lfp_o_lbl_hash SEC(".maps");
+LFP_OUTER_MAP(lfp_o_lbl_lpm, BPF_MAP_TYPE_LPM_TRIE, 1, BPF_F_NO_PREALLOC,
+	      sizeof(struct lfp_lpm_key), sizeof(__u32));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_TUPLES_ENTRIES);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(struct lfp_tuple));
-		});
-} lfp_o_tuples SEC(".maps");
+LFP_OUTER_MAP(lfp_o_lbl_hash, BPF_MAP_TYPE_HASH, 1, 0, sizeof(struct lfp_hash_key), sizeof(__u32));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_HASH);
-			__uint(max_entries, 1);
-			__uint(key_size, sizeof(struct lfp_rule_key));
-			__uint(value_size, sizeof(struct lfp_rule_val));
-		});
-} lfp_o_rules SEC(".maps");
+LFP_OUTER_MAP(lfp_o_tuples, BPF_MAP_TYPE_ARRAY, LFP_TUPLES_ENTRIES, 0, sizeof(__u32),
+	      sizeof(struct lfp_tuple));
+
+LFP_OUTER_MAP(lfp_o_rules, BPF_MAP_TYPE_HASH, 1, 0, sizeof(struct lfp_rule_key),
+	      sizeof(struct lfp_rule_val));
 
 /* BPF_F_INNER_MAP: the filter table's size varies per generation, and only
  * this flag lets an ARRAY inner map differ in max_entries from the template
  * (the verifier then bounds-checks the index at run time). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, 1);
-			__uint(map_flags, BPF_F_INNER_MAP);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(struct lfp_kfilter));
-		});
-} lfp_o_filters SEC(".maps");
+LFP_OUTER_MAP(lfp_o_filters, BPF_MAP_TYPE_ARRAY, 1, BPF_F_INNER_MAP, sizeof(__u32),
+	      sizeof(struct lfp_kfilter));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_LAYER_COUNT);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(struct lfp_layer_cfg));
-		});
-} lfp_o_layer_cfg SEC(".maps");
+LFP_OUTER_MAP(lfp_o_layer_cfg, BPF_MAP_TYPE_ARRAY, LFP_LAYER_COUNT, 0, sizeof(__u32),
+	      sizeof(struct lfp_layer_cfg));
 
 /* Tuple masks (common/lfp_abi.h). Both have a fixed size, so the verifier
  * inlines their lookups: a helper call costs more than the mask saves on
  * some machines. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_AUX_HDR_ENTRIES);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(struct lfp_aux_hdr));
-		});
-} lfp_o_aux_hdr SEC(".maps");
+LFP_OUTER_MAP(lfp_o_aux_hdr, BPF_MAP_TYPE_ARRAY, LFP_AUX_HDR_ENTRIES, 0, sizeof(__u32),
+	      sizeof(struct lfp_aux_hdr));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(
-		values, struct {
-			__uint(type, BPF_MAP_TYPE_ARRAY);
-			__uint(max_entries, LFP_AUX_ENTRIES);
-			__uint(key_size, sizeof(__u32));
-			__uint(value_size, sizeof(__u64));
-		});
-} lfp_o_aux SEC(".maps");
+LFP_OUTER_MAP(lfp_o_aux, BPF_MAP_TYPE_ARRAY, LFP_AUX_ENTRIES, 0, sizeof(__u32), sizeof(__u64));
 
 /* ---- global state ---- */
 

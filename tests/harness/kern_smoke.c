@@ -631,21 +631,6 @@ static void v4mapped(uint8_t *a, const char *ip4)
 	inet_pton(AF_INET, ip4, a + 12);
 }
 
-static void lw_free(struct lfp_lowered *lw)
-{
-	free(lw->port_labels);
-	free(lw->small_labels);
-	free(lw->lpm_keys);
-	free(lw->lpm_vals);
-	free(lw->hash_keys);
-	free(lw->hash_vals);
-	free(lw->tuples);
-	free(lw->rule_keys);
-	free(lw->rule_vals);
-	free(lw->filters);
-	memset(lw, 0, sizeof(*lw));
-}
-
 #define FILTER_ID(i)  (1000 + (uint64_t)(i))
 #define COUNTER_OF(i) (10 + (uint32_t)(i))
 
@@ -757,7 +742,7 @@ static void commit(const struct cond *c, size_t n)
 	assert_int_equal(gen, g.gen + 1);
 	assert_int_equal(lfp_kern_gen(g.k), gen);
 	g.gen = gen;
-	lw_free(&lw);
+	lfp_lowered_fini(&lw);
 }
 
 /* ---- events ---- */
@@ -1458,7 +1443,7 @@ static void test_refused_program(void **state)
 	lw_build(&lw, pol, 2);
 	assert_int_equal(kcommit(k2, &lw, &gen), 0);
 	assert_int_equal(gen, 1);
-	lw_free(&lw);
+	lfp_lowered_fini(&lw);
 	assert_int_equal(tcp_from(g.self, g.cg2, "127.0.0.1", PORT_BLK, &c), -EPERM);
 	while (lfp_kern_event_poll(k2, on_event, NULL) > 0)
 		;
@@ -1710,7 +1695,7 @@ static void test_commit_100k(void **state)
 	assert_int_equal(kcommit(g.k, &lw, &gen), 0);
 	t1 = now_ms();
 	g.gen = gen;
-	lw_free(&lw);
+	lfp_lowered_fini(&lw);
 	free(pol);
 	print_message("# commit of %zu filters: %.1f ms\n", n, t1 - t0);
 	assert_true(t1 - t0 < 2000);

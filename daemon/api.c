@@ -29,6 +29,7 @@
 #include "exe.h"
 #include "kern.h"
 #include "lfpd.h"
+#include "timing.h"
 
 struct api_req {
 	struct lfpd *d;
@@ -517,6 +518,7 @@ static int api_apply(struct api_req *r)
 	struct api_txn at;
 	const char *text;
 	uint32_t secs;
+	uint64_t t0;
 	int ret;
 
 	if ((ret = need_text(r, &text)) || (ret = req_lifetime(r, &lt)) ||
@@ -531,9 +533,12 @@ static int api_apply(struct api_req *r)
 	}
 	LFP_OPTS(lfp_parse_opts, po, .file = file, .lifetime = lt);
 	lfp_diags_set_file(&r->diags, file);
+	t0 = timing_us();
 	ret = lfp_rule_parse(text, &po, &rs, &r->diags);
 	if (ret)
 		return ret;
+	lfp_print(LFP_DEBUG, "lfpd: apply: parsed %zu bytes in %.1f ms\n", strlen(text),
+		  timing_ms_since(t0));
 	provider = rs->provider ? rs->provider : req_str(r, "provider");
 	if (!provider) {
 		lfp_diags_add(&r->diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
@@ -552,7 +557,9 @@ static int api_apply(struct api_req *r)
 		engine_confirm_cancel(&r->d->eng, conf);
 		return ret;
 	}
+	t0 = timing_us();
 	ret = op_end(r, &at, eng_txn_replace_provider(at.t, provider, rs, lt, &r->diags));
+	lfp_print(LFP_DEBUG, "lfpd: apply: replace and commit %.1f ms\n", timing_ms_since(t0));
 	if (ret) {
 		engine_confirm_cancel(&r->d->eng, conf);
 		return ret;
@@ -1233,13 +1240,18 @@ int api_handle(struct lfpd *d, struct client *c, const char *line)
 	const char *op;
 	json_t *out;
 	int ret = -EINVAL;
+	uint64_t t0;
 	size_t i;
 
 	if (!c->session)
 		c->session = ++d->next_session;
 
 	r.reply = json_object();
+	t0 = timing_us();
 	r.req = json_loads(line, 0, &jerr);
+	if (strlen(line) > 65536)
+		lfp_print(LFP_DEBUG, "lfpd: request of %zu bytes decoded in %.1f ms\n", strlen(line),
+			  timing_ms_since(t0));
 	if (!r.req || !json_is_object(r.req)) {
 		lfp_diags_add(&r.diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
 			      "malformed request: %s", r.req ? "not a JSON object" : jerr.text);

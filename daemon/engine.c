@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
+#include "timing.h"
 #include "kern.h"
 #include "store.h"
 #include <jansson.h>
@@ -955,7 +956,7 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 	struct lfp_policy p;
 	struct lfp_lowered lw = { 0 };
 	LFP_OPTS(lfp_lower_opts, lopts);
-	uint64_t gen = 0;
+	uint64_t gen = 0, t0 = timing_us(), t1, t2, t3;
 	int r;
 
 	/* every filter's weight, also those not enforced now: `filter list` shows them */
@@ -969,10 +970,12 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 		goto out;
 	if (!eng->kern)
 		goto out;
+	t1 = timing_us();
 	lopts.layers = eng->enforced_layers;
 	r = lfp_lower(&p, &lopts, &lw, diags);
 	if (r)
 		goto out;
+	t2 = timing_us();
 	for (size_t i = 0; i < lw.n_filters; i++) {
 		struct eng_filter key = { .f.id = lw.filters[i].id }, *kp = &key, **hit;
 
@@ -987,6 +990,10 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 		goto out;
 	}
 	eng->gen = gen;
+	t3 = timing_us();
+	lfp_print(LFP_DEBUG,
+		  "lfpd: commit of %zu filters: weigh+resolve %.1f ms, lower %.1f ms, kernel %.1f ms\n",
+		  n, (double)(t1 - t0) / 1000, (double)(t2 - t1) / 1000, (double)(t3 - t2) / 1000);
 out:
 	lfp_lowered_fini(&lw);
 	engine_policy_free(&p);
@@ -1090,7 +1097,10 @@ int eng_txn_commit(struct eng_txn *txn, struct lfp_diags *diags)
 	eng->next_sublayer_id = txn->next_sublayer_id;
 	if (txn->saved_changed && eng->state_dir && !eng->boot_mode) {
 		/* the kernel enforces it already: a failed save is not "nothing changed" */
+		uint64_t t0 = timing_us();
+
 		r = store_save(eng, diags);
+		lfp_print(LFP_DEBUG, "lfpd: saving the policy: %.1f ms\n", timing_ms_since(t0));
 		if (r) {
 			lfp_print(LFP_WARN, "lfpd: saving the policy to %s failed: %s\n",
 				  eng->state_dir, strerror(-r));

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <lfp/common.h>
 #include "kern.h"
 #include "kern_internal.h"
+#include "timing.h"
 #include "lfp.skel.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -1164,8 +1166,32 @@ static int aux_build(const struct lfp_lowered *lw, uint64_t gen, struct aux *ax)
 
 /* The inner maps of generation @gen, built per the role table of lfp_abi.h
  * (the object's inner templates must match, or installing fails). */
+/*
+ * The LPM trie is the slowest map to fill (one kernel node allocation per
+ * prefix, under the trie's lock: about 2 us each, 200 ms for 100k prefixes)
+ * and needs nothing the other maps need: it fills from a thread of its own
+ * while this one fills the rest.
+ */
+struct lpm_job {
+	int fd;
+	const struct lfp_lowered *lw;
+	int err;
+};
+
+static void *lpm_fill(void *arg)
+{
+	struct lpm_job *j = arg;
+
+	j->err = map_fill(j->fd, j->lw->lpm_keys, sizeof(struct lfp_lpm_key), j->lw->lpm_vals, 4,
+			  j->lw->n_lpm);
+	return NULL;
+}
+
 static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps *g)
 {
+	struct lpm_job lpm;
+	pthread_t lpm_tid;
+	bool lpm_thread;
 	struct aux *ax;
 	int r;
 
@@ -1202,12 +1228,14 @@ static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps
 	NEW(LFP_ROLE_AUX, "lfp_g_aux", BPF_MAP_TYPE_ARRAY, 4, sizeof(__u64), LFP_AUX_ENTRIES, 0);
 #undef NEW
 
+	lpm = (struct lpm_job){ g->fd[LFP_ROLE_LBL_LPM], lw, 0 };
+	lpm_thread = !pthread_create(&lpm_tid, NULL, lpm_fill, &lpm);
+	if (!lpm_thread)
+		lpm_fill(&lpm);
 	if ((r = fill_sparse(g->fd[LFP_ROLE_LBL_PORT], lw->port_labels, sizeof(__u32),
 			     LFP_LBL_PORT_ENTRIES)) ||
 	    (r = fill_sparse(g->fd[LFP_ROLE_LBL_SMALL], lw->small_labels, sizeof(__u32),
 			     LFP_LBL_SMALL_ENTRIES)) ||
-	    (r = map_fill(g->fd[LFP_ROLE_LBL_LPM], lw->lpm_keys, sizeof(struct lfp_lpm_key),
-			  lw->lpm_vals, 4, lw->n_lpm)) ||
 	    (r = map_fill(g->fd[LFP_ROLE_LBL_HASH], lw->hash_keys, sizeof(struct lfp_hash_key),
 			  lw->hash_vals, 4, lw->n_hash)) ||
 	    (r = fill_dense(g->fd[LFP_ROLE_TUPLES], lw->tuples, sizeof(struct lfp_tuple),
@@ -1218,11 +1246,13 @@ static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps
 			    lw->n_filters)) ||
 	    (r = fill_dense(g->fd[LFP_ROLE_LAYER_CFG], lw->layer_cfg, sizeof(struct lfp_layer_cfg),
 			    LFP_LAYER_COUNT)))
-		return r;
+		goto join;
 
 	ax = malloc(sizeof(*ax));
-	if (!ax)
-		return -ENOMEM;
+	if (!ax) {
+		r = -ENOMEM;
+		goto join;
+	}
 	r = aux_build(lw, gen, ax);
 	if (!r)
 		r = fill_sparse(g->fd[LFP_ROLE_AUX], ax->words, sizeof(__u64), ax->used);
@@ -1231,6 +1261,11 @@ static int gen_build(const struct lfp_lowered *lw, uint64_t gen, struct gen_maps
 			       LFP_AUX_HDR_ENTRIES);
 	free(ax->words);
 	free(ax);
+join:
+	if (lpm_thread)
+		pthread_join(lpm_tid, NULL);
+	if (r >= 0 && lpm.err)
+		r = lpm.err;
 	return r < 0 ? r : 0;
 }
 
@@ -1251,6 +1286,54 @@ static int outer_fd(struct lfp_kern *k, int role)
 	return -1;
 }
 
+struct install_job {
+	int outer;
+	__u32 slot;
+	int fd;
+	int err;
+};
+
+static void *install_one(void *arg)
+{
+	struct install_job *j = arg;
+
+	j->err = bpf_map_update_elem(j->outer, &j->slot, &j->fd, BPF_ANY) ? -errno : 0;
+	return NULL;
+}
+
+/*
+ * Put every role's new map into slot @p slot of its outer map. The kernel
+ * waits for an RCU grace period after each update of an array-of-maps
+ * element (maybe_wait_bpf_programs(): no program may still use the old
+ * inner map when the call returns), 10-15 ms on a small VM: one after the
+ * other, the ten roles cost ten grace periods, from one thread each the
+ * waits overlap. A thread that cannot start leaves its update to the
+ * calling thread, which only makes it slower.
+ */
+static int install_all(const int outer[LFP_ROLE_COUNT], __u32 slot, const struct gen_maps *g)
+{
+	struct install_job job[LFP_ROLE_COUNT];
+	pthread_t tid[LFP_ROLE_COUNT];
+	bool started[LFP_ROLE_COUNT];
+	int r = 0;
+
+	for (int role = 0; role < LFP_ROLE_COUNT; role++) {
+		job[role] = (struct install_job){ outer[role], slot, g->fd[role], 0 };
+		started[role] = !pthread_create(&tid[role], NULL, install_one, &job[role]);
+		if (!started[role])
+			install_one(&job[role]);
+	}
+	for (int role = 0; role < LFP_ROLE_COUNT; role++) {
+		if (started[role])
+			pthread_join(tid[role], NULL);
+		if (job[role].err && !r) {
+			r = job[role].err;
+			lfp_print(LFP_WARN, "lfp: outer map of role %d: %s\n", role, strerror(-r));
+		}
+	}
+	return r;
+}
+
 /*
  * Build the whole next generation beside the active one, install it in the
  * inactive slot, then publish it with one aligned store of the generation
@@ -1264,7 +1347,7 @@ int lfp_kern_commit_maps(const int outer[LFP_ROLE_COUNT], struct lfp_state *stat
 			 const struct lfp_lowered *lw, uint64_t *gen_out)
 {
 	struct gen_maps g;
-	uint64_t gen;
+	uint64_t gen, t0 = timing_us(), t1;
 	__u32 slot;
 	int r;
 
@@ -1273,20 +1356,21 @@ int lfp_kern_commit_maps(const int outer[LFP_ROLE_COUNT], struct lfp_state *stat
 	gen = __atomic_load_n(&state->gen, __ATOMIC_ACQUIRE);
 	slot = (__u32)((gen + 1) & 1);
 	r = gen_build(lw, gen + 1, &g);
+	t1 = timing_us();
 	if (r) {
 		lfp_print(LFP_WARN, "lfp: building generation %llu: %s\n",
 			  (unsigned long long)gen + 1, strerror(-r));
 		goto out;
 	}
-	for (int role = 0; role < LFP_ROLE_COUNT; role++) {
-		if (bpf_map_update_elem(outer[role], &slot, &g.fd[role], BPF_ANY)) {
-			r = -errno;
-			lfp_print(LFP_WARN, "lfp: installing generation %llu (role %d): %s\n",
-				  (unsigned long long)gen + 1, role, strerror(-r));
-			goto out;
-		}
+	r = install_all(outer, slot, &g);
+	if (r) {
+		lfp_print(LFP_WARN, "lfp: installing generation %llu: %s\n",
+			  (unsigned long long)gen + 1, strerror(-r));
+		goto out;
 	}
 	__atomic_store_n(&state->gen, gen + 1, __ATOMIC_RELEASE);
+	lfp_print(LFP_DEBUG, "lfp: generation %llu: maps built in %.1f ms, installed in %.1f ms\n",
+		  (unsigned long long)gen + 1, (double)(t1 - t0) / 1000, timing_ms_since(t1));
 	if (gen_out)
 		*gen_out = gen + 1;
 out:

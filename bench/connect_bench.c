@@ -57,6 +57,7 @@ struct opts {
 	const char *label;
 	const char *stats_cgroup;
 	bool calibrate;
+	int probe_port; /* 0: no probe */
 };
 
 static void die(const char *what, int err)
@@ -349,6 +350,28 @@ static int64_t one_connect(int lfd, const union addr *a, socklen_t alen)
 	return (int64_t)(t1 - t0);
 }
 
+/*
+ * The bypass probe: a connect to a port the policy blocks. lfp's connect4
+ * program refuses it with EPERM before any packet; anything else (refused
+ * by the empty port, or connected) means the connect got past the policy.
+ */
+static int probe_connect(const union addr *a, socklen_t alen, int port)
+{
+	union addr p = *a;
+	int c, r;
+
+	if (p.sa.sa_family == AF_INET)
+		p.in4.sin_port = htons((uint16_t)port);
+	else
+		p.in6.sin6_port = htons((uint16_t)port);
+	c = socket(p.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -errno;
+	r = connect(c, &p.sa, alen) ? -errno : 0;
+	close(c);
+	return r;
+}
+
 static const char usage[] =
     "Usage: connect_bench [OPTIONS]\n"
     "Loopback TCP connect() load: socket/connect/accept/close in lockstep.\n"
@@ -362,6 +385,8 @@ static const char usage[] =
     "  --calibrate       with --bpf-stats: link an empty connect4 program to CG for\n"
     "                    this run (the measurement floor); CG must have no other\n"
     "                    connect4 program\n"
+    "  --probe-port P    after every connect, connect to port P too, which the policy\n"
+    "                    must block (EPERM); counts probes and bypasses (any other result)\n"
     "Prints one JSON line: connects, seconds, rate, p50_us, p99_us, cpu_us_per_connect, ...\n";
 
 static void opts_parse(int argc, char **argv, struct opts *o)
@@ -375,6 +400,7 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 	    {"label", required_argument, 0, 'l'},
 	    {"bpf-stats", required_argument, 0, 's'},
 	    {"calibrate", no_argument, 0, 'c'},
+	    {"probe-port", required_argument, 0, 'P'},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -412,6 +438,9 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 		case 'c':
 			o->calibrate = true;
 			break;
+		case 'P':
+			o->probe_port = atoi(optarg);
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
@@ -422,7 +451,8 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->port < 1 || o->port > 65535 || !(o->duration > 0) || o->duration > MAX_DURATION_S ||
 	    o->warmup < 0 || o->warmup > 60 || o->count == 0 || o->count > MAX_COUNT ||
-	    strpbrk(o->label, "\"\\") || (o->calibrate && !o->stats_cgroup)) {
+	    strpbrk(o->label, "\"\\") || (o->calibrate && !o->stats_cgroup) || o->probe_port < 0 ||
+	    o->probe_port > 65535) {
 		fputs(usage, stderr);
 		exit(2);
 	}
@@ -434,6 +464,7 @@ int main(int argc, char **argv)
 	union addr a;
 	socklen_t alen;
 	uint32_t *lat;
+	uint64_t probes = 0, bypass = 0;
 	uint64_t n = 0, warm = 0, errors = 0, t_start, t_end, deadline, cpu_start, cpu_end;
 	int64_t last_err = 0;
 	int lfd;
@@ -476,6 +507,10 @@ int main(int argc, char **argv)
 		} else {
 			lat[n++] = r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
 		}
+		if (o.probe_port) {
+			probes++;
+			bypass += probe_connect(&a, alen, o.probe_port) != -EPERM;
+		}
 		/* the clock every 64 iterations: cheap, and still ~1 ms of overshoot */
 		if (!(n & 63) && now_ns() >= deadline)
 			break;
@@ -500,6 +535,8 @@ int main(int argc, char **argv)
 	printf(",\"cpu_seconds\":%.3f,\"cpu_us_per_connect\":%.3f",
 	       (double)(cpu_end - cpu_start) / 1e9,
 	       n ? (double)(cpu_end - cpu_start) / 1e3 / (double)n : 0.0);
+	if (o.probe_port)
+		printf(",\"probes\":%" PRIu64 ",\"probe_bypass\":%" PRIu64, probes, bypass);
 	if (o.stats_cgroup)
 		stats_print(n);
 	printf("}\n");

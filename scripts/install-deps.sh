@@ -16,6 +16,8 @@ PKGS=(
 	microsocks dante-server dnsmasq-base redsocks socat
 	# benchmarks against the peers (issue 7)
 	gnuplot-nox nftables opensnitch
+	# bench/run: its driver, the NFQUEUE peer, the perf profile
+	jq libnetfilter-queue-dev linux-perf
 )
 
 if [ "$(id -u)" != 0 ]; then

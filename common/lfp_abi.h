@@ -99,11 +99,15 @@ struct lfp_kfilter {
 	__u8 ans;      /* LFP_ANS_PERMIT / LFP_ANS_BLOCK (effective) */
 	__u8 hard;
 	__u8 callout; /* answer counts as a callout's (veto rule) */
-	__u8 flags;   /* LFP_FF_LOG / LFP_FF_NOLOG */
+	__u8 flags;   /* LFP_FF_LOG / LFP_FF_NOLOG, LFP_KF_PEND */
 	__u8 sublayer_rank;
 	__u8 action; /* enum lfp_action_type as written */
 	__u8 pad[6];
 };
+
+/* lfp_kfilter.flags: the filter's answer is a pend (ask, a registered callout): it folds
+ * as a soft block that never vetoes and, when it decides, the verdict is LFP_V_PEND */
+#define LFP_KF_PEND 0x80u
 
 /* per-generation, per-layer config: lbl_cfg[layer] */
 struct lfp_layer_cfg {

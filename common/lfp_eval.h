@@ -476,6 +476,9 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 	/* a permit decided by a redirect filter is a redirect (the hook rewrites) */
 	if (out->verdict == LFP_V_PERMIT && kf->action == LFP_ACT_REDIRECT)
 		out->verdict = LFP_V_REDIRECT;
+	/* a block decided by a pending answer (ask, a registered callout) is a pend */
+	if (out->verdict == LFP_V_BLOCK && (kf->flags & LFP_KF_PEND))
+		out->verdict = LFP_V_PEND;
 	out->hard = acc.dec.hard;
 	out->filter_idx = acc.dec.idx;
 	return 0;

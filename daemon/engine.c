@@ -330,7 +330,8 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 			      what, li->name);
 		return -EOPNOTSUPP;
 	}
-	if (f->action.type == LFP_ACT_ASK || f->action.type == LFP_ACT_REDIRECT) {
+	/* ask pends (docs/callouts.md); lowering refuses it where flows cannot be held */
+	if (f->action.type == LFP_ACT_REDIRECT) {
 		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
 			      "filter '%s': action '%s' is not available in this lfpd yet", what,
 			      lfp_action_name(f->action.type));

@@ -262,6 +262,7 @@ struct cand {
 	uint32_t sub; /* position of its sublayer in evaluation order */
 	struct lfp_answer ans;
 	size_t cref_off, n_cref;
+	bool pend; /* the answer waits for user space (LFP_KF_PEND) */
 };
 
 struct sub {
@@ -391,6 +392,8 @@ static int sub_find(const struct lower *L, const char *name)
 enum effect {
 	EFF_TERMINATING, /* answers permit or block: lowered into rules */
 	EFF_CONTINUE,	 /* inspection: never decides */
+	EFF_PEND,	 /* ask, a registered callout: a soft block that never vetoes, a pend
+			    when it decides (the oracle's EFFECT_PEND) */
 };
 
 static const struct lfp_callout *callout_find(const struct lfp_policy *p, const char *name)
@@ -404,8 +407,9 @@ static const struct lfp_callout *callout_find(const struct lfp_policy *p, const 
 /*
  * The answer the filter gives whenever it matches (WFP-MODEL.md, Objects and
  * Arbitration 3 and 5; the same table as the oracle's). Answers that wait
- * for user space (ask, a registered callout: pend) are refused: the kernel
- * cannot hold a flow yet. A redirect answers permit, as in the oracle; the
+ * for user space (ask, a registered callout) pend: the hook holds the flow's
+ * first packet for lfpd (docs/callouts.md), which it can do at auth-connect
+ * only; elsewhere they are refused. A redirect answers permit, as in the oracle; the
  * kernel filter keeps its action, so the hook knows to rewrite.
  */
 static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp_answer *a,
@@ -436,20 +440,25 @@ static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp
 			return 0;
 		}
 		if (co)
-			return diag_filter(
-				L, f, -EOPNOTSUPP,
-				"action 'callout %s' cannot be enforced in the kernel yet",
-				f->action.callout);
+			goto pend;
 		/* not registered: fail closed, or open with permit-if-callout-unregistered;
 		 * soft either way, and a block from it may veto */
 		a->callout = 1;
 		a->ans = (f->flags & LFP_FF_PERMIT_IF_UNREG) ? LFP_ANS_PERMIT : LFP_ANS_BLOCK;
 		return 0;
-	case LFP_ACT_ASK:
-		return diag_filter(L, f, -EOPNOTSUPP,
-				   "action 'ask' cannot be enforced in the kernel yet");
+	case LFP_ACT_ASK: goto pend;
 	}
 	return diag_filter(L, f, -EINVAL, "unknown action %d", (int)f->action.type);
+pend:
+	if (f->layer != LFP_LAYER_AUTH_CONNECT)
+		return diag_filter(L, f, -EOPNOTSUPP,
+				   "action '%s%s' pends, and flows are held at auth-connect only",
+				   f->action.type == LFP_ACT_ASK ? "ask" : "callout ",
+				   f->action.type == LFP_ACT_ASK ? "" : f->action.callout);
+	/* callout stays 0: a pending answer never vetoes a hard permit above it */
+	a->ans = LFP_ANS_BLOCK;
+	*eff = EFF_PEND;
+	return 0;
 }
 
 /* ---- value domains: apps and cgroups ------------------------------------------------- */
@@ -1338,6 +1347,8 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 	kf.hard = cd->ans.hard;
 	kf.callout = cd->ans.callout;
 	kf.flags = f->flags & (LFP_FF_LOG | LFP_FF_NOLOG);
+	if (cd->pend)
+		kf.flags |= LFP_KF_PEND;
 	kf.sublayer_rank = (uint8_t)(ls->rank - 1);
 	kf.action = (uint8_t)f->action.type;
 	if (grow(&o->filters, &L->cap_filters, o->n_filters + 1, sizeof(*o->filters)) ||
@@ -1558,6 +1569,7 @@ static int cands_build(struct lower *L)
 			return r;
 		if (eff == EFF_CONTINUE)
 			continue;
+		cd.pend = eff == EFF_PEND;
 		sub = sub_find(L, f->sublayer);
 		if (sub < 0)
 			continue; /* in no sublayer: never evaluated (as in the oracle) */

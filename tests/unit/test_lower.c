@@ -578,23 +578,64 @@ static void expect_refused(const struct tp *t, const struct lfp_lower_opts *o, i
 	lfp_diags_fini(&d);
 }
 
-static void test_pend_refused(void **state)
+/*
+ * ask and registered terminating callouts lower into a soft block flagged
+ * LFP_KF_PEND: the lowered policy says pend exactly where the oracle does,
+ * a hard permit above is never vetoed by it, a permit in a later sublayer
+ * overrides it; at a layer that cannot hold a flow they are refused.
+ */
+static void test_pend_lowered(void **state)
 {
+	struct lfp_conn c = conn_tcp("10.0.0.1", 80);
 	struct tp *t = tp_new();
+	struct lfp_lowered lw;
 	struct lfp_filter *f;
 
+	(void)state;
+	tp_sublayer(t, 2, "high", 0x8000);
 	f = tp_filter(t, AC, NULL, LFP_ACT_ASK, 0, 1);
 	f->name = strdup("prompt-me");
-	expect_refused(
-		t, NULL, -EOPNOTSUPP,
-		"filter 'prompt-me' (id 1): action 'ask' cannot be enforced in the kernel yet");
+	lower_ok(t, &lw);
+	assert_int_equal(lw.n_filters, 1);
+	assert_true(lw.filters[0].flags & LFP_KF_PEND);
+	assert_int_equal(lw.filters[0].ans, LFP_ANS_BLOCK);
+	assert_int_equal(lw.filters[0].hard, 0);
+	assert_int_equal(lw.filters[0].callout, 0);
+	expect(t, &lw, &c, LFP_V_PEND, 1);
+	lfp_lowered_fini(&lw);
+
+	/* a hard permit above: the answer cannot matter, no pend and no veto */
+	f = tp_filter(t, AC, "high", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	cond(f, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(80));
+	lower_ok(t, &lw);
+	expect(t, &lw, &c, LFP_V_PERMIT, 2);
+	c.rport = 81;
+	expect(t, &lw, &c, LFP_V_PEND, 1);
+	lfp_lowered_fini(&lw);
 	tp_free(t);
 
 	t = tp_new();
 	tp_callout(t, "ids", LFP_CALLOUT_TERMINATING);
 	tp_callout_filter(t, NULL, "ids", 0, 1);
+	lower_ok(t, &lw);
+	assert_true(lw.filters[0].flags & LFP_KF_PEND);
+	expect(t, &lw, &c, LFP_V_PEND, 1);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	/* unregistered: a plain soft block from a callout, no pend */
+	t = tp_new();
+	tp_callout_filter(t, NULL, "gone", 0, 1);
+	lower_ok(t, &lw);
+	assert_false(lw.filters[0].flags & LFP_KF_PEND);
+	expect(t, &lw, &c, LFP_V_BLOCK, 1);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	t = tp_new();
+	tp_filter(t, RA, NULL, LFP_ACT_ASK, 0, 1);
 	expect_refused(t, NULL, -EOPNOTSUPP,
-		       "filter id 1: action 'callout ids' cannot be enforced");
+		       "filter id 1: action 'ask' pends, and flows are held at auth-connect only");
 	tp_free(t);
 }
 
@@ -870,7 +911,7 @@ int main(void)
 		cmocka_unit_test(test_ne_and_or),      cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_cgroup_subtree), cmocka_unit_test(test_app_absent),
 		cmocka_unit_test(test_ints_lpm),       cmocka_unit_test(test_actions),
-		cmocka_unit_test(test_pend_refused),   cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_pend_lowered),   cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_layer_mask),     cmocka_unit_test(test_differential),
 		cmocka_unit_test(test_perf_100k),
 	};

@@ -297,9 +297,12 @@ static __always_inline void event_now(struct bpf_sock_addr *ctx, const struct lf
 	ring_submit(e);
 }
 
-/* Only a permit lets the operation through. The evaluator answers permit,
- * block or veto; pend (ask) has no holding path at auth-connect yet and
- * would fail closed here. */
+/* pend_hold(), the xt_bpf match and the iterators that end blocked pends */
+#include "pend.bpf.h"
+
+/* Only a permit lets the operation through. A pend at connect/sendmsg goes
+ * through pend_hold() instead (the syscall passes, its packet is held);
+ * anywhere else (re-authorization) it fails closed. */
 static __always_inline int verdict_allows(__u8 v)
 {
 	return v == LFP_V_PERMIT;
@@ -526,6 +529,8 @@ static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, 
 	in_rest(in, &sc->tid, sc->comm, ctx);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
+	if (out->verdict == LFP_V_PEND)
+		allow = pend_hold(ctx, in, out, sc->gen, sc->comm, LFP_PEND_FROM_CONNECT);
 	if (in->proto == IPPROTO_TCP && tcp_same_thread(ctx))
 		return connect_tcp(ctx, sc, allow);
 	return connect_sk(ctx, sc, allow);
@@ -630,6 +635,8 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 	}
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
+	if (out->verdict == LFP_V_PEND)
+		allow = pend_hold(ctx, in, out, sc->gen, sc->comm, LFP_PEND_FROM_SENDMSG);
 	fid = out_filter_id(out);
 
 	s = bpf_sk_storage_get(&lfp_sk_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -688,7 +695,8 @@ static __always_inline int ale_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	c = udp_cache_get(cookie, sc->in.raddr, sc->in.rport);
 	if (c != UDPC_MISS && (c & UDPC_FRESH)) {
 		stat_inc(LFP_STAT_UDP_CACHE_HIT);
-		allow = verdict_allows(c & 0xff);
+		/* a cached pend: its record holds the packet until lfpd completes it */
+		allow = verdict_allows(c & 0xff) || (c & 0xff) == LFP_V_PEND;
 	} else {
 		allow = sendmsg_classify(ctx, v6, sc, cookie, c);
 	}
@@ -1122,8 +1130,6 @@ int lfp_exec(struct bpf_raw_tracepoint_args *ctx)
  *    (verdict, deciding filter, flags reauthorize).
  * Re-authorization never pends: anything but permit ends the flow.
  */
-extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
-
 #define TCP_ESTABLISHED_ 1
 #define TCP_CLOSE_	 7
 #define TCP_LISTEN_	 10

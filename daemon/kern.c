@@ -40,8 +40,10 @@
 /* auth-connect is enforced only when both connect hooks are */
 #define HOOK_REQUIRED 1u
 #define HOOK_CGROUP   2u
-#define HOOK_ITER     4u /* an iterator lfpd runs itself (after each commit) */
-#define HOOK_ALIAS    8u /* another hook's program, listed for a second layer: no attach */
+#define HOOK_ITER     4u  /* an iterator lfpd runs itself (after each commit) */
+#define HOOK_ALIAS    8u  /* another hook's program, listed for a second layer: no attach */
+#define HOOK_ONDEMAND 16u /* an iterator lfpd runs when it needs it, not after commits */
+#define HOOK_PINPROG  32u /* not attached: pinned under BPFFS/progs for iptables (xt_bpf) */
 
 struct hook_desc {
 	const char *name; /* status name and link pin name */
@@ -63,6 +65,11 @@ static const struct hook_desc hook_descs[] = {
 	{ "ingress", "lfp_ingress", LFP_LAYER_AUTH_LISTEN, HOOK_CGROUP },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
+	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
+	 * the iterators end the sockets of blocked pends */
+	{ "pend match", "lfp_pend_match", LFP_LAYER_AUTH_CONNECT, HOOK_PINPROG },
+	{ "pend end tcp", "lfp_pend_end_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
+	{ "pend end udp", "lfp_pend_end_udp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
@@ -72,8 +79,10 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 /* Maps that belong to one loaded object, never pinned: the exec dedup set
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
-static const char *const unpinned_maps[] = { "lfp_exec_seen", "lfp_scope", "lfp_scratch",
-					     "lfp_tcp_handover", "lfp_reauth_cg" };
+static const char *const unpinned_maps[] = {
+	"lfp_exec_seen",    "lfp_scope",     "lfp_scratch",
+	"lfp_tcp_handover", "lfp_reauth_cg", "lfp_pend_scratch"
+};
 
 const char *lfp_kern_test_refuse;
 
@@ -626,6 +635,41 @@ static void attach_iter(struct lfp_kern *k, size_t i)
 	h->active = true;
 }
 
+/*
+ * A program iptables runs (xt_bpf --object-pinned): pinned under
+ * BPFFS/progs/<program name>, replacing an older lfpd's pin; rules that name the
+ * old one keep it until lfpd rebuilds its chain.
+ */
+static void pin_prog(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, hook_descs[i].prog);
+	char path[PATH_MAX];
+	int r;
+
+	if (!p || bpf_program__fd(p) < 0)
+		return;
+	if (path_join(path, sizeof(path), k->bpffs, "progs", NULL)) {
+		reason_set(h, "pin path too long");
+		return;
+	}
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		reason_set(h, "mkdir %s: %s", path, strerror(errno));
+		return;
+	}
+	if (path_join(path, sizeof(path), k->bpffs, "progs", hook_descs[i].prog)) {
+		reason_set(h, "pin path too long");
+		return;
+	}
+	unlink(path);
+	if (bpf_obj_pin(bpf_program__fd(p), path)) {
+		r = -errno;
+		reason_set(h, "pin %s: %s", path, strerror(-r));
+		return;
+	}
+	h->active = true;
+}
+
 static bool hook_active(const struct lfp_kern *k, const char *name)
 {
 	for (size_t i = 0; i < N_HOOKS; i++)
@@ -739,6 +783,8 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 			attach_cgroup_hook(k, i);
 		else if (hook_descs[i].flags & HOOK_ITER)
 			attach_iter(k, i);
+		else if (hook_descs[i].flags & HOOK_PINPROG)
+			pin_prog(k, i);
 		else
 			attach_tracepoint(k, i);
 		/* refusals at load were reported already */
@@ -835,6 +881,11 @@ int lfp_kern_unload(const char *bpffs)
 		return r;
 	r = pins_remove(path, true);
 	if ((r2 = path_join(path, sizeof(path), bpffs, "maps", NULL)))
+		return r2;
+	r2 = pins_remove(path, false);
+	if (!r)
+		r = r2;
+	if ((r2 = path_join(path, sizeof(path), bpffs, "progs", NULL)))
 		return r2;
 	r2 = pins_remove(path, false);
 	if (!r)
@@ -1392,7 +1443,8 @@ static int kern_reauth(struct lfp_kern *k)
 	int fd, r = 0;
 
 	for (size_t i = 0; i < N_HOOKS; i++) {
-		if (!(hook_descs[i].flags & HOOK_ITER) || !k->links[i])
+		if (!(hook_descs[i].flags & HOOK_ITER) || (hook_descs[i].flags & HOOK_ONDEMAND) ||
+		    !k->links[i])
 			continue;
 		fd = bpf_iter_create(bpf_link__fd(k->links[i]));
 		if (fd < 0)
@@ -1515,5 +1567,41 @@ int lfp_kern_event_poll(struct lfp_kern *k, lfp_kern_event_fn fn, void *ctx)
 	r = ring_buffer__consume(k->rb);
 	k->ev_fn = NULL;
 	k->ev_ctx = NULL;
+	return r;
+}
+
+/* ---- pend and complete (daemon/pend.c) ---- */
+
+int lfp_kern_pend_maps(struct lfp_kern *k, struct lfp_kern_pend_maps *m)
+{
+	if (!k || !k->skel)
+		return -EINVAL;
+	m->pend = bpf_map__fd(k->skel->maps.lfp_pend);
+	m->tuple = bpf_map__fd(k->skel->maps.lfp_pend_tuple);
+	m->kill = bpf_map__fd(k->skel->maps.lfp_pend_kill);
+	m->udp_cache = bpf_map__fd(k->skel->maps.lfp_udp_cache);
+	if (path_join(m->match_path, sizeof(m->match_path), k->bpffs, "progs", "lfp_pend_match"))
+		return -ENAMETOOLONG;
+	return hook_active(k, "pend match") && hook_active(k, "pend end tcp") ? 0 : -EOPNOTSUPP;
+}
+
+int lfp_kern_pend_end(struct lfp_kern *k)
+{
+	char buf[64];
+	ssize_t n;
+	int fd, r = 0;
+
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if (!(hook_descs[i].flags & HOOK_ONDEMAND) || !k->links[i])
+			continue;
+		fd = bpf_iter_create(bpf_link__fd(k->links[i]));
+		if (fd < 0)
+			return -errno;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0)
+			r = -errno;
+		close(fd);
+	}
 	return r;
 }

@@ -84,6 +84,21 @@ int lfp_kern_set_log_permits(struct lfp_kern *k, bool on);
 /** Fill @p st. */
 int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st);
 
+/** The maps and the pinned match program of pend and complete (daemon/pend.c). */
+struct lfp_kern_pend_maps {
+	int pend, tuple, kill, udp_cache; /**< fds owned by the lfp_kern */
+	char match_path[4096];		  /**< the pinned xt_bpf program */
+};
+
+/**
+ * Fill @p m. @return 0, or -EOPNOTSUPP when the match program or the end
+ * iterators are not active on this kernel (then nothing can pend).
+ */
+int lfp_kern_pend_maps(struct lfp_kern *k, struct lfp_kern_pend_maps *m);
+
+/** End every socket whose cookie is in the kill map (runs the pend end iterators). */
+int lfp_kern_pend_end(struct lfp_kern *k);
+
 /** Callback for each event: data is a struct lfp_event or struct lfp_exec_event (check ->type). */
 typedef int (*lfp_kern_event_fn)(void *ctx, const void *data, size_t size);
 

@@ -66,6 +66,8 @@ int cmd_monitor(struct cli *cli, int argc, char **argv);
 int cmd_explain(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_icmp(struct cli *cli, int argc, char **argv);
+int cmd_pending(struct cli *cli, int argc, char **argv); /* pending, pending answer */
+int cmd_prompt(struct cli *cli, int argc, char **argv);
 
 extern const struct cli_cmd cli_cmds[];
 extern const char cli_apply_help[];

@@ -123,6 +123,29 @@ const struct cli_cmd cli_cmds[] = {
 	  "(and why it is not active), each layer's enforcement on this kernel, filter and\n"
 	  "sublayer counts, and counters: classifications, events, event drops (never\n"
 	  "silent), generation retries, UDP cache hits, errors.\n" },
+	{ "pending", cmd_pending, "connections held for an answer (ask); answer them",
+	  "Usage: lfp pending [--json]\n"
+	  "       lfp pending answer ID permit|block [once|until-restart|always]\n"
+	  "                          [scope app|app+remote|app+remote+port]\n"
+	  "\n"
+	  "A filter with the action `ask` (auth-connect) holds each connection it decides\n"
+	  "until someone answers: the connect() returns, its first packet waits in lfpd.\n"
+	  "`lfp pending` lists them: id, pid, user, protocol, remote, age, executable.\n"
+	  "`answer` completes one: once (this connection only, the default), until-restart\n"
+	  "(a runtime filter) or always (a persistent filter); both are hard filters of\n"
+	  "provider `ask` in the ask filter's sublayer, just above it, for the executable\n"
+	  "(scope app, the default), also the remote address (app+remote), also protocol\n"
+	  "and port (app+remote+port). A blocked TCP connection fails at once\n"
+	  "(ECONNABORTED). Without an answer the filter's timeout (default 30 s) applies its\n"
+	  "default (default block) to that connection only.\n"
+	  "Root and group lfp may answer every connection; other users their own.\n" },
+	{ "prompt", cmd_prompt, "answer held connections interactively, one key each",
+	  "Usage: lfp prompt\n"
+	  "\n"
+	  "Shows each held connection (executable, pid, user, protocol, remote, time left)\n"
+	  "and takes one key: a allow once, d deny once, A allow always, D deny always,\n"
+	  "r / R allow / deny until lfpd restarts, s skip, q quit. Reads keys from stdin\n"
+	  "(no Enter needed on a terminal; a pipe works too).\n" },
 	{ "filter", cmd_filter, "add, delete or list filters",
 	  "Usage: lfp filter add [--runtime | --boot-time] [--provider NAME] STATEMENT\n"
 	  "       lfp filter delete ID|NAME\n"

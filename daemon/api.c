@@ -29,6 +29,7 @@
 #include "exe.h"
 #include "kern.h"
 #include "lfpd.h"
+#include "pend.h"
 #include "timing.h"
 
 struct api_req {
@@ -860,6 +861,7 @@ fail:
 void api_session_end(struct lfpd *d, struct client *c)
 {
 	c->sub_filters = false;
+	pend_session_end(d, c->session);
 	if (d->lock_owner == c) {
 		if (d->eng.open_txn) {
 			eng_txn_abort(d->eng.open_txn);
@@ -1121,6 +1123,7 @@ static json_t *status_json(struct lfpd *d)
 	json_object_set_new(stats, "client_drops",
 			    json_integer((json_int_t)d->events_to_clients_dropped));
 	json_object_set_new(j, "stats", stats);
+	json_object_set_new(j, "pend", pend_status_json(d));
 	return j;
 }
 
@@ -1138,6 +1141,27 @@ static int api_monitor(struct api_req *r)
 	return 0;
 }
 
+/* pend and complete, callouts: daemon/pend.c */
+static int api_pending_list(struct api_req *r)
+{
+	return pend_api_list(r->d, r->c, r->req, r->reply, &r->diags);
+}
+
+static int api_pending_answer(struct api_req *r)
+{
+	return pend_api_answer(r->d, r->c, r->req, r->reply, &r->diags);
+}
+
+static int api_callout_register(struct api_req *r)
+{
+	return pend_api_callout_register(r->d, r->c, r->req, r->reply, &r->diags);
+}
+
+static int api_callout_unregister(struct api_req *r)
+{
+	return pend_api_callout_unregister(r->d, r->c, r->req, r->reply, &r->diags);
+}
+
 static const struct {
 	const char *op;
 	api_fn fn;
@@ -1153,6 +1177,10 @@ static const struct {
 	{ "sublayer.list", api_sublayer_list, false, false },
 	{ "provider.list", api_provider_list, false, false },
 	{ "callout.list", api_callout_list, false, false },
+	{ "callout.register", api_callout_register, true, true },
+	{ "callout.unregister", api_callout_unregister, true, true },
+	{ "pending.list", api_pending_list, false, false },
+	{ "pending.answer", api_pending_answer, false, false },
 	{ "apply", api_apply, true, true },
 	{ "export", api_export, false, false },
 	{ "flush", api_flush, true, true },

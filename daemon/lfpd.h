@@ -10,6 +10,7 @@
 #include "proto.h"
 
 struct app_id;
+struct pend;
 
 /** A monitor reading slower than this loses events (counted); a filter-change subscriber is
  * disconnected. */
@@ -60,6 +61,8 @@ struct lfpd_opts {
 	bool unload;
 	bool quiet; /**< --foreground without printing events */
 	bool log_permits;
+	uint32_t pend_queue;	 /**< NFQUEUE number of pended flows (docs/callouts.md) */
+	uint32_t pend_queue_max; /**< its length */
 };
 
 struct lfpd {
@@ -90,6 +93,7 @@ struct lfpd {
 	uint64_t refresh_at_ms;
 	char *netns;	  /**< "net:[4026531840]" */
 	char *cgroup_abs; /**< absolute cgroup directory */
+	struct pend *pend; /**< pend and complete, callout registry (daemon/pend.c) */
 };
 
 /** api_handle(): the request was answered. */

@@ -31,11 +31,13 @@
 #include "event.h"
 #include "kern.h"
 #include "lfpd.h"
+#include "pend.h"
 
 #define TAG_LISTEN  ((uint64_t)1)
 #define TAG_SIGNAL  ((uint64_t)2)
 #define TAG_EVENTS  ((uint64_t)3)
 #define TAG_INOTIFY ((uint64_t)4)
+#define TAG_PEND    ((uint64_t)5)
 
 static const char usage[] =
 	"Usage: lfpd [OPTIONS]\n"
@@ -58,6 +60,11 @@ static const char usage[] =
 	"  --boot            early loader: load (or adopt) the programs, enforce the\n"
 	"                    boot-time set (STATE-DIR/boot.json) alone, then exit; the\n"
 	"                    pins enforce it until lfpd starts and drops it\n"
+	"  --pend-queue N    NFQUEUE number that holds pended flows' first packets\n"
+	"                    (ask, callouts; default 4400; lfpd's own iptables chain\n"
+	"                    LFP_PEND in its network namespace sends them there)\n"
+	"  --pend-queue-max N  packets the queue holds (default 1024); a full queue\n"
+	"                    drops, never lets a flow through unjudged\n"
 	"  -h, --help        this text\n"
 	"  --version         print the version\n"
 	"\n"
@@ -481,6 +488,18 @@ static int listen_socket(const char *path)
 	return fd;
 }
 
+static uint32_t opt_u32(const char *arg, const char *opt, uint32_t max)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (!*arg || *end || v > max) {
+		fprintf(stderr, "lfpd: %s: '%s' is not a number from 0 to %u\n", opt, arg, max);
+		exit(1);
+	}
+	return (uint32_t)v;
+}
+
 static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 {
 	enum {
@@ -493,7 +512,9 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		O_QUIET,
 		O_NOLOG,
 		O_BOOT,
-		O_VER
+		O_VER,
+		O_PENDQ,
+		O_PENDQMAX
 	};
 	static const struct option longopts[] = {
 		{ "cgroup", required_argument, 0, O_CGROUP },
@@ -507,6 +528,8 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		{ "boot", no_argument, 0, O_BOOT },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, O_VER },
+		{ "pend-queue", required_argument, 0, O_PENDQ },
+		{ "pend-queue-max", required_argument, 0, O_PENDQMAX },
 		{ 0 },
 	};
 	int c;
@@ -515,6 +538,8 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 	o->state_dir = "/var/lib/lfp";
 	o->bpffs = "/sys/fs/bpf/lfp";
 	o->log_permits = true;
+	o->pend_queue = PEND_QUEUE_DEFAULT;
+	o->pend_queue_max = PEND_QUEUE_MAX_DEFAULT;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_CGROUP: o->cgroup = optarg; break;
@@ -526,6 +551,12 @@ static void parse_opts(int argc, char **argv, struct lfpd_opts *o)
 		case O_QUIET: o->quiet = true; break;
 		case O_NOLOG: o->log_permits = false; break;
 		case O_BOOT: opt_boot = true; break;
+		case O_PENDQ: o->pend_queue = opt_u32(optarg, "--pend-queue", 65535); break;
+		case O_PENDQMAX:
+			o->pend_queue_max = opt_u32(optarg, "--pend-queue-max", 1u << 20);
+			if (!o->pend_queue_max)
+				o->pend_queue_max = 1;
+			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case O_VER: printf("lfpd %s\n", lfp_version()); exit(0);
 		default: fputs(usage, stderr); exit(1);
@@ -595,6 +626,8 @@ static int run(struct lfpd *d)
 				;
 			else if (tag == TAG_INOTIFY)
 				appwatch_handle(d);
+			else if (tag == TAG_PEND)
+				pend_readable(d);
 			else {
 				struct client *c = evs[i].data.ptr;
 
@@ -612,6 +645,7 @@ static int run(struct lfpd *d)
 		if (d->kern)
 			lfp_kern_event_poll(d->kern, on_kernel_event, d);
 		refresh_if_due(d);
+		pend_tick(d);
 		api_tick(d);
 		clients_resume(d);
 		clients_close_marked(d);
@@ -742,6 +776,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (d->opts.unload) {
+		/* lfpd's iptables chain of this network namespace goes first: it names a pin */
+		if (pend_unload())
+			fprintf(stderr, "lfpd: removing the iptables chain LFP_PEND failed\n");
 		r = lfp_kern_unload(d->opts.bpffs);
 		if (r) {
 			fprintf(stderr, "lfpd: unload of %s failed: %s\n", d->opts.bpffs,
@@ -787,6 +824,10 @@ int main(int argc, char **argv)
 	r = engine_init(&d->eng, d->kern, d->opts.state_dir);
 	if (r)
 		goto fail;
+	/* before the policy loads: filters naming `callout ask` lower as pends */
+	r = pend_init(d, d->opts.pend_queue, d->opts.pend_queue_max);
+	if (r)
+		goto fail;
 	r = engine_load(&d->eng, &diags);
 	if (r) {
 		fprintf(stderr,
@@ -827,6 +868,9 @@ int main(int argc, char **argv)
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
 	ev.data.u64 = TAG_INOTIFY;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->inofd, &ev);
+	ev.data.u64 = TAG_PEND;
+	if (pend_fd(d) >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, pend_fd(d), &ev);
 	ev.data.u64 = TAG_EVENTS;
 	if (lfp_kern_event_fd(d->kern) >= 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, lfp_kern_event_fd(d->kern), &ev);
@@ -863,6 +907,7 @@ int main(int argc, char **argv)
 			"programs (lfpd --unload removes them)\n");
 fail:
 	lfp_diags_fini(&diags);
+	pend_fini(d);
 	engine_fini(&d->eng);
 	exe_cache_fini(&d->exes);
 	lfp_kern_close(d->kern);

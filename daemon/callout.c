@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The callout registry and the pending table as plain data (no kernel, no
+ * sockets), so tests/unit/test_callout.c can check them alone. The runtime
+ * around them is daemon/pend.c; the model is docs/callouts.md.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lfp/oracle.h>
+#include "pend.h"
+
+/* ---- pending table ---- */
+
+uint64_t pend_table_add(struct pend_table *t, struct pend_flow *f)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct pend_flow **v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		t->v = v;
+		t->cap = cap;
+	}
+	f->id = ++t->next_id;
+	t->v[t->n++] = f;
+	return f->id;
+}
+
+struct pend_flow *pend_table_find(const struct pend_table *t, uint64_t id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i]->id == id)
+			return t->v[i];
+	return NULL;
+}
+
+struct pend_flow *pend_table_find_key(const struct pend_table *t, const void *key)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!memcmp(t->v[i]->key, key, sizeof(t->v[i]->key)))
+			return t->v[i];
+	return NULL;
+}
+
+void pend_table_remove(struct pend_table *t, struct pend_flow *f)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i] == f) {
+			/* keep the order: `lfp pending` and the prompter show oldest first */
+			memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
+			t->n--;
+			return;
+		}
+	}
+}
+
+struct pend_flow *pend_table_expired(const struct pend_table *t, uint64_t now_ms)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i]->deadline_ms && t->v[i]->deadline_ms <= now_ms)
+			return t->v[i];
+	return NULL;
+}
+
+void pend_flow_free(struct pend_flow *f)
+{
+	if (!f)
+		return;
+	free(f->callout);
+	free(f);
+}
+
+void pend_table_fini(struct pend_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		pend_flow_free(t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- callout registry ---- */
+
+/* The rule language's identifier rules, so every registered name can be written in a filter. */
+static bool name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (!n || n > PEND_CALLOUT_NAME_MAX)
+		return false;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+const struct callout_reg *callout_registry_find(const struct callout_registry *r, const char *name)
+{
+	for (size_t i = 0; name && i < r->n; i++)
+		if (!strcmp(r->v[i].name, name))
+			return &r->v[i];
+	return NULL;
+}
+
+int callout_registry_add(struct callout_registry *r, const char *name, int type, uint64_t session)
+{
+	struct callout_reg *v;
+	char *dup;
+
+	if (!name_ok(name) || type < LFP_CALLOUT_TERMINATING || type > LFP_CALLOUT_UNKNOWN)
+		return -EINVAL;
+	if (callout_registry_find(r, name))
+		return -EEXIST;
+	dup = strdup(name);
+	v = realloc(r->v, (r->n + 1) * sizeof(*v));
+	if (!dup || !v) {
+		free(dup);
+		if (v)
+			r->v = v;
+		return -ENOMEM;
+	}
+	r->v = v;
+	r->v[r->n++] = (struct callout_reg){ .name = dup, .type = type, .session = session };
+	return 0;
+}
+
+static void reg_remove(struct callout_registry *r, size_t i)
+{
+	free(r->v[i].name);
+	memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(*r->v));
+	r->n--;
+}
+
+int callout_registry_del(struct callout_registry *r, const char *name, uint64_t session)
+{
+	for (size_t i = 0; name && i < r->n; i++) {
+		if (strcmp(r->v[i].name, name))
+			continue;
+		/* built-ins (session 0) belong to nobody who could unregister them */
+		if (!r->v[i].session || r->v[i].session != session)
+			return -EPERM;
+		reg_remove(r, i);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+size_t callout_registry_drop_session(struct callout_registry *r, uint64_t session)
+{
+	size_t n = 0;
+
+	if (!session)
+		return 0;
+	for (size_t i = 0; i < r->n;) {
+		if (r->v[i].session == session) {
+			reg_remove(r, i);
+			n++;
+		} else {
+			i++;
+		}
+	}
+	return n;
+}
+
+void callout_registry_fini(struct callout_registry *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].name);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+int pend_verdict_parse(const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "permit"))
+		return 0;
+	if (!strcmp(s, "block"))
+		return 1;
+	if (!strcmp(s, "continue"))
+		return 2;
+	return -EINVAL;
+}

@@ -1,0 +1,931 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pend and complete, lfpd's half (docs/callouts.md). The hooks let a pended
+ * connect through and hold its first packet in lfpd's NFQUEUE; here lfpd
+ * finds the hook's record for the packet (the record has the process: no
+ * /proc on the way), asks (a person for `ask`, the registering session for
+ * an external callout), and completes each flow on its own: verdicts by
+ * packet id, so one slow answer never holds up another flow.
+ *
+ * Everything runs in lfpd's one thread, from its epoll loop; the queue fd is
+ * non-blocking and the kernel queues what lfpd has not read yet (up to
+ * --pend-queue-max, then it drops: fail closed, never --queue-bypass).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <linux/netfilter.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <bpf/bpf.h>
+
+#include <lfp/common.h>
+#include <lfp/oracle.h>
+#include <lfp/rule.h>
+#include "lfpd.h"
+#include "kern.h"
+#include "pend.h"
+#include "lfp_pend.h"
+
+#define CHAIN "LFP_PEND"
+/* completed blocks keep their record this long: stray packets are dropped from the queue */
+#define BLOCK_KEEP_MS 60000u
+
+struct swept {
+	struct lfp_pend_key key;
+	uint64_t at_ms;
+};
+
+struct pend {
+	struct nfq_handle *h;
+	struct nfq_q_handle *qh;
+	int fd;
+	struct lfp_kern_pend_maps m;
+	bool active;
+	char why[160]; /* why not active */
+	uint32_t queue, queue_max;
+	struct pend_table table;
+	struct callout_registry reg;
+	struct swept *blocked;
+	size_t n_blocked;
+	uint64_t held, permitted, blocked_n, timeouts, pkts_dropped;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- the engine's view of the registry ---- */
+
+/* eng->callouts is what lowering and the oracle see: rebuilt from the registry */
+static int sync_engine(struct lfpd *d)
+{
+	struct callout_registry *r = &d->pend->reg;
+	struct lfp_callout *v = calloc(r->n ? r->n : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++) {
+		v[i].name = strdup(r->v[i].name);
+		v[i].type = (enum lfp_callout_type)r->v[i].type;
+		if (!v[i].name) {
+			while (i--)
+				free(v[i].name);
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < d->eng.n_callouts; i++)
+		free(d->eng.callouts[i].name);
+	free(d->eng.callouts);
+	d->eng.callouts = v;
+	d->eng.n_callouts = r->n;
+	return 0;
+}
+
+/* Filters that name a callout change meaning when it comes or goes: recommit. */
+static int recommit(struct lfpd *d, struct lfp_diags *diags)
+{
+	int r = sync_engine(d);
+
+	if (r)
+		return r;
+	if (!d->kern)
+		return 0;
+	if (d->eng.open_txn)
+		return 0; /* that transaction's commit lowers with the registry as it is then */
+	return engine_refresh(&d->eng, diags);
+}
+
+/* ---- iptables: lfpd's chain in its own network namespace ---- */
+
+static int run_cmd(char *const argv[])
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const char *const ipt_bins[] = { "iptables", "ip6tables" };
+
+static int chain_remove_one(const char *bin)
+{
+	char *del[] = { (char *)bin, "-w", "-D", "OUTPUT", "-j", CHAIN, NULL };
+	char *flush[] = { (char *)bin, "-w", "-F", CHAIN, NULL };
+	char *drop[] = { (char *)bin, "-w", "-X", CHAIN, NULL };
+
+	for (int i = 0; i < 16 && run_cmd(del) == 0; i++)
+		;
+	run_cmd(flush);
+	return run_cmd(drop);
+}
+
+static int chain_setup(struct pend *p)
+{
+	char qs[16], qmark[32];
+
+	snprintf(qs, sizeof(qs), "%u", p->queue);
+	snprintf(qmark, sizeof(qmark), "0x%x/0x%x", LFP_PEND_MARK, LFP_PEND_MARK);
+	for (size_t i = 0; i < 2; i++) {
+		char *bin = (char *)ipt_bins[i];
+		char *mk[] = { bin, "-w", "-N", CHAIN, NULL };
+		char *fl[] = { bin, "-w", "-F", CHAIN, NULL };
+		char *chk[] = { bin, "-w", "-C", "OUTPUT", "-j", CHAIN, NULL };
+		char *ins[] = { bin, "-w", "-I", "OUTPUT", "1", "-j", CHAIN, NULL };
+		char *rule[] = { bin,
+				 "-w",
+				 "-A",
+				 CHAIN,
+				 "-m",
+				 "mark",
+				 "--mark",
+				 qmark,
+				 "-m",
+				 "bpf",
+				 "--object-pinned",
+				 p->m.match_path,
+				 "-j",
+				 "NFQUEUE",
+				 "--queue-num",
+				 qs,
+				 NULL };
+
+		/* unconnected UDP: udp_sendmsg() copies the socket's mark before the
+		 * sendmsg hook runs, so the first datagram of a pended (socket, remote)
+		 * is not marked; UDP is matched by its record alone (one hash lookup) */
+		char *urule[] = { bin,
+				  "-w",
+				  "-A",
+				  CHAIN,
+				  "-p",
+				  "udp",
+				  "-m",
+				  "bpf",
+				  "--object-pinned",
+				  p->m.match_path,
+				  "-j",
+				  "NFQUEUE",
+				  "--queue-num",
+				  qs,
+				  NULL };
+
+		run_cmd(mk);
+		if (run_cmd(fl) || (run_cmd(chk) && run_cmd(ins)) || run_cmd(rule) ||
+		    run_cmd(urule)) {
+			snprintf(p->why, sizeof(p->why), "%s: cannot install chain %s", bin, CHAIN);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+int pend_unload(void)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < 2; i++)
+		if (chain_remove_one(ipt_bins[i]) > 1)
+			r = -EIO;
+	return r;
+}
+
+/* ---- records ---- */
+
+static void tuple_of(const struct lfp_pend_key *k, const struct lfp_pend_val *v,
+		     struct lfp_pend_tuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	memcpy(t->laddr, v->laddr, 16);
+	memcpy(t->raddr, k->raddr, 16);
+	t->lport = v->lport;
+	t->rport = k->rport;
+	t->proto = k->proto;
+}
+
+static void udp_cache_set(struct pend *p, const struct lfp_pend_key *k, uint8_t verdict)
+{
+	struct lfp_udp_key uk = { .cookie = k->cookie, .rport = k->rport };
+	struct lfp_udp_val uv;
+
+	memcpy(uk.raddr, k->raddr, 16);
+	if (bpf_map_lookup_elem(p->m.udp_cache, &uk, &uv))
+		return;
+	uv.verdict = verdict;
+	bpf_map_update_elem(p->m.udp_cache, &uk, &uv, BPF_EXIST);
+}
+
+static const char *addr_text(const uint8_t *a, char *buf, size_t len)
+{
+	static const uint8_t v4m[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!memcmp(a, v4m, 12))
+		inet_ntop(AF_INET, a + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+	return buf;
+}
+
+static const char *flow_path(struct lfpd *d, const struct lfp_pend_val *v)
+{
+	const char *path = exe_cache_get(&d->exes, v->exe_dev, v->exe_ino);
+
+	/* a process older than lfpd: learnt once, for display (the hook already attributed it) */
+	if (!path)
+		path = exe_cache_learn(&d->exes, (pid_t)v->pid, v->exe_dev, v->exe_ino, NULL);
+	return path;
+}
+
+static json_t *flow_json(struct lfpd *d, const struct pend_flow *f, uint64_t now)
+{
+	const struct lfp_pend_key *k = (const void *)f->key;
+	const struct lfp_pend_val *v = (const void *)f->val;
+	char ra[INET6_ADDRSTRLEN], la[INET6_ADDRSTRLEN], pwbuf[1024];
+	struct passwd pw, *pwp = NULL;
+	const char *path = flow_path(d, v);
+	const char *fname = engine_filter_name(&d->eng, f->filter_id);
+	char comm[17];
+
+	memcpy(comm, v->comm, 16);
+	comm[16] = 0;
+	getpwuid_r(v->uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
+	return json_pack("{s:I, s:i, s:i, s:s?, s:s?, s:s, s:s, s:s, s:i, s:s, s:i, s:I, s:I, "
+			 "s:I, s:s?, s:s, s:s?}",
+			 "id", (json_int_t)f->id, "pid", (int)v->pid, "uid", (int)v->uid, "user",
+			 pwp ? pw.pw_name : NULL, "path", path, "comm", comm, "proto",
+			 k->proto == 6 ? "tcp" : "udp", "remote",
+			 addr_text(k->raddr, ra, sizeof(ra)), "rport", (int)k->rport, "local",
+			 v->have_local ? addr_text(v->laddr, la, sizeof(la)) : "", "lport",
+			 (int)v->lport, "age_ms", (json_int_t)(now - f->start_ms), "timeout_ms",
+			 (json_int_t)(f->deadline_ms > now ? f->deadline_ms - now : 0), "filter",
+			 (json_int_t)f->filter_id, "filter_name", fname, "default",
+			 f->default_permit ? "permit" : "block", "callout", f->callout);
+}
+
+/* ---- completion ---- */
+
+static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const char *why)
+{
+	struct pend *p = d->pend;
+	struct lfp_pend_key *k = (void *)f->key;
+	struct lfp_pend_val cur;
+	struct lfp_pend_tuple t;
+	char ra[INET6_ADDRSTRLEN];
+	uint64_t now = mono_ms();
+
+	/* the record as the match left it (local end) */
+	if (bpf_map_lookup_elem(p->m.pend, k, &cur))
+		memcpy(&cur, f->val, sizeof(cur));
+	if (cur.from == LFP_PEND_FROM_SENDMSG)
+		udp_cache_set(p, k, permit ? LFP_V_PERMIT : LFP_V_BLOCK);
+	if (permit) {
+		/* no record: the match lets its packets pass; retransmits never pend again */
+		bpf_map_delete_elem(p->m.pend, k);
+		if (cur.have_local) {
+			tuple_of(k, &cur, &t);
+			bpf_map_delete_elem(p->m.tuple, &t);
+		}
+		p->permitted++;
+	} else {
+		struct swept *b;
+
+		cur.state = LFP_PEND_BLOCK;
+		bpf_map_update_elem(p->m.pend, k, &cur, BPF_EXIST);
+		b = realloc(p->blocked, (p->n_blocked + 1) * sizeof(*b));
+		if (b) {
+			p->blocked = b;
+			b[p->n_blocked++] = (struct swept){ .key = *k, .at_ms = now };
+		}
+		p->blocked_n++;
+	}
+	for (size_t i = 0; i < f->n_pkts; i++)
+		nfq_set_verdict(p->qh, f->pkts[i], permit ? NF_ACCEPT : NF_DROP, 0, NULL);
+	if (!permit && cur.from == LFP_PEND_FROM_CONNECT) {
+		uint8_t one = 1;
+
+		/* end the socket now: connect() fails at once, no SYN retries */
+		if (!bpf_map_update_elem(p->m.kill, &k->cookie, &one, BPF_ANY))
+			lfp_kern_pend_end(d->kern);
+		bpf_map_delete_elem(p->m.kill, &k->cookie);
+	}
+	lfp_print(LFP_INFO, "lfpd: pending %" PRIu64 " (pid %u, %s %s:%u) %s: %s\n", f->id, cur.pid,
+		  k->proto == 6 ? "tcp" : "udp", addr_text(k->raddr, ra, sizeof(ra)), k->rport,
+		  permit ? "permitted" : "blocked", why);
+	pend_table_remove(&p->table, f);
+	pend_flow_free(f);
+}
+
+static struct client *client_of(struct lfpd *d, uint64_t session)
+{
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->session == session && !c->closing)
+			return c;
+	return NULL;
+}
+
+/* A new held flow: who answers, by when, and what happens without an answer. */
+static void flow_start(struct lfpd *d, struct pend_flow *f)
+{
+	struct pend *p = d->pend;
+	const struct lfp_pend_val *v = (const void *)f->val;
+	char idbuf[32];
+	struct eng_filter *ef;
+	const struct callout_reg *reg;
+	uint64_t now = mono_ms();
+	json_t *msg;
+
+	f->start_ms = now;
+	f->filter_id = v->filter_id;
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, (uint64_t)v->filter_id);
+	ef = v->filter_id ? engine_find_filter(&d->eng, idbuf) : NULL;
+	if (!pend_table_add(&p->table, f)) {
+		for (size_t i = 0; i < f->n_pkts; i++)
+			nfq_set_verdict(p->qh, f->pkts[i], NF_DROP, 0, NULL);
+		pend_flow_free(f);
+		return;
+	}
+	p->held++;
+	if (!ef) {
+		complete(d, f, false, "its filter was deleted meanwhile (fail closed)");
+		return;
+	}
+	if (ef->f.action.type == LFP_ACT_ASK) {
+		f->deadline_ms = now + 1000ull * (ef->f.action.ask_timeout ?: PEND_ASK_TIMEOUT_S);
+		f->default_permit = ef->f.action.ask_default_permit;
+		return;
+	}
+	f->permit_if_unreg = !!(ef->f.flags & LFP_FF_PERMIT_IF_UNREG);
+	reg = ef->f.action.type == LFP_ACT_CALLOUT
+		      ? callout_registry_find(&p->reg, ef->f.action.callout)
+		      : NULL;
+	if (reg && !reg->session) {
+		/* the built-in `callout ask`: a person, with ask's defaults */
+		f->deadline_ms = now + 1000ull * PEND_ASK_TIMEOUT_S;
+		return;
+	}
+	if (!reg || !client_of(d, reg->session)) {
+		complete(d, f, f->permit_if_unreg,
+			 f->permit_if_unreg
+				 ? "callout not registered (permit-if-callout-unregistered)"
+				 : "callout not registered");
+		return;
+	}
+	f->session = reg->session;
+	f->callout = strdup(reg->name);
+	f->deadline_ms = now + 1000ull * PEND_CALLOUT_TIMEOUT_S;
+	msg = json_pack("{s:o}", "classify", flow_json(d, f, now));
+	if (msg) {
+		client_send(d, client_of(d, reg->session), msg);
+		json_decref(msg);
+	}
+}
+
+/* ---- the queue ---- */
+
+static int parse_tuple(const uint8_t *pkt, int len, struct lfp_pend_tuple *t)
+{
+	int off;
+
+	memset(t, 0, sizeof(*t));
+	if (len < 20)
+		return -EINVAL;
+	if ((pkt[0] >> 4) == 4) {
+		off = (pkt[0] & 0xf) * 4;
+		t->proto = pkt[9];
+		t->laddr[10] = t->laddr[11] = t->raddr[10] = t->raddr[11] = 0xff;
+		memcpy(t->laddr + 12, pkt + 12, 4);
+		memcpy(t->raddr + 12, pkt + 16, 4);
+	} else if ((pkt[0] >> 4) == 6 && len >= 40) {
+		off = 40;
+		t->proto = pkt[6];
+		memcpy(t->laddr, pkt + 8, 16);
+		memcpy(t->raddr, pkt + 24, 16);
+	} else {
+		return -EINVAL;
+	}
+	if (len < off + 4 || (t->proto != 6 && t->proto != 17))
+		return -EINVAL;
+	t->lport = (uint16_t)(pkt[off] << 8 | pkt[off + 1]);
+	t->rport = (uint16_t)(pkt[off + 2] << 8 | pkt[off + 3]);
+	return 0;
+}
+
+static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa,
+		     void *data)
+{
+	struct lfpd *d = data;
+	struct pend *p = d->pend;
+	struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
+	struct lfp_pend_tuple t;
+	struct lfp_pend_key k;
+	struct lfp_pend_val v;
+	struct pend_flow *f;
+	unsigned char *pkt;
+	uint32_t id;
+	int len;
+
+	(void)nfmsg;
+	if (!ph)
+		return 0;
+	id = ntohl(ph->packet_id);
+	len = nfq_get_payload(nfa, &pkt);
+	/* unknown packet or tuple: drop (a TCP retry comes back; never through unjudged) */
+	if (len < 0 || parse_tuple(pkt, len, &t) || bpf_map_lookup_elem(p->m.tuple, &t, &k)) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	if (bpf_map_lookup_elem(p->m.pend, &k, &v)) /* completed with permit meanwhile */
+		return nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL);
+	if (v.state != LFP_PEND_WAITING)
+		return nfq_set_verdict(qh, id, v.state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP, 0,
+				       NULL);
+	f = pend_table_find_key(&p->table, &k);
+	if (f) {
+		if (f->n_pkts == PEND_PKTS_MAX) {
+			p->pkts_dropped++;
+			return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+		}
+		f->pkts[f->n_pkts++] = id;
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	memcpy(f->key, &k, sizeof(k));
+	memcpy(f->val, &v, sizeof(v));
+	f->pkts[f->n_pkts++] = id;
+	flow_start(d, f);
+	return 0;
+}
+
+int pend_init(struct lfpd *d, uint32_t queue, uint32_t queue_max)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	d->pend = p;
+	p->fd = -1;
+	p->queue = queue;
+	p->queue_max = queue_max;
+	if ((r = callout_registry_add(&p->reg, "count", LFP_CALLOUT_INSPECTION, 0)) ||
+	    (r = callout_registry_add(&p->reg, "ask", LFP_CALLOUT_TERMINATING, 0)) ||
+	    (r = sync_engine(d)))
+		return r;
+	if (!d->kern)
+		return 0;
+	r = lfp_kern_pend_maps(d->kern, &p->m);
+	if (r) {
+		snprintf(p->why, sizeof(p->why), "the pend programs are not active on this kernel");
+		goto off;
+	}
+	p->h = nfq_open();
+	if (!p->h) {
+		r = -errno ?: -EIO;
+		snprintf(p->why, sizeof(p->why), "nfq_open: %s", strerror(-r));
+		goto off;
+	}
+	p->qh = nfq_create_queue(p->h, (uint16_t)queue, on_packet, d);
+	if (!p->qh) {
+		r = -errno ?: -EBUSY;
+		snprintf(p->why, sizeof(p->why), "NFQUEUE %u: %s (another lfpd on it?)", queue,
+			 strerror(-r));
+		goto off;
+	}
+	/* headers are enough: lfpd reads the 5-tuple, the packet stays in the kernel */
+	if (nfq_set_mode(p->qh, NFQNL_COPY_PACKET, 128) < 0 ||
+	    nfq_set_queue_maxlen(p->qh, queue_max) < 0 ||
+	    nfq_set_queue_flags(p->qh, NFQA_CFG_F_FAIL_OPEN, 0) < 0) {
+		r = -EIO;
+		snprintf(p->why, sizeof(p->why), "NFQUEUE %u: cannot configure", queue);
+		goto off;
+	}
+	p->fd = nfq_fd(p->h);
+	fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+	/* the kernel drops on a full socket buffer too: give it room for the queue */
+	nfnl_rcvbufsiz(nfq_nfnlh(p->h), 4u << 20);
+	r = chain_setup(p);
+	if (r)
+		goto off;
+	p->active = true;
+	return 0;
+off:
+	lfp_print(LFP_WARN,
+		  "lfpd: pend and complete unavailable: %s; flows that pend are "
+		  "blocked (their packets are held by nobody)\n",
+		  p->why);
+	if (p->qh)
+		nfq_destroy_queue(p->qh);
+	if (p->h)
+		nfq_close(p->h);
+	p->qh = NULL;
+	p->h = NULL;
+	p->fd = -1;
+	return 0;
+}
+
+int pend_fd(struct lfpd *d)
+{
+	return d->pend ? d->pend->fd : -1;
+}
+
+void pend_readable(struct lfpd *d)
+{
+	struct pend *p = d->pend;
+	char buf[8192] __attribute__((aligned));
+
+	for (int i = 0; p && p->fd >= 0 && i < 256; i++) {
+		ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
+
+		if (n < 0) {
+			/* ENOBUFS: the kernel lost queue messages; their packets stay queued
+			 * until the queue drops them (fail closed), TCP retries */
+			if (errno == ENOBUFS)
+				continue;
+			return;
+		}
+		nfq_handle_packet(p->h, buf, (int)n);
+	}
+}
+
+void pend_tick(struct lfpd *d)
+{
+	struct pend *p = d->pend;
+	struct pend_flow *f;
+	uint64_t now = mono_ms();
+	size_t j = 0;
+
+	if (!p || !p->active)
+		return;
+	while ((f = pend_table_expired(&p->table, now))) {
+		p->timeouts++;
+		complete(d, f, f->session ? false : f->default_permit,
+			 f->session ? "the callout did not answer in time"
+				    : (f->default_permit ? "timeout: the filter's default permit"
+							 : "timeout: the filter's default block"));
+	}
+	for (size_t i = 0; i < p->n_blocked; i++) {
+		if (now - p->blocked[i].at_ms >= BLOCK_KEEP_MS)
+			bpf_map_delete_elem(p->m.pend, &p->blocked[i].key);
+		else
+			p->blocked[j++] = p->blocked[i];
+	}
+	p->n_blocked = j;
+}
+
+void pend_session_end(struct lfpd *d, uint64_t session)
+{
+	struct pend *p = d->pend;
+	struct lfp_diags diags = { 0 };
+
+	if (!p || !session)
+		return;
+	for (size_t i = 0; i < p->table.n;) {
+		struct pend_flow *f = p->table.v[i];
+
+		if (f->session == session)
+			complete(d, f, f->permit_if_unreg,
+				 "its callout's client went away (as unregistered)");
+		else
+			i++;
+	}
+	if (callout_registry_drop_session(&p->reg, session) && !d->stopping &&
+	    recommit(d, &diags)) {
+		lfp_print(LFP_WARN, "lfpd: recommit after session %" PRIu64 "'s callouts went:\n",
+			  session);
+		lfp_diags_print(&diags, stderr);
+	}
+	lfp_diags_fini(&diags);
+}
+
+void pend_fini(struct lfpd *d)
+{
+	struct pend *p = d->pend;
+
+	if (!p)
+		return;
+	/* held packets go with the queue (the kernel drops them: fail closed) */
+	if (p->qh)
+		nfq_destroy_queue(p->qh);
+	if (p->h)
+		nfq_close(p->h);
+	pend_table_fini(&p->table);
+	callout_registry_fini(&p->reg);
+	free(p->blocked);
+	free(p);
+	d->pend = NULL;
+}
+
+json_t *pend_status_json(struct lfpd *d)
+{
+	struct pend *p = d->pend;
+
+	if (!p)
+		return json_null();
+	return json_pack("{s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "active", p->active,
+			 "reason", p->why, "queue", (int)p->queue, "queue_max", (int)p->queue_max,
+			 "waiting", (json_int_t)p->table.n, "held", (json_int_t)p->held,
+			 "permitted", (json_int_t)p->permitted, "blocked", (json_int_t)p->blocked_n,
+			 "timeouts", (json_int_t)p->timeouts, "packets_dropped",
+			 (json_int_t)p->pkts_dropped);
+}
+
+/* ---- API ---- */
+
+static bool may_see(const struct client *c, const struct pend_flow *f)
+{
+	const struct lfp_pend_val *v = (const void *)f->val;
+
+	return c->privileged || c->uid == v->uid || (f->session && f->session == c->session);
+}
+
+int pend_api_list(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+		  struct lfp_diags *diags)
+{
+	struct pend *p = d->pend;
+	json_t *arr = json_array();
+	uint64_t now = mono_ms();
+
+	(void)req;
+	(void)diags;
+	for (size_t i = 0; p && i < p->table.n; i++)
+		if (may_see(c, p->table.v[i]))
+			json_array_append_new(arr, flow_json(d, p->table.v[i], now));
+	json_object_set_new(reply, "pending", arr);
+	json_object_set_new(reply, "active", json_boolean(p && p->active));
+	return 0;
+}
+
+enum scope { SCOPE_APP, SCOPE_APP_REMOTE, SCOPE_APP_REMOTE_PORT };
+
+/* `always` / `until-restart`: a hard filter just above the ask filter, provider ask */
+static int write_rule(struct lfpd *d, const struct pend_flow *f, bool permit, bool persistent,
+		      enum scope scope, struct lfp_diags *diags, uint64_t *id_out)
+{
+	LFP_OPTS(lfp_parse_opts, po, .single_statement = true,
+		 .lifetime = persistent ? LFP_LT_PERSISTENT : LFP_LT_RUNTIME);
+	const struct lfp_pend_key *k = (const void *)f->key;
+	const struct lfp_pend_val *v = (const void *)f->val;
+	struct lfp_ruleset *rs = NULL;
+	struct eng_filter *ef;
+	struct eng_txn txn;
+	const char *path = flow_path(d, v);
+	char idbuf[32], ra[INET6_ADDRSTRLEN], *text = NULL;
+	int64_t id;
+	int r;
+
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, f->filter_id);
+	ef = engine_find_filter(&d->eng, idbuf);
+	if (!ef) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "pending %" PRIu64 ": its ask filter %" PRIu64
+			      " is gone: answer 'once' instead",
+			      f->id, f->filter_id);
+		return -ENOENT;
+	}
+	if (!path) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "pending %" PRIu64 ": the executable's path is unknown, no rule "
+			      "can name it: answer 'once' instead",
+			      f->id);
+		return -ENOENT;
+	}
+	if (ef->f.weight == UINT64_MAX) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "pending %" PRIu64 ": filter %" PRIu64
+			      " has the highest weight, nothing fits above it",
+			      f->id, f->filter_id);
+		return -ERANGE;
+	}
+	if (d->eng.open_txn) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "pending %" PRIu64 ": another session holds the transaction lock; "
+			      "try again, or answer 'once'",
+			      f->id);
+		return -EBUSY;
+	}
+	addr_text(k->raddr, ra, sizeof(ra));
+	if (asprintf(&text,
+		     "filter add layer auth-connect sublayer \"%s\" weight %" PRIu64
+		     " app \"%s\"%s%s%s%s%s %s",
+		     ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME, ef->f.weight + 1,
+		     path, scope >= SCOPE_APP_REMOTE ? " remote.addr " : "",
+		     scope >= SCOPE_APP_REMOTE ? ra : "",
+		     scope == SCOPE_APP_REMOTE_PORT ? (k->proto == 6 ? " proto tcp" : " proto udp")
+						    : "",
+		     scope == SCOPE_APP_REMOTE_PORT ? " remote.port " : "",
+		     scope == SCOPE_APP_REMOTE_PORT
+			     ? (snprintf(idbuf, sizeof(idbuf), "%u", k->rport), idbuf)
+			     : "",
+		     permit ? "permit hard" : "block") < 0)
+		return -ENOMEM;
+	r = lfp_rule_parse(text, &po, &rs, diags);
+	free(text);
+	if (r)
+		goto out;
+	r = eng_txn_begin(&d->eng, &txn);
+	if (r)
+		goto out;
+	id = eng_txn_add_filter(&txn, &rs->filters[0], "ask",
+				persistent ? LFP_LT_PERSISTENT : LFP_LT_RUNTIME, diags);
+	if (id < 0) {
+		eng_txn_abort(&txn);
+		r = (int)id;
+		goto out;
+	}
+	r = eng_txn_commit(&txn, diags);
+	if (!r) {
+		*id_out = (uint64_t)id;
+		appwatch_rebuild(d);
+	}
+out:
+	lfp_ruleset_free(rs);
+	return r;
+}
+
+static int bad(struct lfp_diags *diags, int err, const char *fmt, const char *arg)
+	__attribute__((format(printf, 3, 0)));
+
+/* one diagnostic with one string argument (the offending value) */
+static int bad(struct lfp_diags *diags, int err, const char *fmt, const char *arg)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL, fmt, arg ? arg : "");
+#pragma GCC diagnostic pop
+	return err;
+}
+
+int pend_api_answer(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+		    struct lfp_diags *diags)
+{
+	struct pend *p = d->pend;
+	json_t *jid = json_object_get(req, "pending");
+	const char *vs = json_string_value(json_object_get(req, "verdict"));
+	const char *lt = json_string_value(json_object_get(req, "lifetime"));
+	const char *sc = json_string_value(json_object_get(req, "scope"));
+	const struct lfp_pend_val *v;
+	enum scope scope = SCOPE_APP;
+	struct pend_flow *f;
+	uint64_t rule_id = 0;
+	char idtext[32];
+	int verdict, r;
+
+	if (!json_is_integer(jid) || json_integer_value(jid) <= 0)
+		return bad(diags, -EINVAL, "field 'pending': missing or not a positive integer%s",
+			   NULL);
+	snprintf(idtext, sizeof(idtext), "%" JSON_INTEGER_FORMAT, json_integer_value(jid));
+	verdict = pend_verdict_parse(vs);
+	if (verdict < 0)
+		return bad(diags, -EINVAL, "field 'verdict': '%s' is not permit, block or continue",
+			   vs);
+	if (lt && strcmp(lt, "once") && strcmp(lt, "until-restart") && strcmp(lt, "always"))
+		return bad(diags, -EINVAL,
+			   "field 'lifetime': '%s' is not once, until-restart or always", lt);
+	if (sc && !strcmp(sc, "app+remote"))
+		scope = SCOPE_APP_REMOTE;
+	else if (sc && !strcmp(sc, "app+remote+port"))
+		scope = SCOPE_APP_REMOTE_PORT;
+	else if (sc && strcmp(sc, "app"))
+		return bad(diags, -EINVAL,
+			   "field 'scope': '%s' is not app, app+remote or app+remote+port", sc);
+	f = p ? pend_table_find(&p->table, (uint64_t)json_integer_value(jid)) : NULL;
+	if (!f)
+		return bad(diags, -ENOENT,
+			   "no held connection with id %s (answered already, timed out, or "
+			   "never held): `lfp pending` lists them",
+			   idtext);
+	v = (const void *)f->val;
+	if (f->session) {
+		/* a callout's flow: its client answers, continue counts as block */
+		if (c->session != f->session)
+			return bad(diags, -EACCES,
+				   "pending %s waits for callout '%s': only the session that "
+				   "registered it answers",
+				   idtext);
+		if (lt && strcmp(lt, "once"))
+			return bad(diags, -EINVAL,
+				   "pending %s: a callout answers once (lifetime '%s' is for "
+				   "people)",
+				   idtext);
+		complete(d, f, verdict == 0,
+			 verdict == 2 ? "callout answered continue (block)" : "callout answered");
+		return 0;
+	}
+	if (!c->privileged && c->uid != v->uid) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "permission denied: pending %s is a connection of uid %u; only "
+			      "root, group lfp or uid %u may answer it (you are uid %u)",
+			      idtext, v->uid, v->uid, (unsigned int)c->uid);
+		return -EACCES;
+	}
+	if (verdict == 2)
+		return bad(diags, -EINVAL, "pending %s: a person answers permit or block", idtext);
+	if (lt && strcmp(lt, "once")) {
+		r = write_rule(d, f, verdict == 0, !strcmp(lt, "always"), scope, diags, &rule_id);
+		if (r)
+			return r;
+		json_object_set_new(reply, "filter", json_integer((json_int_t)rule_id));
+		/* the flow may have been completed by the commit's side effects: look again */
+		f = pend_table_find(&p->table, (uint64_t)json_integer_value(jid));
+		if (!f)
+			return 0;
+	}
+	complete(d, f, verdict == 0, "answered");
+	return 0;
+}
+
+static int callout_type_parse(const char *s)
+{
+	if (!s || !strcmp(s, "terminating"))
+		return LFP_CALLOUT_TERMINATING;
+	if (!strcmp(s, "inspection"))
+		return LFP_CALLOUT_INSPECTION;
+	if (!strcmp(s, "unknown"))
+		return LFP_CALLOUT_UNKNOWN;
+	return -EINVAL;
+}
+
+int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+			      struct lfp_diags *diags)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *ts = json_string_value(json_object_get(req, "type"));
+	int type = callout_type_parse(ts), r;
+
+	(void)reply;
+	if (type < 0)
+		return bad(diags, -EINVAL,
+			   "field 'type': '%s' is not terminating, inspection or unknown", ts);
+	r = callout_registry_add(&d->pend->reg, name, type, c->session);
+	if (r == -EINVAL)
+		return bad(diags, r,
+			   "field 'name': '%s' is not a callout name (letters, digits, _ - ., "
+			   "at most 63, not starting with a digit)",
+			   name ? name : "(missing)");
+	if (r == -EEXIST)
+		return bad(diags, r, "callout '%s' is registered already", name);
+	if (r)
+		return r;
+	r = recommit(d, diags);
+	if (r) {
+		callout_registry_del(&d->pend->reg, name, c->session);
+		sync_engine(d);
+	}
+	return r;
+}
+
+int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+				struct lfp_diags *diags)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	struct pend *p = d->pend;
+	int r;
+
+	(void)reply;
+	r = callout_registry_del(&p->reg, name, c->session);
+	if (r == -ENOENT)
+		return bad(diags, r, "no callout '%s' is registered", name ? name : "(missing)");
+	if (r == -EPERM)
+		return bad(diags, r, "callout '%s' belongs to another session (or is built in)",
+			   name);
+	for (size_t i = 0; i < p->table.n;) {
+		struct pend_flow *f = p->table.v[i];
+
+		if (f->session == c->session && f->callout && !strcmp(f->callout, name))
+			complete(d, f, f->permit_if_unreg, "its callout was unregistered");
+		else
+			i++;
+	}
+	return recommit(d, diags);
+}

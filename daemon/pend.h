@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file pend.h
+ * @brief Pend and complete, lfpd's half (docs/callouts.md): the NFQUEUE that
+ * holds pended flows' first packets, the table of pending entries, the
+ * callout registry, and the API operations on them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <lfp/diag.h>
+
+struct lfpd;
+struct client;
+struct pend;
+
+/** Default NFQUEUE number and length. */
+#define PEND_QUEUE_DEFAULT     4400u
+#define PEND_QUEUE_MAX_DEFAULT 1024u
+/** Packets held per flow (SYN retransmits while a person thinks); more are dropped. */
+#define PEND_PKTS_MAX 8
+/** ask without `timeout`: seconds. */
+#define PEND_ASK_TIMEOUT_S 30u
+/** A callout client that does not answer within this many seconds: its flow is blocked. */
+#define PEND_CALLOUT_TIMEOUT_S 30u
+/** Longest callout name. */
+#define PEND_CALLOUT_NAME_MAX 63
+
+/** One held flow, as lfpd knows it (tests/unit: the table is pure data). */
+struct pend_flow {
+	uint64_t id;
+	uint8_t key[32];  /**< struct lfp_pend_key */
+	uint8_t val[104]; /**< struct lfp_pend_val at the time it was queued */
+	uint32_t pkts[PEND_PKTS_MAX];
+	size_t n_pkts;
+	uint64_t start_ms, deadline_ms;
+	uint64_t filter_id;
+	bool default_permit;  /**< what the timeout applies */
+	bool permit_if_unreg; /**< callout filters: what its client's disappearance applies */
+	uint64_t session;     /**< callout owner; 0: a person answers (ask) */
+	char *callout;	      /**< callout name, or NULL for ask */
+};
+
+/** The pending table: flows by id, insertion order. */
+struct pend_table {
+	struct pend_flow **v;
+	size_t n, cap;
+	uint64_t next_id;
+};
+
+/** Add a flow (the table takes it). @return its id (> 0) or 0 for -ENOMEM. */
+uint64_t pend_table_add(struct pend_table *t, struct pend_flow *f);
+/** The flow with @p id, or NULL. */
+struct pend_flow *pend_table_find(const struct pend_table *t, uint64_t id);
+/** The flow with record key @p key, or NULL. */
+struct pend_flow *pend_table_find_key(const struct pend_table *t, const void *key);
+/** Remove @p f from the table (not freed). */
+void pend_table_remove(struct pend_table *t, struct pend_flow *f);
+/** The first flow whose deadline is at or before @p now_ms, or NULL. */
+struct pend_flow *pend_table_expired(const struct pend_table *t, uint64_t now_ms);
+void pend_flow_free(struct pend_flow *f);
+void pend_table_fini(struct pend_table *t);
+
+/** The callout registry: name -> type and owning session. */
+struct callout_reg {
+	char *name;
+	int type;	  /**< enum lfp_callout_type */
+	uint64_t session; /**< 0: built in */
+};
+
+struct callout_registry {
+	struct callout_reg *v;
+	size_t n;
+};
+
+/**
+ * Register @p name for @p session. @return 0, -EINVAL (bad name),
+ * -EEXIST (taken, also by a built-in), -ENOMEM.
+ */
+int callout_registry_add(struct callout_registry *r, const char *name, int type, uint64_t session);
+/** Unregister @p name if @p session owns it. @return 0, -ENOENT, -EPERM. */
+int callout_registry_del(struct callout_registry *r, const char *name, uint64_t session);
+/** Drop every callout of @p session. @return how many. */
+size_t callout_registry_drop_session(struct callout_registry *r, uint64_t session);
+/** The entry for @p name, or NULL. */
+const struct callout_reg *callout_registry_find(const struct callout_registry *r, const char *name);
+void callout_registry_fini(struct callout_registry *r);
+
+/** Parse a verdict word of an answer: "permit", "block", "continue". @return 0/1/2 or -EINVAL. */
+int pend_verdict_parse(const char *s);
+
+/**
+ * Set up pend and complete: built-in callouts, the NFQUEUE, lfpd's iptables
+ * chain. Without a kernel handle only the registry exists. Failure to set up
+ * the queue is reported and leaves pend unavailable (filters that pend are
+ * then held by nothing: their packets are dropped, fail closed).
+ */
+int pend_init(struct lfpd *d, uint32_t queue, uint32_t queue_max);
+/** The queue fd for epoll, or -1. */
+int pend_fd(struct lfpd *d);
+/** Read the queue. */
+void pend_readable(struct lfpd *d);
+/** Timeouts and the sweep of completed blocks. */
+void pend_tick(struct lfpd *d);
+/** Session @p session ended: its callouts go, their flows complete. */
+void pend_session_end(struct lfpd *d, uint64_t session);
+/** Close the queue; the chain stays (packets of pended flows are dropped while lfpd is away). */
+void pend_fini(struct lfpd *d);
+/** `lfpd --unload`: remove lfpd's iptables chain in this network namespace. */
+int pend_unload(void);
+
+/* API operations (daemon/api.c dispatches): 0 or -errno with @p diags */
+int pend_api_list(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+		  struct lfp_diags *diags);
+int pend_api_answer(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+		    struct lfp_diags *diags);
+int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+			      struct lfp_diags *diags);
+int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
+				struct lfp_diags *diags);
+/** pend status for `lfp status`. */
+json_t *pend_status_json(struct lfpd *d);

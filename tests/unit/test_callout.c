@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+/* The callout registry and the pending table (daemon/callout.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <lfp/oracle.h>
+#include "pend.h"
+
+static void test_registry(void **state)
+{
+	struct callout_registry r = { 0 };
+	const struct callout_reg *e;
+
+	(void)state;
+	assert_int_equal(callout_registry_add(&r, "count", LFP_CALLOUT_INSPECTION, 0), 0);
+	assert_int_equal(callout_registry_add(&r, "ids", LFP_CALLOUT_TERMINATING, 7), 0);
+	assert_int_equal(callout_registry_add(&r, "ids", LFP_CALLOUT_TERMINATING, 8), -EEXIST);
+	assert_int_equal(callout_registry_add(&r, "count", LFP_CALLOUT_TERMINATING, 8), -EEXIST);
+	/* names the rule language can write, types that exist */
+	assert_int_equal(callout_registry_add(&r, "", LFP_CALLOUT_TERMINATING, 8), -EINVAL);
+	assert_int_equal(callout_registry_add(&r, NULL, LFP_CALLOUT_TERMINATING, 8), -EINVAL);
+	assert_int_equal(callout_registry_add(&r, "9lives", LFP_CALLOUT_TERMINATING, 8), -EINVAL);
+	assert_int_equal(callout_registry_add(&r, "a b", LFP_CALLOUT_TERMINATING, 8), -EINVAL);
+	assert_int_equal(callout_registry_add(&r, "x", 17, 8), -EINVAL);
+	{
+		char longname[80];
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = 0;
+		assert_int_equal(callout_registry_add(&r, longname, 0, 8), -EINVAL);
+		longname[PEND_CALLOUT_NAME_MAX] = 0;
+		assert_int_equal(callout_registry_add(&r, longname, 0, 8), 0);
+		assert_int_equal(callout_registry_del(&r, longname, 8), 0);
+	}
+	e = callout_registry_find(&r, "ids");
+	assert_non_null(e);
+	assert_int_equal(e->session, 7);
+	assert_int_equal(e->type, LFP_CALLOUT_TERMINATING);
+	assert_null(callout_registry_find(&r, "nope"));
+	assert_null(callout_registry_find(&r, NULL));
+
+	/* only the owner unregisters; built-ins never */
+	assert_int_equal(callout_registry_del(&r, "ids", 8), -EPERM);
+	assert_int_equal(callout_registry_del(&r, "count", 0), -EPERM);
+	assert_int_equal(callout_registry_del(&r, "nope", 7), -ENOENT);
+	assert_int_equal(callout_registry_del(&r, "ids", 7), 0);
+	assert_null(callout_registry_find(&r, "ids"));
+
+	/* a session's callouts vanish with it, others stay */
+	assert_int_equal(callout_registry_add(&r, "a", LFP_CALLOUT_TERMINATING, 9), 0);
+	assert_int_equal(callout_registry_add(&r, "b", LFP_CALLOUT_UNKNOWN, 10), 0);
+	assert_int_equal(callout_registry_add(&r, "c", LFP_CALLOUT_INSPECTION, 9), 0);
+	assert_int_equal(callout_registry_drop_session(&r, 9), 2);
+	assert_int_equal(callout_registry_drop_session(&r, 0), 0); /* built-ins stay */
+	assert_int_equal(r.n, 2);
+	assert_non_null(callout_registry_find(&r, "count"));
+	assert_non_null(callout_registry_find(&r, "b"));
+	callout_registry_fini(&r);
+}
+
+static struct pend_flow *flow(uint8_t tag, uint64_t deadline)
+{
+	struct pend_flow *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->key[0] = tag;
+	f->deadline_ms = deadline;
+	return f;
+}
+
+static void test_table(void **state)
+{
+	struct pend_table t = { 0 };
+	struct pend_flow *a = flow(1, 500), *b = flow(2, 100), *c = flow(3, 0);
+	uint8_t key[32] = { 2 };
+
+	(void)state;
+	assert_int_equal(pend_table_add(&t, a), 1);
+	assert_int_equal(pend_table_add(&t, b), 2);
+	assert_int_equal(pend_table_add(&t, c), 3);
+	assert_ptr_equal(pend_table_find(&t, 2), b);
+	assert_null(pend_table_find(&t, 4));
+	assert_ptr_equal(pend_table_find_key(&t, key), b);
+	key[0] = 9;
+	assert_null(pend_table_find_key(&t, key));
+
+	/* deadlines: none due, then only b, a flow without deadline never */
+	assert_null(pend_table_expired(&t, 99));
+	assert_ptr_equal(pend_table_expired(&t, 100), b);
+	pend_table_remove(&t, b);
+	pend_flow_free(b);
+	assert_null(pend_table_expired(&t, 499));
+	assert_ptr_equal(pend_table_expired(&t, 10000), a);
+
+	/* order kept, ids never reused */
+	assert_int_equal(t.n, 2);
+	assert_ptr_equal(t.v[0], a);
+	assert_ptr_equal(t.v[1], c);
+	assert_int_equal(pend_table_add(&t, flow(4, 0)), 4);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(pend_table_add(&t, flow(5, 0)), 5 + i);
+	assert_int_equal(t.n, 103);
+	pend_table_fini(&t);
+	assert_int_equal(t.n, 0);
+}
+
+static void test_verdict_words(void **state)
+{
+	(void)state;
+	assert_int_equal(pend_verdict_parse("permit"), 0);
+	assert_int_equal(pend_verdict_parse("block"), 1);
+	assert_int_equal(pend_verdict_parse("continue"), 2);
+	assert_int_equal(pend_verdict_parse("Permit"), -EINVAL);
+	assert_int_equal(pend_verdict_parse(""), -EINVAL);
+	assert_int_equal(pend_verdict_parse(NULL), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_verdict_words),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -78,6 +78,17 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf("  %-16s %-18s %s%s%s\n", jstr(h, "name"), jstr(h, "layer"),
 		       json_is_true(json_object_get(h, "active")) ? "active" : "NOT ACTIVE",
 		       *jstr(h, "reason") ? ": " : "", jstr(h, "reason"));
+	h = json_object_get(st, "pend");
+	if (json_is_object(h))
+		printf("pend:       %s%s%s; NFQUEUE %" JSON_INTEGER_FORMAT
+		       " (max %" JSON_INTEGER_FORMAT "), %" JSON_INTEGER_FORMAT
+		       " waiting, %" JSON_INTEGER_FORMAT " held so far (%" JSON_INTEGER_FORMAT
+		       " permitted, %" JSON_INTEGER_FORMAT " blocked, %" JSON_INTEGER_FORMAT
+		       " timed out)\n",
+		       json_is_true(json_object_get(h, "active")) ? "active" : "NOT ACTIVE",
+		       *jstr(h, "reason") ? ": " : "", jstr(h, "reason"), jint(h, "queue"),
+		       jint(h, "queue_max"), jint(h, "waiting"), jint(h, "held"),
+		       jint(h, "permitted"), jint(h, "blocked"), jint(h, "timeouts"));
 	printf("layers:\n");
 	json_array_foreach(json_object_get(st, "layers"), i, l)
 		printf("  %-20s %-32s %4" JSON_INTEGER_FORMAT " filters  %s\n", jstr(l, "name"),

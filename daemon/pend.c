@@ -884,6 +884,8 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 	int type = callout_type_parse(ts), r;
 
 	(void)reply;
+	if (!d->pend)
+		return -EOPNOTSUPP;
 	if (type < 0)
 		return bad(diags, -EINVAL,
 			   "field 'type': '%s' is not terminating, inspection or unknown", ts);
@@ -913,6 +915,8 @@ int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, j
 	int r;
 
 	(void)reply;
+	if (!p)
+		return -EOPNOTSUPP;
 	r = callout_registry_del(&p->reg, name, c->session);
 	if (r == -ENOENT)
 		return bad(diags, r, "no callout '%s' is registered", name ? name : "(missing)");

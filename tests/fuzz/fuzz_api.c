@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "kern.h"
 #include "lfpd.h"
+#include "pend.h"
 
 /* ---- kernel double: accepts every generation ---- */
 struct lfp_kern {
@@ -41,6 +42,17 @@ int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->gen = k->gen;
+	return 0;
+}
+
+/* pend and complete needs the kernel: without it only the registry and the API run */
+int lfp_kern_pend_maps(struct lfp_kern *k, struct lfp_kern_pend_maps *m)
+{
+	return -EOPNOTSUPP;
+}
+
+int lfp_kern_pend_end(struct lfp_kern *k)
+{
 	return 0;
 }
 
@@ -75,6 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.opts.bpffs = "/nonexistent";
 	if (engine_init(&d.eng, &kern, NULL))
 		return 0;
+	if (pend_init(&d, PEND_QUEUE_DEFAULT, PEND_QUEUE_MAX_DEFAULT)) {
+		pend_fini(&d);
+		engine_fini(&d.eng);
+		return 0;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
 		engine_fini(&d.eng);
 		return 0;
@@ -92,6 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(sv[1]);
 	lfp_linebuf_fini(&lb);
+	pend_session_end(&d, c.session);
+	pend_fini(&d);
 	engine_fini(&d.eng);
 	appwatch_fini(&d);
 	return 0;

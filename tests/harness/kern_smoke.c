@@ -892,8 +892,9 @@ static void test_open_fresh(void **state)
 	assert_int_equal(lfp_kern_status(g.k, &st), 0);
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
-	/* the cgroup hooks, the listen callback (sock_ops again), exec, reauth tcp */
-	assert_int_equal(st.n_hooks, 10);
+	/* the cgroup hooks, the listen callback (sock_ops again), exec, reauth tcp,
+	 * pend match (pinned for iptables) and the two pend end iterators */
+	assert_int_equal(st.n_hooks, 13);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	for (size_t i = 0; i < st.n_hooks; i++) {

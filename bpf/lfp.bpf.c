@@ -786,24 +786,20 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 	ident_current(in, &sc->tid, sc->comm);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
-	if (allow) {
-		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-		if (s)
-			s->listen_block = 0;
-	} else {
-		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (s) {
-			ident_to_sk(s, in, sc->comm);
-			s->gen = sc->gen;
-			s->filter_id = out_filter_id(out);
-			s->verdict = out->verdict;
-			s->proto = IPPROTO_TCP;
-			s->cflags = in->flags;
-			s->listen_block = 1;
-		} else {
-			/* the listener cannot be marked: its SYNs would pass */
-			stat_inc(LFP_STAT_ERRORS);
-		}
+	/* the owner is kept either way: auth-recv-accept judges the listener's
+	 * SYNs in softirq context, where this is the only way to know it */
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s) {
+		ident_to_sk(s, in, sc->comm);
+		s->gen = sc->gen;
+		s->filter_id = out_filter_id(out);
+		s->verdict = out->verdict;
+		s->proto = IPPROTO_TCP;
+		s->cflags = in->flags;
+		s->listen_block = !allow;
+	} else if (!allow) {
+		/* the listener cannot be marked: its SYNs would pass */
+		stat_inc(LFP_STAT_ERRORS);
 	}
 	/* a permit only when its filter says `log`: not the global switch,
 	 * which is about connections (a server's listens are not its clients') */
@@ -826,6 +822,8 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 	scratch_put(sc);
 }
 
+#include "ale_accept.bpf.h"
+
 /*
  * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
  * and port, just before the SYN: the moment to emit a permitted connect's
@@ -847,6 +845,10 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 
 	if (ctx->op == BPF_SOCK_OPS_TCP_LISTEN_CB) {
 		sockops_listen(ctx);
+		return 1;
+	}
+	if (ctx->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		ale_accept_established(ctx);
 		return 1;
 	}
 	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
@@ -1025,6 +1027,8 @@ int lfp_ingress(struct __sk_buff *skb)
 	__u32 off;
 	__u8 fl;
 
+	if (!ale_accept(skb))
+		return 0;
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
@@ -1218,8 +1222,14 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	out = &sc->out;
 	if (!reauth_cgroup(sk, in, st->scope_cgroup, gen, &own_cg))
 		goto out;
-	in->layer = LFP_LAYER_AUTH_CONNECT;
-	in->direction = LFP_DIR_OUTBOUND;
+	if (s->inbound) {
+		/* an accepted flow: auth-recv-accept, as its SYN was classified */
+		in->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
+		in->direction = LFP_DIR_INBOUND;
+	} else {
+		in->layer = LFP_LAYER_AUTH_CONNECT;
+		in->direction = LFP_DIR_OUTBOUND;
+	}
 	in->proto = IPPROTO_TCP;
 	__builtin_memcpy(in->raddr, s->raddr, 16);
 	in->rport = s->rport;
@@ -1227,6 +1237,8 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	in->flags = (s->cflags & ~LFP_CF_REAUTHORIZE) | LFP_CF_REAUTHORIZE;
 	in->lport = sk->__sk_common.skc_num;
 	in->ifindex = sk->__sk_common.skc_bound_dev_if;
+	if (s->inbound)
+		in->ifindex = s->ifindex; /* the arrival interface, as its SYN was judged */
 	if (in->ipver == 4 && sk->__sk_common.skc_family == AF_INET)
 		addr_v4mapped(in->laddr, sk->__sk_common.skc_rcv_saddr);
 	else
@@ -1251,6 +1263,7 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	e = event_flow(out->verdict, s->filter_id, in->flags, IPPROTO_TCP, in->laddr, in->lport,
 		       in->raddr, in->rport, bpf_get_socket_cookie(sk));
 	if (e) {
+		e->layer = in->layer;
 		event_who_sk(e, s);
 		e->cgroup = own_cg;
 		ring_submit(e);
@@ -1258,4 +1271,18 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 out:
 	scratch_put(sc);
 	return 0;
+}
+
+SEC("cgroup/post_bind4")
+int lfp_post_bind4(struct bpf_sock *sk)
+{
+	ale_bind_owner(sk);
+	return 1;
+}
+
+SEC("cgroup/post_bind6")
+int lfp_post_bind6(struct bpf_sock *sk)
+{
+	ale_bind_owner(sk);
+	return 1;
 }

@@ -197,20 +197,24 @@ struct lfp_sk {
 	__u8 listen_block; /* auth-listen: 1 while this listener's listen() was not permitted */
 	__u8 raddr[16];
 	__u16 rport;
-	__u16 pad2;
+	__u8 inbound; /* 1: an accepted flow (auth-recv-accept), 0: a connect (auth-connect) */
+	__u8 pad2;
 	__u32 cflags;
 	char comm[16];
 	__u32 udp_pending; /* unconnected UDP: (socket, remote) events waiting for their first
 			      packet */
-	__u32 pad3;
+	__u32 ifindex; /* accepted flows: the interface the SYN arrived on */
 };
 
-/* Unconnected UDP: decision per (socket, remote), with the generation. */
+/* Unconnected UDP: decision per (socket, remote), with the generation. Datagrams
+ * sent (auth-connect, inbound 0) and received (auth-recv-accept, inbound 1) are
+ * decided apart. */
 struct lfp_udp_key {
 	__u64 cookie;
 	__u8 raddr[16];
 	__u16 rport;
-	__u8 pad[6];
+	__u8 inbound;
+	__u8 pad[5];
 };
 
 struct lfp_udp_val {

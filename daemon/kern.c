@@ -70,6 +70,15 @@ static const struct hook_desc hook_descs[] = {
 	{ "pend match", "lfp_pend_match", LFP_LAYER_AUTH_CONNECT, HOOK_PINPROG },
 	{ "pend end tcp", "lfp_pend_end_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
 	{ "pend end udp", "lfp_pend_end_udp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
+	/* auth-recv-accept: ingress judges SYNs to listeners and first datagrams,
+	 * sock_ops keeps the accepted flow's record, the iterator re-authorizes it */
+	{ "ingress accept", "lfp_ingress", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_ALIAS },
+	{ "sock_ops passive-established callback", "lfp_sockops", LFP_LAYER_AUTH_RECV_ACCEPT,
+	  HOOK_ALIAS },
+	{ "reauth tcp accepted", "lfp_reauth_tcp", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_ALIAS },
+	/* the owner of a UDP socket that only binds and receives */
+	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_CGROUP },
+	{ "post_bind6", "lfp_post_bind6", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_CGROUP },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
@@ -79,10 +88,10 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 /* Maps that belong to one loaded object, never pinned: the exec dedup set
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
-static const char *const unpinned_maps[] = {
-	"lfp_exec_seen",    "lfp_scope",     "lfp_scratch",
-	"lfp_tcp_handover", "lfp_reauth_cg", "lfp_pend_scratch"
-};
+static const char *const unpinned_maps[] = { "lfp_exec_seen",  "lfp_scope",
+					     "lfp_scratch",    "lfp_tcp_handover",
+					     "lfp_reauth_cg",  "lfp_pend_scratch",
+					     "lfp_accept_pend" };
 
 const char *lfp_kern_test_refuse;
 

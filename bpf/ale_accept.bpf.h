@@ -217,8 +217,8 @@ static __always_inline void accept_event(const struct scratch *sc, const struct 
 	const struct lfp_eval_out *out = &sc->out;
 	struct lfp_event *e;
 
-	e = event_flow(out->verdict, out_filter_id(out), in->flags, in->proto, in->laddr,
-		       in->lport, in->raddr, in->rport, cookie);
+	e = event_flow(out->verdict, out_filter_id(out), in->flags, in->proto, in->laddr, in->lport,
+		       in->raddr, in->rport, cookie);
 	if (!e)
 		return;
 	e->layer = LFP_LAYER_AUTH_RECV_ACCEPT;

@@ -893,10 +893,17 @@ static void test_open_fresh(void **state)
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
 	/* the cgroup hooks, the listen callback (sock_ops again), exec, reauth tcp,
-	 * pend match (pinned for iptables) and the two pend end iterators */
-	assert_int_equal(st.n_hooks, 13);
+	 * pend match (pinned for iptables) and the two pend end iterators,
+	 * auth-recv-accept's three (ingress, sock_ops, the iterator again) and
+	 * post_bind4/6 */
+	assert_int_equal(st.n_hooks, 18);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
+	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
+	assert_int_equal(hook(&st, "sock_ops passive-established callback")->layer,
+			 LFP_LAYER_AUTH_RECV_ACCEPT);
+	assert_int_equal(hook(&st, "reauth tcp accepted")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
+	assert_int_equal(hook(&st, "post_bind4")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
 	for (size_t i = 0; i < st.n_hooks; i++) {
 		if (!st.hooks[i].active)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);

@@ -462,7 +462,14 @@ static const char *callout_type_name(enum lfp_callout_type t)
 
 static int api_callout_list(struct api_req *r)
 {
-	json_t *arr = json_array();
+	json_t *arr;
+
+	/* the registry (daemon/pend.c): built-ins and the sessions' callouts */
+	if (r->d->pend) {
+		json_object_set_new(r->reply, "callouts", pend_callouts_json(r->d));
+		return 0;
+	}
+	arr = json_array();
 
 	for (size_t i = 0; i < r->d->eng.n_callouts; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name",
@@ -783,6 +790,7 @@ void api_filter_changed(void *ctx, const struct eng_filter *ef, bool added)
 	struct lfpd *d = ctx;
 	json_t *j = NULL;
 
+	pend_filter_changed(d, ef, added);
 	for (struct client *c = d->clients; c; c = c->next) {
 		if (!c->sub_filters || c->closing)
 			continue;
@@ -861,7 +869,6 @@ fail:
 void api_session_end(struct lfpd *d, struct client *c)
 {
 	c->sub_filters = false;
-	pend_session_end(d, c->session);
 	if (d->lock_owner == c) {
 		if (d->eng.open_txn) {
 			eng_txn_abort(d->eng.open_txn);
@@ -881,6 +888,8 @@ void api_session_end(struct lfpd *d, struct client *c)
 			  "stay until lfpd stops\n",
 			  c->session);
 	run_dead_session_drops(d);
+	/* after its filters went: no generation where they name a vanished callout */
+	pend_session_end(d, c->session);
 }
 
 static bool session_alive(void *ctx, uint64_t session)
@@ -1278,8 +1287,8 @@ int api_handle(struct lfpd *d, struct client *c, const char *line)
 	t0 = timing_us();
 	r.req = json_loads(line, 0, &jerr);
 	if (strlen(line) > 65536)
-		lfp_print(LFP_DEBUG, "lfpd: request of %zu bytes decoded in %.1f ms\n", strlen(line),
-			  timing_ms_since(t0));
+		lfp_print(LFP_DEBUG, "lfpd: request of %zu bytes decoded in %.1f ms\n",
+			  strlen(line), timing_ms_since(t0));
 	if (!r.req || !json_is_object(r.req)) {
 		lfp_diags_add(&r.diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
 			      "malformed request: %s", r.req ? "not a JSON object" : jerr.text);

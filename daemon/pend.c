@@ -933,3 +933,36 @@ int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, j
 	}
 	return recommit(d, diags);
 }
+
+void pend_filter_changed(struct lfpd *d, const struct eng_filter *ef, bool added)
+{
+	const struct callout_reg *reg;
+	struct client *c;
+	json_t *msg;
+
+	if (!d->pend || ef->f.action.type != LFP_ACT_CALLOUT)
+		return;
+	reg = callout_registry_find(&d->pend->reg, ef->f.action.callout);
+	if (!reg || !reg->session || !(c = client_of(d, reg->session)))
+		return;
+	msg = json_pack("{s:{s:s, s:s, s:I}}", "callout_notify", "change", added ? "add" : "delete",
+			"callout", reg->name, "filter", (json_int_t)ef->f.id);
+	if (msg)
+		client_send(d, c, msg);
+	json_decref(msg);
+}
+
+json_t *pend_callouts_json(struct lfpd *d)
+{
+	static const char *const types[] = { "terminating", "inspection", "unknown" };
+	json_t *arr = json_array();
+
+	for (size_t i = 0; d->pend && i < d->pend->reg.n; i++) {
+		const struct callout_reg *r = &d->pend->reg.v[i];
+
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:I}", "name", r->name,
+						     "type", types[r->type], "builtin", !r->session,
+						     "session", (json_int_t)r->session));
+	}
+	return arr;
+}

@@ -15,6 +15,7 @@
 struct lfpd;
 struct client;
 struct pend;
+struct eng_filter;
 
 /** Default NFQUEUE number and length. */
 #define PEND_QUEUE_DEFAULT     4400u
@@ -120,5 +121,9 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 			      struct lfp_diags *diags);
 int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
 				struct lfp_diags *diags);
+/** A filter was committed or deleted: tell the owner of the callout it names (WFP notifyFn). */
+void pend_filter_changed(struct lfpd *d, const struct eng_filter *ef, bool added);
+/** The registry for `callout.list`: name, type, builtin, session. */
+json_t *pend_callouts_json(struct lfpd *d);
 /** pend status for `lfp status`. */
 json_t *pend_status_json(struct lfpd *d);

@@ -32,6 +32,9 @@ struct lfp_session {
 	json_t *queue; /* filter_change objects read while waiting for a reply */
 	lfp_filter_change_fn cb;
 	void *cb_ctx;
+	lfp_classify_fn classify_cb; /* callouts: classify requests, notifications */
+	lfp_callout_notify_fn notify_cb;
+	void *classify_ctx;
 };
 
 static const char *lifetime_name(enum lfp_obj_lifetime lt)
@@ -113,10 +116,18 @@ static int fill(struct lfp_session *s)
 	}
 }
 
-/* a line that is not a reply: keep filter changes for dispatch, drop anything else */
+/* what lfp_session_dispatch() delivers: filter changes, classify requests, notifications */
+static bool deliverable(const struct lfp_session *s, const json_t *j)
+{
+	return (s->cb && json_is_object(json_object_get(j, "filter_change"))) ||
+	       (s->classify_cb && (json_is_object(json_object_get(j, "classify")) ||
+				   json_is_object(json_object_get(j, "callout_notify"))));
+}
+
+/* a line that is not a reply: keep what dispatch delivers, drop anything else */
 static void park(struct lfp_session *s, json_t *j)
 {
-	if (s->cb && json_is_object(json_object_get(j, "filter_change")))
+	if (deliverable(s, j))
 		json_array_append(s->queue, j);
 	json_decref(j);
 }
@@ -583,9 +594,54 @@ int lfp_session_subscribe_filters(struct lfp_session *s, lfp_filter_change_fn cb
 	return r;
 }
 
+static void deliver_classify(struct lfp_session *s, const json_t *c)
+{
+	struct lfp_classify_request rq = {
+		.id = get_u64(c, "id"),
+		.callout = json_string_value(json_object_get(c, "callout")),
+		.filter_id = get_u64(c, "filter"),
+		.filter_name = json_string_value(json_object_get(c, "filter_name")),
+		.pid = (uint32_t)get_u64(c, "pid"),
+		.uid = (uint32_t)get_u64(c, "uid"),
+		.user = json_string_value(json_object_get(c, "user")),
+		.path = json_string_value(json_object_get(c, "path")),
+		.comm = json_string_value(json_object_get(c, "comm")) ?: "",
+		.proto = json_string_value(json_object_get(c, "proto")) ?: "",
+		.local = json_string_value(json_object_get(c, "local")) ?: "",
+		.lport = (uint16_t)get_u64(c, "lport"),
+		.remote = json_string_value(json_object_get(c, "remote")) ?: "",
+		.rport = (uint16_t)get_u64(c, "rport"),
+	};
+
+	if (s->classify_cb)
+		s->classify_cb(s->classify_ctx, &rq);
+}
+
+static void deliver_notify(struct lfp_session *s, const json_t *c)
+{
+	const char *kind = json_string_value(json_object_get(c, "change"));
+	struct lfp_callout_notify n = {
+		.change = kind && !strcmp(kind, "delete") ? LFP_CHANGE_DELETE : LFP_CHANGE_ADD,
+		.callout = json_string_value(json_object_get(c, "callout")) ?: "",
+		.filter_id = get_u64(c, "filter"),
+	};
+
+	if (s->notify_cb)
+		s->notify_cb(s->classify_ctx, &n);
+}
+
 static void deliver(struct lfp_session *s, const json_t *j)
 {
 	const json_t *c = json_object_get(j, "filter_change");
+
+	if (json_is_object(json_object_get(j, "classify"))) {
+		deliver_classify(s, json_object_get(j, "classify"));
+		return;
+	}
+	if (json_is_object(json_object_get(j, "callout_notify"))) {
+		deliver_notify(s, json_object_get(j, "callout_notify"));
+		return;
+	}
 	const char *kind = json_string_value(json_object_get(c, "change"));
 	struct lfp_filter_change ch = {
 		.change = kind && !strcmp(kind, "delete") ? LFP_CHANGE_DELETE : LFP_CHANGE_ADD,
@@ -627,7 +683,7 @@ static int deliver_buffered(struct lfp_session *s)
 			json_decref(j); /* nothing is waiting for a reply here */
 			return -EPROTO;
 		}
-		if (json_is_object(json_object_get(j, "filter_change"))) {
+		if (deliverable(s, j)) {
 			deliver(s, j);
 			n++;
 		}
@@ -653,4 +709,50 @@ int lfp_session_dispatch(struct lfp_session *s, int timeout_ms)
 	if (r)
 		return r;
 	return deliver_buffered(s);
+}
+
+/* ---- callouts ---- */
+
+static const char *const kind_names[] = { "terminating", "inspection", "unknown" };
+
+int lfp_session_callout_register(struct lfp_session *s, const char *name,
+				 enum lfp_callout_kind kind, struct lfp_diags *diags)
+{
+	if (!name || (unsigned int)kind > LFP_CALLOUT_KIND_UNKNOWN)
+		return -EINVAL;
+	return simple(s,
+		      json_pack("{s:s, s:s, s:s}", "op", "callout.register", "name", name, "type",
+				kind_names[kind]),
+		      diags);
+}
+
+int lfp_session_callout_unregister(struct lfp_session *s, const char *name, struct lfp_diags *diags)
+{
+	if (!name)
+		return -EINVAL;
+	return simple(s, json_pack("{s:s, s:s}", "op", "callout.unregister", "name", name), diags);
+}
+
+int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callout_notify_fn notify,
+			    void *ctx)
+{
+	if (!cb)
+		return -EINVAL;
+	s->classify_cb = cb;
+	s->notify_cb = notify;
+	s->classify_ctx = ctx;
+	return 0;
+}
+
+int lfp_session_classify_answer(struct lfp_session *s, uint64_t id, enum lfp_callout_answer a,
+				struct lfp_diags *diags)
+{
+	static const char *const words[] = { "permit", "block", "continue" };
+
+	if ((unsigned int)a > LFP_CALLOUT_CONTINUE || !id)
+		return -EINVAL;
+	return simple(s,
+		      json_pack("{s:s, s:I, s:s}", "op", "pending.answer", "pending",
+				(json_int_t)id, "verdict", words[a]),
+		      diags);
 }

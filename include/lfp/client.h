@@ -108,7 +108,8 @@ enum lfp_obj_lifetime {
 	LFP_LIFETIME_PERSISTENT, /**< saved in lfpd's state dir, enforced again after restart */
 	LFP_LIFETIME_RUNTIME,	 /**< until deleted or lfpd stops */
 	LFP_LIFETIME_DYNAMIC,	 /**< until the session ends (needs a dynamic session) */
-	LFP_LIFETIME_BOOT_TIME,	 /**< the boot-time set (enforced by `lfpd --boot` until lfpd starts) */
+	LFP_LIFETIME_BOOT_TIME, /**< the boot-time set (enforced by `lfpd --boot` until lfpd starts)
+				 */
 };
 
 struct lfp_obj_opts {
@@ -268,6 +269,82 @@ int lfp_session_dispatch(struct lfp_session *s, int timeout_ms);
 
 /** Whether changes are buffered that lfp_session_dispatch() would deliver without reading. */
 bool lfp_session_pending(const struct lfp_session *s);
+
+/* ---- callouts (docs/callouts.md) ---- */
+
+/** What a callout's client is: how its answers count (WFP-MODEL.md, Objects). */
+enum lfp_callout_kind {
+	LFP_CALLOUT_KIND_TERMINATING, /**< must answer permit or block (continue counts as block) */
+	LFP_CALLOUT_KIND_INSPECTION,  /**< never decides; classify requests are not sent */
+	LFP_CALLOUT_KIND_UNKNOWN,     /**< may answer anything */
+};
+
+/**
+ * Register callout @p name for this session: filters `callout NAME` at
+ * auth-connect then hold each flow they decide until this session answers
+ * (lfp_session_classify_answer()). The callout vanishes with the session;
+ * its held flows then complete as for an unregistered callout (block, or
+ * permit with `permit-if-callout-unregistered`). Needs root or group lfp.
+ * @return 0, -EEXIST (taken), -EINVAL (bad name), -EACCES, or another -errno.
+ */
+int lfp_session_callout_register(struct lfp_session *s, const char *name,
+				 enum lfp_callout_kind kind, struct lfp_diags *diags);
+
+/** Unregister a callout of this session. @return 0, -ENOENT, -EPERM (not this session's). */
+int lfp_session_callout_unregister(struct lfp_session *s, const char *name,
+				   struct lfp_diags *diags);
+
+/** One held flow a filter with this session's callout decided. Valid during the callback. */
+struct lfp_classify_request {
+	uint64_t id;		 /**< answer with this id */
+	const char *callout;	 /**< which of the session's callouts */
+	uint64_t filter_id;	 /**< the deciding filter */
+	const char *filter_name; /**< NULL when unnamed */
+	uint32_t pid, uid;	 /**< the process, as the kernel hook saw it */
+	const char *user;	 /**< NULL when the uid has no name */
+	const char *path;	 /**< the executable, NULL when unknown */
+	const char *comm;
+	const char *proto; /**< "tcp" or "udp" */
+	const char *local; /**< local address (text); "" until the first packet */
+	uint16_t lport;
+	const char *remote; /**< remote address (text) */
+	uint16_t rport;
+};
+
+/** Called by lfp_session_dispatch() for each classify request. */
+typedef void (*lfp_classify_fn)(void *ctx, const struct lfp_classify_request *req);
+
+/** A filter naming one of the session's callouts was added or deleted (WFP notifyFn). */
+struct lfp_callout_notify {
+	enum lfp_change_type change;
+	const char *callout;
+	uint64_t filter_id;
+};
+
+typedef void (*lfp_callout_notify_fn)(void *ctx, const struct lfp_callout_notify *n);
+
+/**
+ * Receive classify requests (and, with @p notify, filter add/delete
+ * notifications) through lfp_session_dispatch(). Set before registering.
+ * @return 0, -EINVAL for a NULL @p cb.
+ */
+int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callout_notify_fn notify,
+			    void *ctx);
+
+enum lfp_callout_answer {
+	LFP_CALLOUT_PERMIT,
+	LFP_CALLOUT_BLOCK,
+	LFP_CALLOUT_CONTINUE,
+};
+
+/**
+ * Complete held flow @p id: permit lets its packets through, block (and
+ * continue, for a terminating callout) ends it; a blocked TCP connect fails
+ * at once. May be called from the classify callback.
+ * @return 0, -ENOENT (unknown or completed id: timed out meanwhile), -EACCES.
+ */
+int lfp_session_classify_answer(struct lfp_session *s, uint64_t id, enum lfp_callout_answer a,
+				struct lfp_diags *diags);
 
 #ifdef __cplusplus
 }

@@ -291,8 +291,8 @@ t_expect "provider.list counts a provider's filters and sublayers" "p1 1 1" \
 	"$(printf '%s\n' "$out" | reply_get 2 providers.0.name) $(printf '%s\n' "$out" | reply_get 2 providers.0.filters) $(printf '%s\n' "$out" | reply_get 2 providers.0.sublayers)"
 t_expect "callout.list has the built-in count callout" "count inspection" \
 	"$(printf '%s\n' "$out" | reply_get 3 callouts.0.name) $(printf '%s\n' "$out" | reply_get 3 callouts.0.type)"
-t_check "... and says registration is not available" eval \
-	"printf '%s\n' \"\$out\" | reply_get 3 registration | grep -q 'not available'"
+t_expect "... and the built-in ask callout (terminating), both built in" "ask terminating True" \
+	"$(printf '%s\n' "$out" | reply_get 3 callouts.1.name) $(printf '%s\n' "$out" | reply_get 3 callouts.1.type) $(printf '%s\n' "$out" | reply_get 3 callouts.1.builtin)"
 lfp flush >/dev/null || t_bail "flush"
 
 # ---- the C example, compiled against the installed library, run for real ----

@@ -312,6 +312,25 @@ def main():
              (": **not zero**." if silent > 0 else ": negative — other processes in the bench cgroup made events (e.g. lfp's own probes).")))
         w("")
 
+    slow = next((r for r in recs if r.get("kind") == "events_slow"), None)
+    if slow:
+        expected = (slow.get("connects", 0) or 0) + (slow.get("warmup_connects", 0) or 0)
+        lines = slow.get("lines", 0)
+        silent = expected - lines - slow.get("event_drops", 0) - slow.get("client_drops", 0)
+        shown = slow.get("shown_client") == slow.get("client_drops") and slow.get("shown_kernel") == slow.get("event_drops")
+        w(f"The same with a monitor that stops reading (SIGSTOP) for {slow.get('stopped_s')} s of the "
+          f"{f1(slow.get('seconds'))} s: lfpd keeps 8 MiB of backlog for it and drops the rest for that subscriber only.")
+        w("")
+        w("| permitted connects | lines printed | dropped for the client (status) | … said by `lfp monitor` | lost in the kernel (status) | … said by `lfp monitor` | unaccounted |")
+        w("|---|---|---|---|---|---|---|")
+        w(f"| {expected} | {lines} | {slow.get('client_drops')} | {slow.get('shown_client')} | {slow.get('event_drops')} | "
+          f"{slow.get('shown_kernel')} | **{silent}** |")
+        w("")
+        w(("Every lost event was counted and shown: `lfp monitor` printed lfpd's `dropped` notes on stderr, and they add up "
+           "to the status counters." if shown and silent == 0 else
+           "**The drops shown by `lfp monitor` and the counters differ, or events are unaccounted: see above.**"))
+        w("")
+
     # ---- profile ----
     if profiles:
         what = {

@@ -214,7 +214,9 @@ const struct cli_cmd cli_cmds[] = {
 	  "deciding filter id and name, pid, executable path, uid, protocol, local and\n"
 	  "remote address:port. The local address is the real one, taken when the flow\n"
 	  "is established. --json prints one JSON object per line with the same fields.\n"
-	  "Root and group lfp see every process; other users see their own.\n" },
+	  "Root and group lfp see every process; other users see their own.\n"
+	  "Events lost on the way are counted and said on stderr (\"N events lost in\n"
+	  "the kernel\", \"N events dropped by lfpd for this monitor\"), never silently.\n" },
 	{ "explain", cmd_explain, "evaluate a described connection against the policy",
 	  "Usage: lfp explain [-f FILE] [--json] CONNECTION\n"
 	  "\n"

@@ -8,6 +8,25 @@
 #include "event.h"
 #include "proto.h"
 
+/* lfpd's note of events this stream did not get: on stderr, so that stdout stays
+ * one event per line (also with --json) */
+static void monitor_drops(const json_t *d)
+{
+	json_int_t k = json_integer_value(json_object_get(d, "kernel"));
+	json_int_t c = json_integer_value(json_object_get(d, "client"));
+
+	if (k > 0)
+		fprintf(stderr,
+			"lfp monitor: %lld events lost in the kernel (ring buffer full: lfpd read "
+			"too slowly; any process's)\n",
+			(long long)k);
+	if (c > 0)
+		fprintf(stderr,
+			"lfp monitor: %lld events dropped by lfpd for this monitor (it read too "
+			"slowly)\n",
+			(long long)c);
+}
+
 int cmd_monitor(struct cli *cli, int argc, char **argv)
 {
 	struct lfp_linebuf lb = { 0 };
@@ -54,6 +73,7 @@ int cmd_monitor(struct cli *cli, int argc, char **argv)
 		r = lfp_msg_read(fd, &lb, &msg);
 		if (r)
 			break;
+		monitor_drops(json_object_get(msg, "dropped"));
 		ev = json_object_get(msg, "event");
 		if (ev && !lfp_event_rec_from_json(&rec, ev)) {
 			if (cli->json) {

@@ -1144,6 +1144,11 @@ static int api_status(struct api_req *r)
 
 static int api_monitor(struct api_req *r)
 {
+	struct lfp_kern_status st;
+
+	/* "dropped" lines count the kernel's losses from here on */
+	if (r->d->kern && !lfp_kern_status(r->d->kern, &st))
+		r->c->kernel_drops_told = st.stats[LFP_STAT_EVENT_DROPS];
 	r->c->monitor = true;
 	json_object_set_new(r->reply, "monitor", json_true());
 	json_object_set_new(r->reply, "own_events_only", json_boolean(!r->c->privileged));

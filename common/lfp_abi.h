@@ -33,6 +33,7 @@
 #pragma once
 
 #include "lfp_types.h"
+#include "lfp_redirect.h"
 
 #define LFP_ABI_VERSION 1
 
@@ -102,7 +103,8 @@ struct lfp_kfilter {
 	__u8 flags;   /* LFP_FF_LOG / LFP_FF_NOLOG, LFP_KF_PEND */
 	__u8 sublayer_rank;
 	__u8 action; /* enum lfp_action_type as written */
-	__u8 pad[6];
+	__u16 target; /* redirect: index in lfp_redir_targets' half (common/lfp_redirect.h) */
+	__u8 pad[4];
 };
 
 /* lfp_kfilter.flags: the filter's answer is a pend (ask, a registered callout): it folds
@@ -169,6 +171,9 @@ struct lfp_event {
 	__u8 icmp_code;
 	__u8 pad[2];
 	char comm[16]; /* display only; identity is exe_dev/exe_ino */
+	__u8 oaddr[16]; /* original destination of a redirected flow (flags redirected) */
+	__u16 oport;
+	__u8 pad2[6];
 };
 
 /* LFP_EV_EXEC: pid + exe identity + the filename given to execve (display) */

@@ -53,6 +53,17 @@ struct hook_desc {
 };
 
 static const struct hook_desc hook_descs[] = {
+	/* connect-redirect first: cgroup programs of one hook run in attach order,
+	 * and auth-connect must see the rewritten destination (WFP's order) */
+	{ "redirect connect4", "lfp_redir_connect4", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "redirect connect6", "lfp_redir_connect6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "redirect sendmsg4", "lfp_redir_sendmsg4", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "redirect sendmsg6", "lfp_redir_sendmsg6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "redirect sock_ops", "lfp_redir_sockops", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "getpeername4", "lfp_redir_getpeername4", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "getpeername6", "lfp_redir_getpeername6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "recvmsg4", "lfp_redir_recvmsg4", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "recvmsg6", "lfp_redir_recvmsg6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
 	{ "connect4", "lfp_connect4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
 	{ "connect6", "lfp_connect6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
 	{ "sendmsg4", "lfp_sendmsg4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },
@@ -88,10 +99,10 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 /* Maps that belong to one loaded object, never pinned: the exec dedup set
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
-static const char *const unpinned_maps[] = { "lfp_exec_seen",  "lfp_scope",
-					     "lfp_scratch",    "lfp_tcp_handover",
-					     "lfp_reauth_cg",  "lfp_pend_scratch",
-					     "lfp_accept_pend" };
+static const char *const unpinned_maps[] = {
+	"lfp_exec_seen",    "lfp_scope",     "lfp_scratch",     "lfp_tcp_handover",
+	"lfp_reauth_cg",    "lfp_pend_scratch", "lfp_accept_pend", "lfp_redir_cfg",
+};
 
 const char *lfp_kern_test_refuse;
 
@@ -704,6 +715,25 @@ static void alias_hook(struct lfp_kern *k, size_t i)
 	reason_set(h, "no hook runs %s", hook_descs[i].prog);
 }
 
+/*
+ * Adopted pins from an lfpd without connect-redirect: a redirect link
+ * attached now would run after the pinned auth-connect programs (attach
+ * order is run order), which would then judge the original destination and
+ * never see `flags redirected`. Such a layer stays off, with the reason.
+ */
+static bool redirect_after_auth(struct lfp_kern *k, size_t i)
+{
+	char mine[PATH_MAX], auth[PATH_MAX];
+
+	if (!k->adopted || hook_descs[i].layer != LFP_LAYER_CONNECT_REDIRECT ||
+	    !(hook_descs[i].flags & HOOK_CGROUP))
+		return false;
+	if (path_join(mine, sizeof(mine), k->bpffs, "links", hook_descs[i].name) ||
+	    path_join(auth, sizeof(auth), k->bpffs, "links", "connect4"))
+		return false;
+	return !path_exists(mine) && path_exists(auth);
+}
+
 static int ring_cb(void *ctx, void *data, size_t size)
 {
 	struct lfp_kern *k = ctx;
@@ -788,6 +818,10 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		if (hook_descs[i].flags & HOOK_ALIAS)
 			alias_hook(k, i);
+		else if (redirect_after_auth(k, i))
+			reason_set(&k->hooks[i],
+				   "the pinned auth-connect programs predate connect-redirect, which "
+				   "would run after them; `lfpd --unload` and start lfpd again");
 		else if (hook_descs[i].flags & HOOK_CGROUP)
 			attach_cgroup_hook(k, i);
 		else if (hook_descs[i].flags & HOOK_ITER)
@@ -1558,6 +1592,32 @@ int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st)
 	}
 	free(vals);
 	return 0;
+}
+
+bool lfp_kern_layer_ready(struct lfp_kern *k, int layer)
+{
+	bool any = false;
+
+	if (!k)
+		return false;
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if (hook_descs[i].layer != layer)
+			continue;
+		if (!k->hooks[i].active)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+int lfp_kern_map_fd(struct lfp_kern *k, const char *name)
+{
+	int fd;
+
+	if (!k || !name)
+		return -EINVAL;
+	fd = bpf_object__find_map_fd_by_name(k->skel->obj, name);
+	return fd < 0 ? -ENOENT : fd;
 }
 
 int lfp_kern_event_fd(struct lfp_kern *k)

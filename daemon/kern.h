@@ -108,5 +108,14 @@ int lfp_kern_event_fd(struct lfp_kern *k);
 /** Consume available events, calling @p fn for each. @return number consumed or -errno. */
 int lfp_kern_event_poll(struct lfp_kern *k, lfp_kern_event_fn fn, void *ctx);
 
+/**
+ * Whether every hook serving @p layer (enum lfp_layer) is attached: a layer
+ * is enforced only when all of them are.
+ */
+bool lfp_kern_layer_ready(struct lfp_kern *k, int layer);
+
+/** The fd of the loaded object's map named @p name, or -ENOENT. */
+int lfp_kern_map_fd(struct lfp_kern *k, const char *name);
+
 /** Maximum counter slots (size of the pinned counters map). */
 #define LFP_KERN_COUNTER_SLOTS (1u << 21)

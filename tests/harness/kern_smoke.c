@@ -838,9 +838,14 @@ static int tcp_from(const char *exe, const char *cgroup, const char *addr, int p
 static const enum bpf_attach_type cg_types[] = {
 	BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP4_SENDMSG,
 	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,	    BPF_CGROUP_INET_EGRESS,
-	BPF_CGROUP_INET_INGRESS,
+	BPF_CGROUP_INET_INGRESS,  BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
+	BPF_CGROUP_UDP4_RECVMSG,  BPF_CGROUP_UDP6_RECVMSG,
 };
 #define N_CG_TYPES (sizeof(cg_types) / sizeof(cg_types[0]))
+
+/* Programs lfp attaches per type: connect-redirect's run before auth-connect's on the
+ * connect, sendmsg and sock_ops hooks (docs/redirect.md). */
+static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1 };
 
 /* Programs attached to @cgroup per attach type; ids of the first. */
 static void attached(const char *cgroup, unsigned cnt[N_CG_TYPES], __u32 ids[N_CG_TYPES])
@@ -892,11 +897,11 @@ static void test_open_fresh(void **state)
 	assert_int_equal(lfp_kern_status(g.k, &st), 0);
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
-	/* the cgroup hooks, the listen callback (sock_ops again), exec, reauth tcp,
-	 * pend match (pinned for iptables) and the two pend end iterators,
-	 * auth-recv-accept's three (ingress, sock_ops, the iterator again) and
-	 * post_bind4/6 */
-	assert_int_equal(st.n_hooks, 18);
+	/* connect-redirect's 9, the cgroup hooks, the listen callback (sock_ops again),
+	 * exec, reauth tcp, pend match (pinned for iptables) and the two pend end
+	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again)
+	 * and post_bind4/6 */
+	assert_int_equal(st.n_hooks, 27);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
@@ -911,7 +916,7 @@ static void test_open_fresh(void **state)
 	}
 	attached(g.cg, cnt, ids);
 	for (size_t i = 0; i < N_CG_TYPES; i++)
-		assert_int_equal(cnt[i], 1);
+		assert_int_equal(cnt[i], cg_progs[i]);
 	snprintf(path, sizeof(path), "%s/maps/lfp_state", g.pin);
 	assert_int_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/links/connect4", g.pin);
@@ -1378,8 +1383,8 @@ static void test_adopt(void **state)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);
 	attached(g.cg, cnt1, ids1);
 	for (size_t i = 0; i < N_CG_TYPES; i++) {
-		assert_int_equal(cnt0[i], 1);
-		assert_int_equal(cnt1[i], 1);
+		assert_int_equal(cnt0[i], cg_progs[i]);
+		assert_int_equal(cnt1[i], cg_progs[i]);
 		assert_int_not_equal(ids0[i], ids1[i]);
 	}
 	assert_int_equal(tcp_from(g.self, g.cg, "127.0.0.1", PORT_OK, &c), -EPERM);
@@ -1443,10 +1448,10 @@ static void test_refused_program(void **state)
 	assert_true(hook(&st, "exec tracepoint")->active);
 	attached(g.cg2, cnt, ids);
 	for (size_t i = 0; i < N_CG_TYPES; i++)
-		assert_int_equal(cnt[i], cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
-							 cg_types[i] == BPF_CGROUP_SOCK_OPS
-						 ? 0
-						 : 1);
+		assert_int_equal(cnt[i], cg_progs[i] - (cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
+								 cg_types[i] == BPF_CGROUP_SOCK_OPS
+							 ? 1
+							 : 0));
 
 	lw_build(&lw, pol, 2);
 	assert_int_equal(kcommit(k2, &lw, &gen), 0);

@@ -331,13 +331,8 @@ static int check_filter(struct eng_txn *txn, const struct lfp_filter *f, struct 
 			      what, li->name);
 		return -EOPNOTSUPP;
 	}
-	/* ask pends (docs/callouts.md); lowering refuses it where flows cannot be held */
-	if (f->action.type == LFP_ACT_REDIRECT) {
-		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
-			      "filter '%s': action '%s' is not available in this lfpd yet", what,
-			      lfp_action_name(f->action.type));
-		return -EOPNOTSUPP;
-	}
+	/* ask pends (docs/callouts.md), redirect rewrites (docs/redirect.md); lowering
+	 * refuses ask where flows cannot be held */
 	if (!txn_find_sub(txn, f->sublayer)) {
 		lfp_diags_add(diags, LFP_DIAG_ERROR, f->loc, NULL,
 			      "filter '%s': no sublayer named '%s'", what, f->sublayer);
@@ -983,6 +978,11 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 
 		hit = bsearch(&kp, filters, n, sizeof(*filters), filter_cmp_id);
 		lw.filters[i].counter = hit ? (*hit)->counter : 0;
+	}
+	if (eng->lower_hook) {
+		r = eng->lower_hook(eng->lower_ctx, &lw, diags);
+		if (r)
+			goto out;
 	}
 	r = lfp_kern_commit(eng->kern, &lw, &gen);
 	if (r) {

@@ -101,6 +101,13 @@ struct engine {
 	void *change_ctx;
 	/** Boot mode (`lfpd --boot`): load, enforce only the boot-time set, never save. */
 	bool boot_mode;
+	/**
+	 * Called with each lowered policy before the kernel gets it (NULL: none): the
+	 * redirector gives redirect filters their targets (daemon/redir.h).
+	 * @return 0, or -errno with a diag (the commit fails).
+	 */
+	int (*lower_hook)(void *ctx, struct lfp_lowered *lw, struct lfp_diags *diags);
+	void *lower_ctx;
 	struct eng_confirm *confirm; /**< the pending confirmation (owned), or NULL */
 	char *last_rollback;	     /**< provider of the last rollback, or NULL */
 	uint64_t last_rollback_ms;   /**< when (CLOCK_REALTIME, ms) */

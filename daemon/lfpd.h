@@ -11,6 +11,7 @@
 
 struct app_id;
 struct pend;
+struct redir;
 
 /** A monitor reading slower than this loses events (counted); a filter-change subscriber is
  * disconnected. */
@@ -71,6 +72,7 @@ struct lfpd {
 	struct lfpd_opts opts;
 	struct engine eng;
 	struct lfp_kern *kern;
+	struct redir *redir; /**< the redirector (connect-redirect), or NULL */
 	struct exe_cache exes;
 	int epfd, lfd, sigfd, inofd;
 	int *wds;	     /**< inotify watches of app directories */

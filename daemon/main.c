@@ -32,12 +32,14 @@
 #include "kern.h"
 #include "lfpd.h"
 #include "pend.h"
+#include "redir.h"
 
 #define TAG_LISTEN  ((uint64_t)1)
 #define TAG_SIGNAL  ((uint64_t)2)
 #define TAG_EVENTS  ((uint64_t)3)
 #define TAG_INOTIFY ((uint64_t)4)
 #define TAG_PEND    ((uint64_t)5)
+#define TAG_REDIR   ((uint64_t)6)
 
 static const char usage[] =
 	"Usage: lfpd [OPTIONS]\n"
@@ -355,13 +357,13 @@ static const char *proto_text(uint8_t p, char *buf, size_t size)
 	return buf;
 }
 
+static void publish_event(struct lfpd *d, const struct lfp_event *ke,
+			  const struct redir_event *re);
+
 static int on_kernel_event(void *ctx, const void *data, size_t size)
 {
 	struct lfpd *d = ctx;
 	const struct lfp_event *ke = data;
-	struct lfp_event_rec rec;
-	char comm[17], pbuf[8];
-	json_t *j;
 
 	if (size < sizeof(uint64_t) + sizeof(uint32_t))
 		return 0;
@@ -376,6 +378,27 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	}
 	if (ke->type != LFP_EV_CLASSIFY || size < sizeof(*ke))
 		return 0;
+	publish_event(d, ke, NULL);
+	return 0;
+}
+
+/* The redirector's events: flows it relayed (with bytes) or failed. */
+static void redir_events(struct lfpd *d)
+{
+	struct redir_event re;
+
+	while (d->redir && redir_event_read(d->redir, &re) == 1)
+		publish_event(d, &re.ev, &re);
+}
+
+/* A classification (@p re: the redirector's record around it, or NULL) to the
+ * console and the monitors. */
+static void publish_event(struct lfpd *d, const struct lfp_event *ke, const struct redir_event *re)
+{
+	struct lfp_event_rec rec;
+	char comm[17], pbuf[8];
+	json_t *j;
+
 	d->events_seen++;
 	memset(&rec, 0, sizeof(rec));
 	memcpy(comm, ke->comm, 16);
@@ -405,6 +428,20 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	rec.rport = ke->rport;
 	rec.cookie = ke->cookie;
 	lfp_event_flags_format(ke->flags, rec.flags, sizeof(rec.flags));
+	if (ke->flags & LFP_CF_REDIRECTED) {
+		static const uint8_t zero[16];
+
+		if (memcmp(ke->oaddr, zero, 16) || ke->oport) {
+			lfp_addr_format(ke->oaddr, rec.oaddr, sizeof(rec.oaddr));
+			rec.oport = ke->oport;
+		}
+	}
+	if (re) {
+		rec.has_bytes = true;
+		rec.bytes_out = re->bytes_out;
+		rec.bytes_in = re->bytes_in;
+		rec.note = re->note;
+	}
 	if (d->opts.foreground && !d->opts.quiet) {
 		char line[1024];
 
@@ -424,7 +461,6 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 		client_send(d, c, j);
 	}
 	json_decref(j);
-	return 0;
 }
 
 /*
@@ -660,8 +696,8 @@ static int run(struct lfpd *d)
 				accept_clients(d);
 			else if (tag == TAG_SIGNAL)
 				on_signal(d);
-			else if (tag == TAG_EVENTS)
-				;
+			else if (tag == TAG_EVENTS || tag == TAG_REDIR)
+				; /* drained below, every iteration */
 			else if (tag == TAG_INOTIFY)
 				appwatch_handle(d);
 			else if (tag == TAG_PEND)
@@ -682,6 +718,7 @@ static int run(struct lfpd *d)
 		}
 		if (d->kern)
 			lfp_kern_event_poll(d->kern, on_kernel_event, d);
+		redir_events(d);
 		monitors_note_drops(d);
 		refresh_if_due(d);
 		pend_tick(d);
@@ -769,6 +806,37 @@ out:
 	lfp_kern_close(d->kern);
 	d->kern = NULL;
 	return r ? 2 : 0;
+}
+
+static int redir_lower(void *ctx, struct lfp_lowered *lw, struct lfp_diags *diags)
+{
+	struct lfpd *d = ctx;
+
+	return redir_targets_lower(d->redir, lw, lfp_kern_gen(d->kern) + 1, diags);
+}
+
+/*
+ * connect-redirect is enforced when its hooks are attached and the
+ * redirector runs (a policy that names an upstream needs it). Without it,
+ * filters at that layer are refused with the reason in `lfp status`.
+ */
+static void redirector_start(struct lfpd *d)
+{
+	LFP_OPTS(redir_opts, ropts);
+	int r;
+
+	if (!lfp_kern_layer_ready(d->kern, LFP_LAYER_CONNECT_REDIRECT))
+		return;
+	r = redir_start(d->kern, &ropts, &d->redir);
+	if (r) {
+		fprintf(stderr, "lfpd: the redirector did not start (%s): connect-redirect is "
+				"not enforced\n",
+			strerror(-r));
+		return;
+	}
+	d->eng.enforced_layers |= 1u << LFP_LAYER_CONNECT_REDIRECT;
+	d->eng.lower_hook = redir_lower;
+	d->eng.lower_ctx = d;
 }
 
 /* A confirmation an earlier (killed) lfpd left: roll back now if due, else wait again. */
@@ -867,6 +935,7 @@ int main(int argc, char **argv)
 	r = pend_init(d, d->opts.pend_queue, d->opts.pend_queue_max);
 	if (r)
 		goto fail;
+	redirector_start(d);
 	r = engine_load(&d->eng, &diags);
 	if (r) {
 		fprintf(stderr,
@@ -913,6 +982,9 @@ int main(int argc, char **argv)
 	ev.data.u64 = TAG_EVENTS;
 	if (lfp_kern_event_fd(d->kern) >= 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, lfp_kern_event_fd(d->kern), &ev);
+	ev.data.u64 = TAG_REDIR;
+	if (redir_event_fd(d->redir) >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, redir_event_fd(d->redir), &ev);
 	appwatch_rebuild(d);
 
 	{
@@ -940,6 +1012,8 @@ int main(int argc, char **argv)
 		lfp_diags_fini(&diags);
 	}
 	shutdown_runtime(d);
+	redir_stop(d->redir);
+	d->redir = NULL;
 	close(d->lfd);
 	unlink(d->opts.socket);
 	fprintf(stderr, "lfpd: stopped; the persistent policy stays enforced by the pinned "
@@ -947,6 +1021,7 @@ int main(int argc, char **argv)
 fail:
 	lfp_diags_fini(&diags);
 	pend_fini(d);
+	redir_stop(d->redir);
 	engine_fini(&d->eng);
 	exe_cache_fini(&d->exes);
 	lfp_kern_close(d->kern);

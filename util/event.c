@@ -44,6 +44,16 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 	json_object_set_new(j, "remote_port", json_integer(e->rport));
 	json_object_set_new(j, "cookie", json_integer((json_int_t)e->cookie));
 	json_object_set_new(j, "flags", json_string(e->flags));
+	if (e->oaddr[0]) {
+		json_object_set_new(j, "orig_addr", json_string(e->oaddr));
+		json_object_set_new(j, "orig_port", json_integer(e->oport));
+	}
+	if (e->has_bytes) {
+		json_object_set_new(j, "bytes_out", json_integer((json_int_t)e->bytes_out));
+		json_object_set_new(j, "bytes_in", json_integer((json_int_t)e->bytes_in));
+	}
+	if (e->note)
+		json_object_set_new(j, "note", json_string(e->note));
 	return j;
 }
 
@@ -92,6 +102,13 @@ int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
 	e->cookie = jint(j, "cookie");
 	s = jstr(j, "flags");
 	snprintf(e->flags, sizeof(e->flags), "%s", s ? s : "");
+	s = jstr(j, "orig_addr");
+	snprintf(e->oaddr, sizeof(e->oaddr), "%s", s ? s : "");
+	e->oport = (uint16_t)jint(j, "orig_port");
+	e->has_bytes = json_object_get(j, "bytes_out") != NULL;
+	e->bytes_out = jint(j, "bytes_out");
+	e->bytes_in = jint(j, "bytes_in");
+	e->note = jstr(j, "note");
 	return 0;
 }
 
@@ -105,7 +122,7 @@ static void endpoint(char *buf, size_t size, const char *addr, uint16_t port)
 
 int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 {
-	char ts[40], filt[160], loc[80], rem[80];
+	char ts[40], filt[160], loc[80], rem[80], orig[96] = "", bytes[64] = "";
 	time_t secs = (time_t)(e->time_ns / 1000000000ull);
 	struct tm tm;
 
@@ -119,12 +136,20 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 		snprintf(filt, sizeof(filt), "none");
 	endpoint(loc, sizeof(loc), e->laddr, e->lport);
 	endpoint(rem, sizeof(rem), e->raddr, e->rport);
-	return snprintf(
-		buf, size,
-		"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s remote=%s%s%s",
-		ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt, e->pid,
-		e->path ? e->path : (e->comm ? e->comm : "?"), e->uid, e->proto ? e->proto : "?",
-		loc, rem, e->flags[0] ? " flags=" : "", e->flags);
+	if (e->oaddr[0]) {
+		memcpy(orig, " orig=", 6);
+		endpoint(orig + 6, sizeof(orig) - 6, e->oaddr, e->oport);
+	}
+	if (e->has_bytes)
+		snprintf(bytes, sizeof(bytes), " bytes_out=%" PRIu64 " bytes_in=%" PRIu64,
+			 e->bytes_out, e->bytes_in);
+	return snprintf(buf, size,
+			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s "
+			"remote=%s%s%s%s%s%s%s",
+			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
+			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
+			e->proto ? e->proto : "?", loc, rem, orig, e->flags[0] ? " flags=" : "",
+			e->flags, bytes, e->note ? " note=" : "", e->note ? e->note : "");
 }
 
 void lfp_event_flags_format(uint32_t flags, char *buf, size_t size)

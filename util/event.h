@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -27,6 +28,11 @@ struct lfp_event_rec {
 	uint16_t lport, rport;
 	uint64_t cookie;
 	char flags[96]; /**< connection flags by name, "loopback+reauthorize", or "" */
+	char oaddr[64]; /**< original destination of a redirected flow, "" when none */
+	uint16_t oport;
+	bool has_bytes;		      /**< a finished redirected flow: bytes_out/bytes_in are set */
+	uint64_t bytes_out, bytes_in; /**< bytes the application sent / received through it */
+	const char *note;	      /**< redirector: the upstream, or why the flow failed; or NULL */
 };
 
 /** Names of the LFP_CF_* bits in @p flags joined with '+' ("" for none). */

@@ -17,12 +17,13 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$src" -Dfuzz=true -Dbpf=false -Dtests=false >/dev/null ||
 		{ echo "fuzz: meson setup failed" >&2; exit 2; }
 fi
-ninja -C "$build" tests/fuzz/fuzz_rule tests/fuzz/fuzz_conn tests/fuzz/fuzz_api >/dev/null ||
+ninja -C "$build" tests/fuzz/fuzz_rule tests/fuzz/fuzz_conn tests/fuzz/fuzz_api \
+	tests/fuzz/fuzz_redir >/dev/null ||
 	{ echo "fuzz: build failed" >&2; exit 2; }
 
 scratch=$(mktemp -d /tmp/lfp-fuzz.XXXXXX)
 status=0
-for target in rule conn api; do
+for target in rule conn api redir; do
 	exe="$build/tests/fuzz/fuzz_$target"
 	work="$scratch/$target"
 	mkdir -p "$work/corpus" "$work/crash"

@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -705,6 +706,7 @@ static int listen_on(int family, uint16_t port, int *fd_out, uint16_t *bound)
 int redir_start(struct lfp_kern *kern, const struct redir_opts *opts, struct redir **out)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t all, old;
 	struct redir *r;
 	uint16_t p4 = 0, p6 = 0;
 	int e = 0;
@@ -766,7 +768,12 @@ int redir_start(struct lfp_kern *kern, const struct redir_opts *opts, struct red
 	epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd4, &ev);
 	ev.data.ptr = TAG_LISTEN6;
 	epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd6, &ev);
+	/* the thread takes no signals: lfpd's main loop reads them from a signalfd, and
+	 * a process-directed SIGTERM must not land (unblocked) here */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	e = -pthread_create(&r->thread, NULL, redir_thread, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e)
 		goto fail;
 	r->started = true;

@@ -9,11 +9,13 @@ t_setup
 t_listen
 t_lfpd_start
 
-# cg_progs: the attach types of the programs on the test cgroup, sorted, one a line
+# cg_progs: attach type and name of the programs on the test cgroup, sorted, one a line
+# (a hook may run several of lfp's programs, e.g. connect-redirect's and auth-connect's;
+# the same program twice on one hook is a double attachment)
 cg_progs() {
 	bpftool -j cgroup show "$T_CG" | $PY -c 'import json,sys
 txt = sys.stdin.read().strip()
-for p in sorted(p["attach_type"] for p in (json.loads(txt) if txt else [])):
+for p in sorted(p["attach_type"] + ":" + p["name"] for p in (json.loads(txt) if txt else [])):
     print(p)'
 }
 check_hooks() { # WHEN

@@ -16,12 +16,12 @@ RC="$HERE/redir_client.py"
 rc() { in_scope $PY "$RC" "$@"; }
 BAN=2121 ECHO=2122 ECHOD=2123 S4=1080 S6=1082 SA=1081 DOWN=1999
 
-ns_run $PY "$HERE/redir_srv.py" "$T_TMP/rs.ready" banner:127.0.0.1:$BAN banner:[::1]:$BAN \
+nsenter --net="/run/netns/$T_NS" -- $PY "$HERE/redir_srv.py" "$T_TMP/rs.ready" banner:127.0.0.1:$BAN banner:[::1]:$BAN \
 	echo:127.0.0.1:$ECHO echo:[::1]:$ECHO echo:127.0.0.1:$ECHOD echo:[::1]:$ECHOD >"$T_TMP/rs.log" 2>&1 &
 T_PIDS+=($!)
-t_bg ns_run microsocks -i 127.0.0.1 -p $S4 >/dev/null 2>&1
-t_bg ns_run microsocks -i ::1 -p $S6 >/dev/null 2>&1
-t_bg ns_run microsocks -i 127.0.0.1 -p $SA -u alice -P s3cret-pw >/dev/null 2>&1
+t_bg nsenter --net="/run/netns/$T_NS" -- microsocks -i 127.0.0.1 -p $S4 >/dev/null 2>&1
+t_bg nsenter --net="/run/netns/$T_NS" -- microsocks -i ::1 -p $S6 >/dev/null 2>&1
+t_bg nsenter --net="/run/netns/$T_NS" -- microsocks -i 127.0.0.1 -p $SA -u alice -P s3cret-pw >/dev/null 2>&1
 for i in $(seq 50); do
 	[ -f "$T_TMP/rs.ready" ] && ns_run $PY -c "
 import socket,sys

@@ -12,7 +12,7 @@ RC="$HERE/redir_client.py"
 rc() { in_scope $PY "$RC" "$@"; }
 BAN=2121 ECHO=2122 HP=3128 HP6=3129 DOWN=3999
 
-ns_run $PY "$HERE/redir_srv.py" "$T_TMP/rs.ready" banner:127.0.0.1:$BAN banner:[::1]:$BAN \
+nsenter --net="/run/netns/$T_NS" -- $PY "$HERE/redir_srv.py" "$T_TMP/rs.ready" banner:127.0.0.1:$BAN banner:[::1]:$BAN \
 	echo:127.0.0.1:$ECHO echo:[::1]:$ECHO httpproxy:127.0.0.1:$HP httpproxy:[::1]:$HP6 \
 	>"$T_TMP/rs.log" 2>&1 &
 T_PIDS+=($!)

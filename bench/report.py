@@ -406,8 +406,9 @@ def main():
         else:
             w(f"- lfp {rn} + events vs baseline: **missed** ({xr(t1)}; CPU time per connect {xr(cpuratio(large))}). "
               f"lfp's BPF programs take {f0(large['all'])} ns per connect (all hooks, kernel's own accounting); the rest is "
-              "socket-storage allocation and free per socket, the hooks' dispatch, and lfpd reading one permit event per "
-              f"connect on the other CPU (lfpd used {f0((large['lfpd_cpu'] or 0) * 100)} % of a CPU)"
+              "socket-storage allocation and free per socket, the hooks' dispatch, and lfpd reading "
+              f"{(large['events'] or 0) / max(1, large['connects']):.1f} permit events per connect (the connect and the "
+              f"accept) on the other CPU (lfpd used {f0((large['lfpd_cpu'] or 0) * 100)} % of a CPU)"
               + (f"; with permit events off the same policy runs at {xr(ratio(noev))}" if noev else "") + ".")
     if t2 is not None:
         w(f"- cost flat in filter count: {'met' if t2 >= 0.95 else '**missed**'} ({xr(t2)}); connect4 takes "

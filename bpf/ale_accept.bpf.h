@@ -160,20 +160,11 @@ static __always_inline void accept_pend_put(const struct scratch *sc, const stru
 	rec->ifindex = in->ifindex;
 }
 
-/*
- * sock_ops PASSIVE_ESTABLISHED_CB (called for every accepted TCP socket, no
- * callback flags needed): the child takes the record its SYN left.
- */
-static __always_inline void ale_accept_established(struct bpf_sock_ops *ctx)
+/* The remote end sock_ops knows, in the ABI's 16 bytes and host-order port. */
+static __always_inline __u16 sockops_raddr(struct bpf_sock_ops *ctx, __u8 *raddr)
 {
-	struct bpf_sock *sk = ctx->sk;
-	struct ale_flow_key fk = {};
-	struct lfp_sk *rec, *s;
 	__u32 rp;
 
-	if (!sk)
-		return;
-	sockops_laddr(ctx, fk.laddr);
 	if (ctx->family == AF_INET6) {
 		__u32 w0 = ctx->remote_ip6[0], w1, w2, w3;
 
@@ -184,19 +175,35 @@ static __always_inline void ale_accept_established(struct bpf_sock_ops *ctx)
 		barrier_var(w2);
 		w3 = ctx->remote_ip6[3];
 		barrier_var(w3);
-		addr_v6(fk.raddr, w0, w1, w2, w3);
+		addr_v6(raddr, w0, w1, w2, w3);
 	} else {
 		__u32 w = ctx->remote_ip4;
 
 		barrier_var(w);
-		addr_v4mapped(fk.raddr, w);
+		addr_v4mapped(raddr, w);
 	}
-	fk.lport = ctx->local_port;
-	/* network order; kernels before 5.x (and sock_ops still) keep it in the upper half */
+	/* network order, and sock_ops keeps it in the upper half */
 	rp = ctx->remote_port;
 	if (rp > 0xffff)
 		rp >>= 16;
-	fk.rport = bpf_ntohs((__u16)rp);
+	return bpf_ntohs((__u16)rp);
+}
+
+/*
+ * sock_ops PASSIVE_ESTABLISHED_CB (called for every accepted TCP socket, no
+ * callback flags needed): the child takes the record its SYN left.
+ */
+static __always_inline void ale_accept_established(struct bpf_sock_ops *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct ale_flow_key fk = {};
+	struct lfp_sk *rec, *s;
+
+	if (!sk)
+		return;
+	sockops_laddr(ctx, fk.laddr);
+	fk.lport = ctx->local_port;
+	fk.rport = sockops_raddr(ctx, fk.raddr);
 	rec = bpf_map_lookup_elem(&lfp_accept_pend, &fk);
 	if (!rec)
 		return;
@@ -367,37 +374,4 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 		accept_event(sc, s, own_cg, cookie);
 	scratch_put(sc);
 	return allow;
-}
-
-/*
- * post_bind4/6: an explicit bind() of a UDP socket, in the binding
- * process's context. A UDP server that only binds and receives never runs
- * connect or sendmsg, so this is where its owner is stamped for the
- * auth-recv-accept classification of its first datagrams (ingress runs in
- * softirq). Only explicit binds run it, so the storage is allocated for
- * servers, not for every client socket. Never refuses.
- */
-static __always_inline void ale_bind_owner(struct bpf_sock *sk)
-{
-	struct lfp_sk *s;
-	struct scratch *sc;
-
-	if (!sk || sk->protocol != IPPROTO_UDP)
-		return;
-	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s) {
-		stat_inc(LFP_STAT_ERRORS);
-		return;
-	}
-	if (s->pid)
-		return;
-	sc = scratch_get();
-	if (!sc) {
-		stat_inc(LFP_STAT_ERRORS);
-		return;
-	}
-	ident_current(&sc->in, &sc->tid, sc->comm);
-	ident_to_sk(s, &sc->in, sc->comm);
-	s->proto = IPPROTO_UDP;
-	scratch_put(sc);
 }

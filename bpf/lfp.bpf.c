@@ -833,6 +833,8 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 }
 
 #include "ale_accept.bpf.h"
+#include "ale_resource.bpf.h"
+#include "ale_flow.bpf.h"
 
 /*
  * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
@@ -857,8 +859,9 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 		sockops_listen(ctx);
 		return 1;
 	}
-	if (ctx->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-		ale_accept_established(ctx);
+	if (ctx->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB ||
+	    ctx->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || ctx->op == BPF_SOCK_OPS_STATE_CB) {
+		ale_flow_cb(ctx);
 		return 1;
 	}
 	if (ctx->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
@@ -1284,16 +1287,22 @@ out:
 	return 0;
 }
 
+/* resource-assignment (ale_resource.bpf.h): explicit binds and the
+ * creation of raw and ICMP sockets; a block fails the call with EPERM */
 SEC("cgroup/post_bind4")
 int lfp_post_bind4(struct bpf_sock *sk)
 {
-	ale_bind_owner(sk);
-	return 1;
+	return ale_resource(sk, ALE_RES_BIND4);
 }
 
 SEC("cgroup/post_bind6")
 int lfp_post_bind6(struct bpf_sock *sk)
 {
-	ale_bind_owner(sk);
-	return 1;
+	return ale_resource(sk, ALE_RES_BIND6);
+}
+
+SEC("cgroup/sock_create")
+int lfp_sock_create(struct bpf_sock *sk)
+{
+	return ale_sock_create(sk);
 }

@@ -76,8 +76,10 @@ int engine_init(struct engine *eng, struct lfp_kern *kern, const char *state_dir
 	eng->kern = kern;
 	eng->next_filter_id = 1;
 	eng->next_sublayer_id = DEFAULT_SUBLAYER_ID + 1;
-	eng->enforced_layers = 1u << LFP_LAYER_AUTH_CONNECT | 1u << LFP_LAYER_AUTH_LISTEN |
-			      1u << LFP_LAYER_AUTH_RECV_ACCEPT;
+	/* the ALE layers this version enforces; the others are refused by name */
+	eng->enforced_layers = 1u << LFP_LAYER_RESOURCE_ASSIGNMENT | 1u << LFP_LAYER_AUTH_LISTEN |
+			       1u << LFP_LAYER_AUTH_RECV_ACCEPT | 1u << LFP_LAYER_AUTH_CONNECT |
+			       1u << LFP_LAYER_FLOW_ESTABLISHED | 1u << LFP_LAYER_ENDPOINT_CLOSURE;
 	eng->n_slots = LFP_KERN_COUNTER_SLOTS;
 	eng->slot_used = calloc(eng->n_slots, 1);
 	eng->subs = calloc(1, sizeof(*eng->subs));

@@ -87,9 +87,14 @@ static const struct hook_desc hook_descs[] = {
 	{ "sock_ops passive-established callback", "lfp_sockops", LFP_LAYER_AUTH_RECV_ACCEPT,
 	  HOOK_ALIAS },
 	{ "reauth tcp accepted", "lfp_reauth_tcp", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_ALIAS },
-	/* the owner of a UDP socket that only binds and receives */
-	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_CGROUP },
-	{ "post_bind6", "lfp_post_bind6", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_CGROUP },
+	/* resource-assignment: explicit binds (which also stamp the owner of a UDP
+	 * socket for auth-recv-accept), raw and ICMP socket creation */
+	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
+	{ "post_bind6", "lfp_post_bind6", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
+	{ "sock_create", "lfp_sock_create", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
+	/* observe only: events of the flows a `log` filter at these layers decides */
+	{ "sock_ops established callbacks", "lfp_sockops", LFP_LAYER_FLOW_ESTABLISHED, HOOK_ALIAS },
+	{ "sock_ops state callback", "lfp_sockops", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_ALIAS },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))

@@ -899,16 +899,19 @@ static void test_open_fresh(void **state)
 	assert_int_equal(st.gen, 0);
 	/* connect-redirect's 9, the cgroup hooks, the listen callback (sock_ops again),
 	 * exec, reauth tcp, pend match (pinned for iptables) and the two pend end
-	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again)
-	 * and post_bind4/6 */
-	assert_int_equal(st.n_hooks, 27);
+	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
+	 * resource-assignment's post_bind4/6 and sock_create, the established and
+	 * state callbacks (sock_ops again) */
+	assert_int_equal(st.n_hooks, 30);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
 	assert_int_equal(hook(&st, "sock_ops passive-established callback")->layer,
 			 LFP_LAYER_AUTH_RECV_ACCEPT);
 	assert_int_equal(hook(&st, "reauth tcp accepted")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
-	assert_int_equal(hook(&st, "post_bind4")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
+	assert_int_equal(hook(&st, "post_bind4")->layer, LFP_LAYER_RESOURCE_ASSIGNMENT);
+	assert_int_equal(hook(&st, "sock_create")->layer, LFP_LAYER_RESOURCE_ASSIGNMENT);
+	assert_int_equal(hook(&st, "sock_ops state callback")->layer, LFP_LAYER_ENDPOINT_CLOSURE);
 	for (size_t i = 0; i < st.n_hooks; i++) {
 		if (!st.hooks[i].active)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);

@@ -42,6 +42,13 @@ struct {
 	__type(value, struct lfp_redir_udp_val);
 } lfp_redir_udp SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LFP_REDIR_UDP_MAX);
+	__type(key, struct lfp_redir_udp_key);
+	__type(value, __u32);
+} lfp_redir_udp_slot SEC(".maps");
+
 /* Not pinned (kern.c unpinned_maps): each lfpd names its own process. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -119,12 +126,52 @@ static __always_inline void redir_event(struct bpf_sock_addr *ctx, const struct 
  * fails the operation: never a silent direct connection.
  * @return 1 (go on), 0 (fail with EPERM)
  */
-static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, bool sendmsg,
-				       struct scratch *sc)
+static __always_inline bool redir_addr_eq(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* The relay slot of (socket, original destination): its own relay port. */
+static __always_inline __u16 redir_udp_slot(__u64 cookie, struct lfp_redir_sk *rs,
+					    const struct lfp_eval_in *in, __u16 uslots)
+{
+	struct lfp_redir_udp_key k = {};
+	__u32 *sp, slot;
+
+	k.cookie = cookie;
+	__builtin_memcpy(k.naddr, in->raddr, 16);
+	k.nport = in->rport;
+	sp = bpf_map_lookup_elem(&lfp_redir_udp_slot, &k);
+	if (sp && *sp < uslots)
+		return *sp;
+	/* a new peer: the next slot, round robin (the oldest peer's when all are taken) */
+	slot = rs->next_slot % uslots;
+	rs->next_slot = (__u8)(slot + 1);
+	if (bpf_map_update_elem(&lfp_redir_udp_slot, &k, &slot, BPF_ANY))
+		stat_inc(LFP_STAT_ERRORS);
+	return (__u16)slot;
+}
+
+/*
+ * Apply a redirect verdict: record the original in socket storage, rewrite
+ * the destination. A redirect that cannot be carried out (no target for the
+ * family, no storage, UDP to a target without a UDP relay) fails the
+ * operation: never a silent direct connection.
+ * @return 1 (go on), 0 (fail with EPERM)
+ */
+static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, struct scratch *sc)
 {
 	struct lfp_eval_in *in = &sc->in;
 	const struct lfp_redir_target *t;
 	struct lfp_redir_sk *rs;
+	bool relay, udp = in->proto == IPPROTO_UDP;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
 	const __u8 *na;
 	__u32 idx;
 	__u16 np;
@@ -133,7 +180,8 @@ static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, bool 
 	t = bpf_map_lookup_elem(&lfp_redir_targets, &idx);
 	if (!t)
 		goto fail;
-	if ((t->flags & LFP_RT_REDIRECTOR) && in->proto != IPPROTO_TCP)
+	relay = t->flags & LFP_RT_REDIRECTOR;
+	if (relay && in->proto != IPPROTO_TCP && !(udp && t->uslots))
 		goto fail;
 	if (in->ipver == 4) {
 		if (!(t->flags & LFP_RT_HAS4))
@@ -152,25 +200,38 @@ static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, bool 
 	rs = bpf_sk_storage_get(&lfp_redir_sk_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!rs)
 		goto fail;
+	if (relay && udp)
+		np = t->uport + redir_udp_slot(cookie, rs, in, t->uslots);
 	__builtin_memcpy(rs->oaddr, in->raddr, 16);
 	__builtin_memcpy(rs->naddr, na, 16);
 	rs->oport = in->rport;
 	rs->nport = np;
 	rs->filter_id = sc->out.kf.id;
 	rs->upstream = t->upstream;
-	rs->via = !!(t->flags & LFP_RT_REDIRECTOR);
+	rs->via = relay;
 	rs->redirected = 1;
-	if (sendmsg) {
+	if (udp) {
+		/* replies from (rewritten destination) read as from the original (recvmsg);
+		 * through the relay, egress records the flow for the redirector */
 		struct lfp_redir_udp_key uk = {};
 		struct lfp_redir_udp_val uv = {};
+		struct lfp_redir_udp_val *cur;
 
-		uk.cookie = bpf_get_socket_cookie(ctx);
+		uk.cookie = cookie;
 		__builtin_memcpy(uk.naddr, na, 16);
 		uk.nport = np;
-		__builtin_memcpy(uv.oaddr, in->raddr, 16);
-		uv.oport = in->rport;
-		if (bpf_map_update_elem(&lfp_redir_udp, &uk, &uv, BPF_ANY))
-			stat_inc(LFP_STAT_ERRORS); /* its replies show the rewritten peer */
+		cur = bpf_map_lookup_elem(&lfp_redir_udp, &uk);
+		if (!cur || cur->oport != in->rport || !redir_addr_eq(cur->oaddr, in->raddr) ||
+		    cur->upstream != t->upstream) {
+			__builtin_memcpy(uv.oaddr, in->raddr, 16);
+			uv.oport = in->rport;
+			uv.upstream = t->upstream;
+			uv.filter_id = sc->out.kf.id;
+			uv.pid = in->pid;
+			uv.uid = in->uid;
+			if (bpf_map_update_elem(&lfp_redir_udp, &uk, &uv, BPF_ANY))
+				stat_inc(LFP_STAT_ERRORS); /* its replies show the rewritten peer */
+		}
 	}
 	redir_set_dst(ctx, v6, na, np);
 	redir_event(ctx, sc, LFP_V_REDIRECT, na, np);
@@ -208,7 +269,7 @@ static __always_inline int redir_sock_addr(struct bpf_sock_addr *ctx, bool v6, b
 		addr_v4mapped(sc->in.laddr, ctx->msg_src_ip4);
 	lfp_classify(&sc->in, &sc->out, &sc->gen);
 	if (sc->out.verdict == LFP_V_REDIRECT)
-		allow = redir_apply(ctx, v6, sendmsg, sc);
+		allow = redir_apply(ctx, v6, sc);
 	scratch_put(sc);
 	return allow;
 }
@@ -253,16 +314,6 @@ static __always_inline void redir_in(struct bpf_sock_addr *ctx, struct lfp_eval_
 	in->oport = rs->oport;
 }
 
-static __always_inline bool redir_addr_eq(const __u8 *a, const __u8 *b)
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
 
 /* The original destination into an auth-connect event of a redirected socket. */
 static __always_inline void redir_event_orig(struct lfp_event *e, struct bpf_sock *sk)
@@ -393,5 +444,76 @@ int lfp_redir_sockops(struct bpf_sock_ops *ctx)
 	val.uid = (__u32)bpf_get_current_uid_gid();
 	if (bpf_map_update_elem(&lfp_redir_orig, &key, &val, BPF_ANY))
 		stat_inc(LFP_STAT_ERRORS);
+	return 1;
+}
+
+/*
+ * cgroup_skb egress, UDP through the redirector: the first datagram of a
+ * (socket, relay port) carries the socket's address and port as the kernel
+ * chose them; record the original there for the redirector, before the
+ * datagram reaches it. Observe only: the packet always passes.
+ */
+SEC("cgroup_skb/egress")
+int lfp_redir_egress(struct __sk_buff *skb)
+{
+	struct lfp_redir_udp_key uk = {};
+	struct lfp_redir_key key = {};
+	struct lfp_redir_orig val = {};
+	struct lfp_redir_udp_val *uv;
+	struct lfp_redir_sk *rs;
+	struct bpf_sock *sk;
+	struct udphdr uh;
+	__u32 off;
+
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_UDP)
+		return 1;
+	rs = bpf_sk_storage_get(&lfp_redir_sk_store, sk, 0, 0);
+	if (!rs || !rs->via)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)) || ih.protocol != IPPROTO_UDP ||
+		    (ih.frag_off & bpf_htons(0x1fff)))
+			return 1;
+		addr_v4mapped(key.addr, ih.saddr);
+		addr_v4mapped(uk.naddr, ih.daddr);
+		off = ih.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)) || ih.nexthdr != IPPROTO_UDP)
+			return 1;
+		__builtin_memcpy(key.addr, &ih.saddr, 16);
+		__builtin_memcpy(uk.naddr, &ih.daddr, 16);
+		off = sizeof(ih);
+	} else {
+		return 1;
+	}
+	if (bpf_skb_load_bytes(skb, off, &uh, sizeof(uh)))
+		return 1;
+	uk.cookie = bpf_get_socket_cookie(skb);
+	uk.nport = bpf_ntohs(uh.dest);
+	uv = bpf_map_lookup_elem(&lfp_redir_udp, &uk);
+	if (!uv || uv->recorded || !uv->upstream)
+		return 1;
+	key.port = bpf_ntohs(uh.source);
+	key.proto = IPPROTO_UDP;
+	key.relay = uk.nport;
+	__builtin_memcpy(val.oaddr, uv->oaddr, 16);
+	val.oport = uv->oport;
+	val.filter_id = uv->filter_id;
+	val.upstream = uv->upstream;
+	val.cookie = uk.cookie;
+	val.pid = uv->pid;
+	val.uid = uv->uid;
+	if (bpf_map_update_elem(&lfp_redir_orig, &key, &val, BPF_ANY))
+		stat_inc(LFP_STAT_ERRORS);
+	else
+		uv->recorded = 1;
 	return 1;
 }

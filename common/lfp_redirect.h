@@ -39,7 +39,8 @@ struct lfp_redir_target {
 	__u16 port6;
 	__u32 flags;	/* LFP_RT_* */
 	__u32 upstream; /* the redirector's upstream id (stable while lfpd runs) */
-	__u32 pad;
+	__u16 uport;	/* UDP through the redirector: its first relay port ... */
+	__u16 uslots;	/* ... and how many follow (0: this target carries no UDP) */
 };
 
 /* Socket storage of a redirected socket. */
@@ -52,7 +53,8 @@ struct lfp_redir_sk {
 	__u16 nport;	 /* host order */
 	__u8 redirected; /* 1 while the socket's current destination is a rewrite */
 	__u8 via;	 /* 1: through the redirector (record for it at TCP_CONNECT_CB) */
-	__u8 pad[6];
+	__u8 next_slot;	 /* UDP through the redirector: the relay slot the next new peer gets */
+	__u8 pad[5];
 };
 
 /* lfp_redir_orig key: the application socket's end as the redirector sees it */
@@ -60,7 +62,9 @@ struct lfp_redir_key {
 	__u8 addr[16]; /* v4-mapped for IPv4 */
 	__u16 port;    /* host order */
 	__u8 proto;
-	__u8 pad[5];
+	__u8 pad;
+	__u16 relay; /* UDP: the relay port the datagrams go to (one per peer); TCP: 0 */
+	__u8 pad2[2];
 };
 
 struct lfp_redir_orig {
@@ -90,8 +94,25 @@ struct lfp_redir_udp_key {
 struct lfp_redir_udp_val {
 	__u8 oaddr[16];
 	__u16 oport;
-	__u8 pad[6];
+	__u8 recorded; /* relay: lfp_redir_orig has this (socket, relay port) already */
+	__u8 pad;
+	__u32 upstream;
+	__u64 filter_id;
+	__u32 pid;
+	__u32 uid;
 };
+
+/*
+ * UDP through the redirector: each (socket, original destination) gets a
+ * relay slot, i.e. its own relay port, so the redirector can tell one
+ * socket's peers apart (it sees only the socket's address and port and the
+ * port a datagram arrived on). lfp_redir_udp_slot: (socket cookie, original
+ * address and port, in the naddr/nport fields of the key) → slot. The first
+ * datagram to a relay port records (socket's address, port, relay port) →
+ * original in lfp_redir_orig, from cgroup_skb egress, where the kernel has
+ * chosen the socket's address and port.
+ */
+#define LFP_REDIR_UDP_SLOTS 32
 
 #define LFP_REDIR_UDP_MAX 65536
 
@@ -108,5 +129,5 @@ _Static_assert(sizeof(struct lfp_redir_sk) == 56, "redirect socket storage");
 _Static_assert(sizeof(struct lfp_redir_key) == 24, "redirect key");
 _Static_assert(sizeof(struct lfp_redir_orig) == 48, "redirect record");
 _Static_assert(sizeof(struct lfp_redir_udp_key) == 32, "redirect udp key");
-_Static_assert(sizeof(struct lfp_redir_udp_val) == 24, "redirect udp value");
+_Static_assert(sizeof(struct lfp_redir_udp_val) == 40, "redirect udp value");
 #endif

@@ -64,6 +64,7 @@ static const struct hook_desc hook_descs[] = {
 	{ "getpeername6", "lfp_redir_getpeername6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
 	{ "recvmsg4", "lfp_redir_recvmsg4", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
 	{ "recvmsg6", "lfp_redir_recvmsg6", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
+	{ "redirect egress", "lfp_redir_egress", LFP_LAYER_CONNECT_REDIRECT, HOOK_CGROUP },
 	{ "connect4", "lfp_connect4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
 	{ "connect6", "lfp_connect6", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP | HOOK_REQUIRED },
 	{ "sendmsg4", "lfp_sendmsg4", LFP_LAYER_AUTH_CONNECT, HOOK_CGROUP },

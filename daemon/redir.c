@@ -54,6 +54,7 @@ enum cstate {
 };
 
 struct side_ref {
+	int kind; /* REF_TCP */
 	struct rconn *c;
 	int side;
 };
@@ -83,7 +84,7 @@ struct rconn {
 	size_t in_len;
 };
 
-static uint64_t now_ms(void)
+uint64_t redir_now_ms(void)
 {
 	struct timespec ts;
 
@@ -91,7 +92,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void addr_to16(const struct sockaddr_storage *ss, __u8 *a, __u16 *port)
+void redir_addr_to16(const struct sockaddr_storage *ss, __u8 *a, __u16 *port)
 {
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
@@ -115,7 +116,7 @@ static bool is_v4mapped(const __u8 *a)
 	return !memcmp(a, pfx, 12);
 }
 
-static void addr_from16(const __u8 *a, __u16 port, struct sockaddr_storage *ss)
+void redir_addr_from16(const __u8 *a, __u16 port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (is_v4mapped(a)) {
@@ -141,10 +142,9 @@ static socklen_t ss_len(const struct sockaddr_storage *ss)
 
 /* ---- events ---- */
 
-static void emit(struct redir *r, struct rconn *c, __u8 verdict, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void emit(struct redir *r, struct rconn *c, __u8 verdict, const char *fmt, ...)
+void redir_emit(struct redir *r, const struct lfp_redir_key *key,
+		const struct lfp_redir_orig *orig, const struct redir_url *url, uint8_t proto,
+		uint8_t verdict, uint64_t out, uint64_t in, const char *fmt, ...)
 {
 	struct redir_event re;
 	struct lfp_event *e = &re.ev;
@@ -153,31 +153,31 @@ static void emit(struct redir *r, struct rconn *c, __u8 verdict, const char *fmt
 	va_list ap;
 
 	memset(&re, 0, sizeof(re));
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	/* CLOCK_MONOTONIC, as the kernel's bpf_ktime_get_ns() */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	e->ts_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	e->type = LFP_EV_CLASSIFY;
 	e->layer = LFP_LAYER_CONNECT_REDIRECT;
 	e->verdict = verdict;
-	e->proto = IPPROTO_TCP;
-	e->filter_id = c->orig.filter_id;
-	e->cookie = c->orig.cookie;
-	e->pid = c->orig.pid;
-	e->uid = c->orig.uid;
+	e->proto = proto;
+	e->filter_id = orig->filter_id;
+	e->cookie = orig->cookie;
+	e->pid = orig->pid;
+	e->uid = orig->uid;
 	e->flags = LFP_CF_REDIRECTED;
-	memcpy(e->laddr, c->key.addr, 16);
-	e->lport = c->key.port;
-	memcpy(e->oaddr, c->orig.oaddr, 16);
-	e->oport = c->orig.oport;
-	e->ipver = is_v4mapped(c->orig.oaddr) ? 4 : 6;
+	memcpy(e->laddr, key->addr, 16);
+	e->lport = key->port;
+	memcpy(e->oaddr, orig->oaddr, 16);
+	e->oport = orig->oport;
+	e->ipver = is_v4mapped(orig->oaddr) ? 4 : 6;
 	/* remote: where the flow went (the upstream, or the original for direct) */
-	if (c->url.kind == REDIR_DIRECT || !c->url.addrlen)
-		addr_from16(c->orig.oaddr, c->orig.oport, &up);
+	if (url->kind == REDIR_DIRECT || !url->addrlen)
+		redir_addr_from16(orig->oaddr, orig->oport, &up);
 	else
-		memcpy(&up, &c->url.addr, sizeof(up));
-	addr_to16(&up, e->raddr, &e->rport);
-	re.bytes_out = c->bytes[0];
-	re.bytes_in = c->bytes[1];
+		memcpy(&up, &url->addr, sizeof(up));
+	redir_addr_to16(&up, e->raddr, &e->rport);
+	re.bytes_out = out;
+	re.bytes_in = in;
 	va_start(ap, fmt);
 	vsnprintf(re.note, sizeof(re.note), fmt, ap);
 	va_end(ap);
@@ -185,6 +185,10 @@ static void emit(struct redir *r, struct rconn *c, __u8 verdict, const char *fmt
 	if (write(r->evpipe[1], &re, sizeof(re)) != (ssize_t)sizeof(re))
 		r->events_dropped++;
 }
+
+#define emit(r, c, verdict, ...)                                                               \
+	redir_emit((r), &(c)->key, &(c)->orig, &(c)->url, IPPROTO_TCP, (verdict), (c)->bytes[0], \
+		   (c)->bytes[1], __VA_ARGS__)
 
 /* ---- flows ---- */
 
@@ -321,7 +325,7 @@ static void relay_io(struct redir *r, struct rconn *c)
 {
 	int e;
 
-	c->last_ms = now_ms();
+	c->last_ms = redir_now_ms();
 	for (int d = 0; d < 2; d++) {
 		e = pump(c, d);
 		if (e) {
@@ -495,7 +499,7 @@ static int relay_start(struct redir *r, struct rconn *c, size_t consumed)
 	c->in = NULL;
 	explicit_bzero(c->out, sizeof(c->out));
 	c->st = C_RELAY;
-	c->last_ms = now_ms();
+	c->last_ms = redir_now_ms();
 	relay_io(r, c);
 	return 0;
 }
@@ -564,6 +568,7 @@ static void on_accept(struct redir *r, int lfd)
 		c->fd[1] = -1;
 		for (int d = 0; d < 2; d++) {
 			c->pipe[d][0] = c->pipe[d][1] = -1;
+			c->ref[d].kind = REF_TCP;
 			c->ref[d].c = c;
 			c->ref[d].side = d;
 		}
@@ -573,7 +578,7 @@ static void on_accept(struct redir *r, int lfd)
 		r->conns = c;
 		r->n_conns++;
 		snprintf(c->pub, sizeof(c->pub), "?");
-		addr_to16(&peer, c->key.addr, &c->key.port);
+		redir_addr_to16(&peer, c->key.addr, &c->key.port);
 		c->key.proto = IPPROTO_TCP;
 		if (r->orig_fd < 0 ||
 		    bpf_map_lookup_and_delete_elem(r->orig_fd, &c->key, &c->orig)) {
@@ -587,7 +592,7 @@ static void on_accept(struct redir *r, int lfd)
 			conn_fail(r, c, "unknown upstream");
 			continue;
 		}
-		addr_from16(c->orig.oaddr, c->orig.oport, &c->dst);
+		redir_addr_from16(c->orig.oaddr, c->orig.oport, &c->dst);
 		to = c->url.kind == REDIR_DIRECT ? &c->dst : &c->url.addr;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd[1] = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -596,7 +601,7 @@ static void on_accept(struct redir *r, int lfd)
 			continue;
 		}
 		setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->deadline_ms = now_ms() + r->connect_timeout_ms;
+		c->deadline_ms = redir_now_ms() + r->connect_timeout_ms;
 		c->st = C_CONNECTING;
 		if (connect(c->fd[1], (const struct sockaddr *)to, ss_len(to)) &&
 		    errno != EINPROGRESS) {
@@ -612,7 +617,7 @@ static void on_accept(struct redir *r, int lfd)
 
 static void timeouts(struct redir *r)
 {
-	uint64_t now = now_ms();
+	uint64_t now = redir_now_ms();
 
 	for (struct rconn *c = r->conns, *next; c; c = next) {
 		next = c->next;
@@ -632,7 +637,7 @@ static void *redir_thread(void *arg)
 {
 	struct redir *r = arg;
 	struct epoll_event evs[64];
-	uint64_t last_scan = now_ms();
+	uint64_t last_scan = redir_now_ms();
 
 	for (;;) {
 		int n = epoll_wait(r->epfd, evs, 64, 250);
@@ -644,19 +649,25 @@ static void *redir_thread(void *arg)
 
 			if (tag == TAG_STOP) {
 				graveyard_empty(r);
+				redir_udp_graveyard(r);
 				return NULL;
 			}
 			if (tag == TAG_LISTEN4)
 				on_accept(r, r->lfd4);
 			else if (tag == TAG_LISTEN6)
 				on_accept(r, r->lfd6);
-			else
+			else if (*(int *)tag == REF_TCP)
 				conn_event(r, tag, evs[i].events);
+			else
+				redir_udp_event(r, tag, evs[i].events);
 		}
 		graveyard_empty(r);
-		if (now_ms() - last_scan >= 250) {
+		redir_udp_graveyard(r);
+		if (redir_now_ms() - last_scan >= 250) {
 			timeouts(r);
-			last_scan = now_ms();
+			redir_udp_timeouts(r, redir_now_ms());
+			redir_udp_graveyard(r);
+			last_scan = redir_now_ms();
 		}
 	}
 	return NULL;
@@ -718,6 +729,9 @@ int redir_start(struct lfp_kern *kern, const struct redir_opts *opts, struct red
 	r->kern = kern;
 	r->lfd4 = r->lfd6 = r->epfd = r->stop_fd = r->evpipe[0] = r->evpipe[1] = -1;
 	r->targets_fd = r->orig_fd = -1;
+	for (int f = 0; f < 2; f++)
+		for (int i = 0; i < LFP_REDIR_UDP_SLOTS; i++)
+			r->uslots[f][i].fd = -1;
 	r->idle_s = opts && opts->idle_s ? opts->idle_s : IDLE_DEFAULT;
 	r->connect_timeout_ms =
 		opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : CONNECT_DEF;
@@ -756,6 +770,13 @@ int redir_start(struct lfp_kern *kern, const struct redir_opts *opts, struct red
 		goto fail;
 	r->port = p4;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
+		e = -errno;
+		goto fail;
+	}
+	e = redir_udp_open(r);
+	if (e)
+		goto fail;
 	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->epfd < 0 || r->stop_fd < 0 || pipe2(r->evpipe, O_NONBLOCK | O_CLOEXEC)) {
 		e = -errno;
@@ -798,6 +819,7 @@ void redir_stop(struct redir *r)
 	while (r->conns)
 		conn_free(r, r->conns, true);
 	graveyard_empty(r);
+	redir_udp_close(r);
 	if (r->lfd4 >= 0)
 		close(r->lfd4);
 	if (r->lfd6 >= 0)

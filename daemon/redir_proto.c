@@ -222,3 +222,60 @@ int http_parse_reply(const uint8_t *b, size_t n, int *status, const char **why)
 	}
 	return (int)end;
 }
+
+size_t socks5_udp_header(uint8_t *buf, const struct sockaddr *dst)
+{
+	/* the same layout as a request after VER CMD: RSV RSV FRAG ATYP ADDR PORT */
+	size_t n = socks5_request(buf, 0, dst);
+
+	buf[0] = 0;
+	buf[1] = 0;
+	buf[2] = 0;
+	return n;
+}
+
+int socks5_udp_parse(const uint8_t *b, size_t n, struct sockaddr_storage *from,
+		     const char **why)
+{
+	size_t need;
+
+	if (n < 4) {
+		*why = "truncated SOCKS5 UDP datagram";
+		return -EPROTO;
+	}
+	if (b[0] || b[1]) {
+		*why = "malformed SOCKS5 UDP datagram";
+		return -EPROTO;
+	}
+	if (b[2]) {
+		*why = "fragmented SOCKS5 UDP datagram (not supported)";
+		return -EPROTO;
+	}
+	switch (b[3]) {
+	case 1: need = 4 + 4 + 2; break;
+	case 4: need = 4 + 16 + 2; break;
+	case 3: need = n > 4 ? 4 + 1 + (size_t)b[4] + 2 : 5 + 2; break;
+	default: *why = "unknown address type in a SOCKS5 UDP datagram"; return -EPROTO;
+	}
+	if (n < need) {
+		*why = "truncated SOCKS5 UDP datagram";
+		return -EPROTO;
+	}
+	if (from) {
+		memset(from, 0, sizeof(*from));
+		if (b[3] == 1) {
+			struct sockaddr_in *a4 = (struct sockaddr_in *)from;
+
+			a4->sin_family = AF_INET;
+			memcpy(&a4->sin_addr, b + 4, 4);
+			memcpy(&a4->sin_port, b + 8, 2);
+		} else if (b[3] == 4) {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)from;
+
+			a6->sin6_family = AF_INET6;
+			memcpy(&a6->sin6_addr, b + 4, 16);
+			memcpy(&a6->sin6_port, b + 20, 2);
+		}
+	}
+	return (int)need;
+}

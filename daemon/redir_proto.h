@@ -44,3 +44,14 @@ size_t http_connect_req(char *buf, size_t size, const struct sockaddr *dst);
 
 /** The proxy's reply header; @p status gets the status code. 2xx is success. */
 int http_parse_reply(const uint8_t *b, size_t n, int *status, const char **why);
+
+/** SOCKS5 UDP request header (RSV, FRAG 0, DST.ADDR, DST.PORT) for @p dst; buf >= 22 bytes. */
+size_t socks5_udp_header(uint8_t *buf, const struct sockaddr *dst);
+
+/**
+ * A datagram from a SOCKS5 UDP relay: @p from (may be NULL) gets its source.
+ * @return the header length (the payload follows), or -EPROTO (truncated,
+ * fragmented, unknown address type) with @p why. Never 0: a datagram is whole.
+ */
+int socks5_udp_parse(const uint8_t *b, size_t n, struct sockaddr_storage *from,
+		     const char **why);

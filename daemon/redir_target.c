@@ -243,6 +243,11 @@ static void target_of(const struct redir *r, const struct redir_url *u, uint32_t
 	t->port4 = t->port6 = r->port;
 	t->flags = LFP_RT_HAS4 | LFP_RT_HAS6 | LFP_RT_REDIRECTOR;
 	t->upstream = up;
+	/* UDP: relayed direct or through SOCKS5 UDP ASSOCIATE; an HTTP proxy has no UDP */
+	if (u->kind != REDIR_HTTP && r->uport) {
+		t->uport = r->uport;
+		t->uslots = LFP_REDIR_UDP_SLOTS;
+	}
 }
 
 int redir_targets_lower(struct redir *r, struct lfp_lowered *lw, uint64_t gen,

@@ -17,11 +17,17 @@ static int parse(uint8_t which, const uint8_t *b, size_t n)
 	const char *why = NULL;
 	int st = 0, r;
 
-	switch (which % 5) {
+	switch (which % 6) {
 	case 0: r = socks5_parse_method(b, n, false, &why); break;
 	case 1: r = socks5_parse_method(b, n, true, &why); break;
 	case 2: r = socks5_parse_auth(b, n, &why); break;
 	case 3: r = socks5_parse_reply(b, n, &ss, &why); break;
+	case 5:
+		/* a datagram is whole: never "incomplete" */
+		r = socks5_udp_parse(b, n, &ss, &why);
+		if (r == 0)
+			abort();
+		return r < 0 ? r : 0; /* no "more bytes" property: the payload follows */
 	default:
 		r = http_parse_reply(b, n, &st, &why);
 		if (r > 0 && (st < 200 || st > 299))

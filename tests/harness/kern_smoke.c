@@ -844,8 +844,8 @@ static const enum bpf_attach_type cg_types[] = {
 #define N_CG_TYPES (sizeof(cg_types) / sizeof(cg_types[0]))
 
 /* Programs lfp attaches per type: connect-redirect's run before auth-connect's on the
- * connect, sendmsg and sock_ops hooks (docs/redirect.md). */
-static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1 };
+ * connect, sendmsg, sock_ops and egress hooks (docs/redirect.md). */
+static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1 };
 
 /* Programs attached to @cgroup per attach type; ids of the first. */
 static void attached(const char *cgroup, unsigned cnt[N_CG_TYPES], __u32 ids[N_CG_TYPES])
@@ -897,12 +897,12 @@ static void test_open_fresh(void **state)
 	assert_int_equal(lfp_kern_status(g.k, &st), 0);
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
-	/* connect-redirect's 9, the cgroup hooks, the listen callback (sock_ops again),
+	/* connect-redirect's 10, the cgroup hooks, the listen callback (sock_ops again),
 	 * exec, reauth tcp, pend match (pinned for iptables) and the two pend end
 	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
 	 * state callbacks (sock_ops again) */
-	assert_int_equal(st.n_hooks, 30);
+	assert_int_equal(st.n_hooks, 31);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);

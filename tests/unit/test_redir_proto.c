@@ -88,12 +88,36 @@ static void test_http(void **st)
 	assert_int_equal(http_parse_reply(B("HTTP/1.1 2x0 OK\r\n\r\n"), &status, &why), -EPROTO);
 }
 
+static void test_socks5_udp(void **st)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(53) };
+	struct sockaddr_storage from;
+	const char *why = NULL;
+	uint8_t buf[32];
+
+	(void)st;
+	inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
+	assert_int_equal(socks5_udp_header(buf, (struct sockaddr *)&a4), 10);
+	assert_memory_equal(buf, "\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35", 10);
+	assert_int_equal(socks5_udp_parse(B("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35" "dns"),
+					  &from, &why),
+			 10);
+	assert_int_equal(((struct sockaddr_in *)&from)->sin_port, htons(53));
+	assert_int_equal(socks5_udp_parse(B("\x00\x00\x01\x01\x7f\x00\x00\x01\x00\x35"), &from,
+					  &why),
+			 -EPROTO);
+	assert_string_equal(why, "fragmented SOCKS5 UDP datagram (not supported)");
+	assert_int_equal(socks5_udp_parse(B("\x00\x00\x00\x04\x00"), &from, &why), -EPROTO);
+	assert_int_equal(socks5_udp_parse(B("\x00\x00"), &from, &why), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socks5_requests),
 		cmocka_unit_test(test_socks5_replies),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_socks5_udp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

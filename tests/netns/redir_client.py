@@ -11,6 +11,7 @@
 #   redir_client.py udp HOST PORT,...   one unconnected socket sends to each port and
 #                                       reports the source address of each reply
 #   redir_client.py udpconn HOST PORT   connected UDP: send, recv, getpeername
+#   redir_client.py dns HOST PORT NAME  one A query over unconnected UDP: {"answer", "from"}
 import errno
 import hashlib
 import json
@@ -145,6 +146,27 @@ def udpconn(host, port):
     done(res)
 
 
+def dns(host, port, name):
+    import struct
+    s = socket.socket(fam(host), socket.SOCK_DGRAM)
+    s.settimeout(2)
+    q = struct.pack(">HHHHHH", 0x4c46, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    res = {}
+    try:
+        s.sendto(q, (host, int(port)))
+        data, peer = s.recvfrom(4096)
+        res["from"] = ep(peer)
+        an = struct.unpack(">H", data[6:8])[0]
+        res["answer"] = socket.inet_ntoa(data[-4:]) if an else "none"
+        res["result"] = "ok" if data[:2] == q[:2] and an else "bad-reply"
+    except OSError as e:
+        res["result"] = err(e)
+    done(res)
+
+
 def main():
     a = sys.argv[1:]
     if a[0] in ("tcp", "banner"):
@@ -155,6 +177,8 @@ def main():
         udp(a[1], a[2])
     elif a[0] == "udpconn":
         udpconn(a[1], a[2])
+    elif a[0] == "dns":
+        dns(a[1], a[2], a[3])
     else:
         sys.exit("unknown mode " + a[0])
 

@@ -1225,7 +1225,7 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 	gen = st->gen;
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	if (!s || s->proto != IPPROTO_TCP || s->verdict != LFP_V_PERMIT || s->gen == gen)
+	if (!s || s->proto != IPPROTO_TCP || !pend_reauth_candidate(s->verdict) || s->gen == gen)
 		return 0;
 	sc = scratch_get();
 	if (!sc) {
@@ -1266,7 +1266,7 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	stat_inc(LFP_STAT_REAUTH);
 	s->gen = sc->gen;
 	s->filter_id = out_filter_id(out);
-	if (verdict_allows(out->verdict))
+	if (verdict_allows(out->verdict) || pend_reauth_keeps(s->verdict, out->verdict))
 		goto out;
 	s->verdict = out->verdict;
 	if (bpf_sock_destroy(skc)) {

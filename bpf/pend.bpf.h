@@ -109,6 +109,23 @@ static __always_inline int pend_hold(struct bpf_sock_addr *ctx, const struct lfp
 }
 
 /*
+ * Re-authorization and pended flows (WFP-MODEL.md: completion never pends
+ * again). A flow whose connect pended keeps verdict pend in its record: it
+ * is re-authorized like a permitted one, and a new classification that pends
+ * again keeps it (its answer, or the hold while it waits, still stands);
+ * anything else but permit ends it, as for any flow.
+ */
+static __always_inline bool pend_reauth_candidate(__u8 recorded)
+{
+	return recorded == LFP_V_PERMIT || recorded == LFP_V_PEND;
+}
+
+static __always_inline bool pend_reauth_keeps(__u8 recorded, __u8 now)
+{
+	return recorded == LFP_V_PEND && now == LFP_V_PEND;
+}
+
+/*
  * The iptables match (xt_bpf, pinned; a socket filter program: 1 = match).
  * Runs in OUTPUT for packets with LFP_PEND_MARK. A packet matches while its
  * flow's record says waiting or blocked; it then also notes the flow's

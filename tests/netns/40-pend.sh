@@ -122,5 +122,28 @@ cnt=$(lfp status --json | $PY -c 'import json,sys
 p = json.load(sys.stdin)["pend"]; print(p["timeouts"], p["waiting"])')
 t_expect "status: 2 timeouts, nothing waiting" "2 0" "$cnt"
 
+# re-authorization never asks again: an answered flow survives commits while the ask
+# filter still matches; a hard block added later ends it
+PH=7777
+nsenter --net="/run/netns/$T_NS" -- $PY -c 'import socket,sys,time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); open(sys.argv[2], "w").close(); c = []
+while True: c.append(s.accept()[0])' $PH "$T_TMP/ph.ready" &
+T_PIDS+=($!)
+for i in $(seq 30); do [ -f "$T_TMP/ph.ready" ] && break; sleep 0.1; done
+lfp filter add name ask-ph layer auth-connect remote.port $PH ask timeout 20 >/dev/null
+SCOPE_PIDFILE=$T_TMP/hold.pid in_scope $PY "$PC" hold 127.0.0.1 $PH 5 >"$T_TMP/hold.out" 2>&1 &
+T_PIDS+=($!)
+for i in $(seq 50); do [ -s "$T_TMP/hold.pid" ] && break; sleep 0.1; done
+lfp pending answer "$(pend_id "$(cat "$T_TMP/hold.pid")")" permit >/dev/null
+for i in $(seq 30); do grep -q '^ok' "$T_TMP/hold.out" && break; sleep 0.1; done
+lfp filter add layer auth-connect remote.port 1 block >/dev/null
+sleep 0.5
+t_expect "an answered flow survives a commit (re-authorization does not ask again)" \
+	"ok" "$(cut -d' ' -f1 "$T_TMP/hold.out" | tr '\n' ' ' | sed 's/ $//')"
+lfp filter add layer auth-connect sublayer top remote.port $PH block >/dev/null
+for i in $(seq 30); do grep -q '^ended' "$T_TMP/hold.out" && break; sleep 0.1; done
+t_expect "... a hard block added later ends it" "ended ECONNABORTED" "$(grep '^ended' "$T_TMP/hold.out")"
+
 t_lfpd_stop
 exit $T_FAILED

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # A client for the pend tests: connects (TCP) or sends and waits for the echo (UDP,
 # connected or not), prints "RESULT SECONDS" once: ok | ECONNABORTED | EPERM | timeout | ...
-# Usage: pend_client.py tcp|udp|udpc HOST PORT [TIMEOUT]
+# Usage: pend_client.py tcp|udp|udpc|hold HOST PORT [TIMEOUT]
+# hold: TCP; after "ok ..." keeps the connection and prints "ended ERR" when it ends.
 import errno, socket, sys, time
 kind, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 tmo = float(sys.argv[4]) if len(sys.argv) > 4 else 10.0
@@ -11,11 +12,20 @@ def done(res):
     print("%s %.3f" % (res, time.monotonic() - t0), flush=True)
     sys.exit(0)
 try:
-    if kind == "tcp":
+    if kind in ("tcp", "hold"):
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.settimeout(tmo)
         s.connect((host, port))
-        done("ok")
+        if kind == "tcp":
+            done("ok")
+        print("ok %.3f" % (time.monotonic() - t0), flush=True)
+        s.settimeout(None)
+        try:
+            r = s.recv(100)
+            print("ended", "EOF" if not r else "data", flush=True)
+        except OSError as e:
+            print("ended", errno.errorcode.get(e.errno, str(e.errno)), flush=True)
+        sys.exit(0)
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(tmo)
     if kind == "udpc":

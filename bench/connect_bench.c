@@ -98,6 +98,8 @@ struct hook {
 	uint32_t id[MAX_PROGS];
 	char prog_name[MAX_PROGS][BPF_OBJ_NAME_LEN];
 	uint64_t cnt0, ns0, cnt1, ns1;
+	/* per program: several programs can share a hook (lfp's and others') */
+	uint64_t pcnt0[MAX_PROGS], pns0[MAX_PROGS], pcnt1[MAX_PROGS], pns1[MAX_PROGS];
 };
 
 /* The hooks a TCP connect passes through on lfp's side (and UDP's, so a
@@ -159,6 +161,8 @@ static void stats_read(bool end)
 				die("bpf_obj_get_info_by_fd", errno);
 			cnt += info.run_cnt;
 			ns += info.run_time_ns;
+			(end ? hooks[h].pcnt1 : hooks[h].pcnt0)[i] = info.run_cnt;
+			(end ? hooks[h].pns1 : hooks[h].pns0)[i] = info.run_time_ns;
 			memcpy(hooks[h].prog_name[i], info.name, BPF_OBJ_NAME_LEN);
 			hooks[h].prog_name[i][BPF_OBJ_NAME_LEN - 1] = 0;
 		}
@@ -186,9 +190,15 @@ static void stats_print(uint64_t connects)
 			continue;
 		total_ns += ns;
 		printf("%s{\"hook\":\"%s\",\"progs\":[", first ? "" : ",", hooks[h].name);
-		for (uint32_t i = 0; i < hooks[h].n; i++)
-			printf("%s{\"id\":%" PRIu32 ",\"name\":\"%s\"}", i ? "," : "",
-			       hooks[h].id[i], hooks[h].prog_name[i]);
+		for (uint32_t i = 0; i < hooks[h].n; i++) {
+			uint64_t pc = hooks[h].pcnt1[i] - hooks[h].pcnt0[i];
+			uint64_t pn = hooks[h].pns1[i] - hooks[h].pns0[i];
+
+			printf("%s{\"id\":%" PRIu32 ",\"name\":\"%s\",\"run_cnt\":%" PRIu64
+			       ",\"run_time_ns\":%" PRIu64 ",\"ns_per_run\":%.1f}",
+			       i ? "," : "", hooks[h].id[i], hooks[h].prog_name[i], pc, pn,
+			       pc ? (double)pn / (double)pc : 0.0);
+		}
 		printf("],\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64 ",\"ns_per_run\":%.1f}",
 		       cnt, ns, cnt ? (double)ns / (double)cnt : 0.0);
 		first = false;

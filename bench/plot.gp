@@ -28,7 +28,7 @@ do for [panel=1:2] {
 		set ytics (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2)
 	} else {
 		set ylabel "baseline CPU time / CPU time per connect"
-		set title "CPU time per connect, as a ratio (higher is better)"
+		set title "the benchmark's own CPU time per connect, as a ratio\n(higher is better; the daemons' CPU is not in it)"
 		set logscale y 10
 		set yrange [0.01:2.5]
 		set ytics (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2)

@@ -180,6 +180,8 @@ def main():
     # ---- targets ----
     t1 = ratio(large) if large else None
     t2 = (large["rate"] / small["rate"]) if large and small and small["rate"] else None
+    t1c = cpuratio(large) if large else None
+    t2c = (small["cpu_us"] / large["cpu_us"]) if large and small and large.get("cpu_us") and small.get("cpu_us") else None
     t3 = (large["rate"] / osn["rate"]) if large and osn and osn.get("rate") else None
     t4 = commit_ref
     t5 = large["c4"] if large else None
@@ -187,13 +189,25 @@ def main():
     def verdict(v, ok):
         return "–" if v is None else ("**met**" if ok else "**missed**")
 
+    def verdict2(rate_r, cpu_r, goal):
+        """Rate and CPU ratios against one goal: on a loaded machine the rate moves
+        with the other work, the CPU time per connect much less; a target counts as
+        met only when both say so."""
+        if rate_r is None:
+            return "–"
+        if cpu_r is None or (rate_r >= goal) == (cpu_r >= goal):
+            return verdict(rate_r, rate_r >= goal)
+        return ("**missed** by CPU time per connect, met by rate (within this run's noise, see the "
+                "per-repetition ratios)" if rate_r >= goal else
+                "met by CPU time per connect, **missed** by rate (within this run's noise)")
+
     rn = sname(ref_n) if ref_n else "?"
     w("## Targets")
     w("")
     w("| target | measured | goal | |")
     w("|---|---|---|---|")
-    w(f"| connect rate, lfp {rn} filters + events, vs baseline | {xr(t1)} (CPU time per connect: {xr(cpuratio(large) if large else None)}) | ≥ 0.90× | {verdict(t1, t1 is not None and t1 >= 0.90)} |")
-    w(f"| cost flat in filter count: rate at {rn} vs 10 filters | {xr(t2)} | ≥ 0.95× | {verdict(t2, t2 is not None and t2 >= 0.95)} |")
+    w(f"| connect rate, lfp {rn} filters + events, vs baseline | {xr(t1)} (CPU time per connect: {xr(cpuratio(large) if large else None)}) | ≥ 0.90× | {verdict2(t1, t1c, 0.90)} |")
+    w(f"| cost flat in filter count: rate at {rn} vs 10 filters | {xr(t2)} (CPU time per connect: {xr(t2c)}) | ≥ 0.95× | {verdict2(t2, t2c, 0.95)} |")
     w(f"| lfp {rn} + events vs OpenSnitch, connect rate | {xr(t3)} | ≥ 20× | {verdict(t3, t3 is not None and t3 >= 20)} |")
     w(f"| commit of {rn} filters (`lfp -f`, end to end) | {f0(t4)} ms (lfpd's resolve + lower + kernel maps: {f0(lfpd_commit_ref)} ms) | < 250 ms | {verdict(t4, t4 is not None and t4 < 250)} |")
     w(f"| BPF run time per classification (connect4), {rn} filters + events | {f0(t5)} ns | ≤ 300 ns | {verdict(t5, t5 is not None and t5 <= 300)} |")
@@ -372,6 +386,11 @@ def main():
             "bpf_sk_storage_free": "socket storage free at close",
             "bpf_local_storage_destroy": "socket storage free at close",
             "bpf:lfp_egress": "cgroup_skb egress program",
+            "bpf:lfp_ingress": "cgroup_skb ingress program (auth-recv-accept, packet layers)",
+            "bpf:lfp_redir_sockops": "the redirector's sock_ops program",
+            "bpf:lfp_redir_connect4": "the redirector's connect4 program",
+            "__cgroup_bpf_run_filter_sk": "socket hook dispatch",
+            "htab_map_hash": "hash map lookups (hashing)",
             "__cgroup_bpf_run_filter_sock_addr": "connect hook dispatch (includes connect4)",
             "__cgroup_bpf_run_filter_sock_ops": "sock_ops dispatch (includes sock_ops)",
             "__cgroup_bpf_run_filter_skb": "skb hook dispatch (includes egress)",
@@ -414,15 +433,22 @@ def main():
     w("## Reading the targets")
     w("")
     if t1 is not None:
-        if t1 >= 0.90:
+        if t1 >= 0.90 and (t1c is None or t1c >= 0.90):
             w(f"- lfp {rn} + events vs baseline: met ({xr(t1)}).")
         else:
+            if t1 >= 0.90:
+                head = (f"- lfp {rn} + events vs baseline: **missed**. The rate ratio ({xr(t1)}) meets the goal but the "
+                        f"CPU time per connect ({xr(t1c)}) does not, and the per-repetition rate ratios "
+                        f"({repratios(large)}) scatter: on this loaded machine the other work held the baseline's rate "
+                        "down as much as lfp's. The CPU time says what lfp costs. ")
+            else:
+                head = f"- lfp {rn} + events vs baseline: **missed** (rate {xr(ratio(large))}; CPU time per connect {xr(cpuratio(large))}). "
+            t1 = min(t1, t1c) if t1c is not None else t1
             nc = max(1, large.get("stat_connects") or 1)
             progs = sorted(((p["run_time_ns"] / nc, p["name"], hk) for h in large["hooks"] for hk in [h["hook"]]
                             for p in h.get("progs", []) if p.get("run_time_ns")), reverse=True)
             top = ", ".join(f"{n} ({hk}) {v:.0f} ns" for v, n, hk in progs[:4])
-            w(f"- lfp {rn} + events vs baseline: **missed** ({xr(t1)}; CPU time per connect {xr(cpuratio(large))}). "
-              f"lfp's BPF programs take {f0(large['all'])} ns per connect (all hooks, both ends, kernel's own accounting"
+            w(head + f"lfp's BPF programs take {f0(large['all'])} ns per connect (all hooks, both ends, kernel's own accounting"
               + (f"; most: {top}" if top else "") + "). Every program on this path runs for every connect, packet or "
               "socket event whether or not a filter is at its layer, and each layer lfp enforces added some (the "
               "server's accept is classified too, at auth-recv-accept); the first runs, when only auth-connect was "
@@ -430,9 +456,10 @@ def main():
               "socket-storage allocation and free per socket, the hooks' dispatch, and lfpd reading "
               f"{(large['events'] or 0) / max(1, large['connects']):.1f} permit events per connect (the connect and the "
               f"accept) on the other CPU (lfpd used {f0((large['lfpd_cpu'] or 0) * 100)} % of a CPU)"
-              + (f"; with permit events off the same policy runs at {xr(ratio(noev))}" if noev else "") + ".")
+              + (f"; with permit events off the same policy runs at {xr(ratio(noev))} (CPU time: {xr(cpuratio(noev))})" if noev else "") + ".")
     if t2 is not None:
-        w(f"- cost flat in filter count: {'met' if t2 >= 0.95 else '**missed**'} ({xr(t2)}); connect4 takes "
+        w(f"- cost flat in filter count: {'met' if t2 >= 0.95 and (t2c is None or t2c >= 0.95) else '**missed**'} "
+          f"(rate {xr(t2)}, CPU time per connect {xr(t2c)}); connect4 takes "
           f"{f0(small['c4'])} ns with {small['filters']} filters and {f0(large['c4'])} ns with {ref_n}"
           + ("; at " + ", ".join(f"{sname(n)}: {xr(ratio(by_n[n]))} of baseline, {f0(by_n[n]['c4'])} ns" for n in lfp_sizes) + "." if len(lfp_sizes) > 2 else "."))
     if t3 is not None:
@@ -449,8 +476,10 @@ def main():
         if t4 < 250:
             w(f"- commit of {rn}: met ({f0(t4)} ms).")
         else:
-            ph = big_commit.get("phases", {}) if big_commit else {}
-            w(f"- commit of {rn}: **missed** ({f0(t4)} ms end to end). lfpd's own commit work — resolve, lower, build and "
+            ph = {k: med([x["phases"].get(k) for x in commits if x["filters"] == ref_n and x.get("phases")])
+                  for k in ("build", "install")}
+            w(f"- commit of {rn}: **missed** ({f0(t4)} ms end to end, on this loaded machine: every phase is CPU work "
+              "and slows down with the load, see docs/benchmarks.md). lfpd's own commit work — resolve, lower, build and "
               f"install the kernel maps — takes {f0(lfpd_commit_ref)} ms"
               + (f" (maps built {f0(ph.get('build'))} ms, dominated by the kernel's LPM trie inserts, one node allocation "
                  f"per prefix; installed {f0(ph.get('install'))} ms)" if ph else "")

@@ -835,6 +835,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 #include "ale_accept.bpf.h"
 #include "ale_resource.bpf.h"
 #include "ale_flow.bpf.h"
+#include "ale_bind.bpf.h"
 
 /*
  * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address
@@ -1299,6 +1300,19 @@ SEC("cgroup/post_bind6")
 int lfp_post_bind6(struct bpf_sock *sk)
 {
 	return ale_resource(sk, ALE_RES_BIND6);
+}
+
+/* bind-redirect (ale_bind.bpf.h): `redirect to H:P` rewrites a bind's local end */
+SEC("cgroup/bind4")
+int lfp_bind4(struct bpf_sock_addr *ctx)
+{
+	return ale_bind_redirect(ctx, false);
+}
+
+SEC("cgroup/bind6")
+int lfp_bind6(struct bpf_sock_addr *ctx)
+{
+	return ale_bind_redirect(ctx, true);
 }
 
 SEC("cgroup/sock_create")

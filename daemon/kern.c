@@ -93,6 +93,8 @@ static const struct hook_desc hook_descs[] = {
 	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
 	{ "post_bind6", "lfp_post_bind6", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
 	{ "sock_create", "lfp_sock_create", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
+	{ "bind4", "lfp_bind4", LFP_LAYER_BIND_REDIRECT, HOOK_CGROUP },
+	{ "bind6", "lfp_bind6", LFP_LAYER_BIND_REDIRECT, HOOK_CGROUP },
 	/* observe only: events of the flows a `log` filter at these layers decides */
 	{ "sock_ops established callbacks", "lfp_sockops", LFP_LAYER_FLOW_ESTABLISHED, HOOK_ALIAS },
 	{ "sock_ops state callback", "lfp_sockops", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_ALIAS },
@@ -106,8 +108,8 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
 static const char *const unpinned_maps[] = {
-	"lfp_exec_seen",    "lfp_scope",     "lfp_scratch",     "lfp_tcp_handover",
-	"lfp_reauth_cg",    "lfp_pend_scratch", "lfp_accept_pend", "lfp_redir_cfg",
+	"lfp_exec_seen", "lfp_scope",	     "lfp_scratch",	"lfp_tcp_handover",
+	"lfp_reauth_cg", "lfp_pend_scratch", "lfp_accept_pend", "lfp_redir_cfg",
 };
 
 const char *lfp_kern_test_refuse;
@@ -825,9 +827,10 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 		if (hook_descs[i].flags & HOOK_ALIAS)
 			alias_hook(k, i);
 		else if (redirect_after_auth(k, i))
-			reason_set(&k->hooks[i],
-				   "the pinned auth-connect programs predate connect-redirect, which "
-				   "would run after them; `lfpd --unload` and start lfpd again");
+			reason_set(
+				&k->hooks[i],
+				"the pinned auth-connect programs predate connect-redirect, which "
+				"would run after them; `lfpd --unload` and start lfpd again");
 		else if (hook_descs[i].flags & HOOK_CGROUP)
 			attach_cgroup_hook(k, i);
 		else if (hook_descs[i].flags & HOOK_ITER)

@@ -835,6 +835,9 @@ static void redirector_start(struct lfpd *d)
 		return;
 	}
 	d->eng.enforced_layers |= 1u << LFP_LAYER_CONNECT_REDIRECT;
+	/* `redirect to H:P` at bind-redirect uses the same target table */
+	if (lfp_kern_layer_ready(d->kern, LFP_LAYER_BIND_REDIRECT))
+		d->eng.enforced_layers |= 1u << LFP_LAYER_BIND_REDIRECT;
 	d->eng.lower_hook = redir_lower;
 	d->eng.lower_ctx = d;
 }

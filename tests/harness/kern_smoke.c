@@ -901,8 +901,8 @@ static void test_open_fresh(void **state)
 	 * exec, reauth tcp, pend match (pinned for iptables) and the two pend end
 	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
-	 * state callbacks (sock_ops again) */
-	assert_int_equal(st.n_hooks, 31);
+	 * state callbacks (sock_ops again), bind-redirect's bind4/6 */
+	assert_int_equal(st.n_hooks, 33);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);

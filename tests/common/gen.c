@@ -410,6 +410,22 @@ static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_o
 
 static const char *const callout_names[] = { "count", "audit", "ext" };
 
+/* The ALE layers lfpd enforces; the hooks fill the same evaluator input,
+ * only the layer and the fields it exposes differ. */
+static const enum lfp_layer ale_layers[] = {
+	LFP_LAYER_RESOURCE_ASSIGNMENT, LFP_LAYER_BIND_REDIRECT,	   LFP_LAYER_AUTH_LISTEN,
+	LFP_LAYER_FLOW_ESTABLISHED,    LFP_LAYER_ENDPOINT_CLOSURE, LFP_LAYER_CONNECT_REDIRECT,
+};
+
+/* Mostly auth-connect and auth-recv-accept (the fields and actions of both
+ * cover everything), the other ALE layers beside them. */
+static enum lfp_layer random_layer(struct rng *r)
+{
+	if (chance(r, 80))
+		return chance(r, 75) ? AC : RA;
+	return ale_layers[rn(r, sizeof(ale_layers) / sizeof(ale_layers[0]))];
+}
+
 void random_policy(struct rng *r, struct tp *t, struct hot *h, struct cov *cv)
 {
 	unsigned int n_sub = 1 + (unsigned int)rn(r, 4), n_f = 1 + (unsigned int)rn(r, 40);
@@ -443,7 +459,7 @@ void random_policy(struct rng *r, struct tp *t, struct hot *h, struct cov *cv)
 	}
 
 	for (unsigned int i = 0; i < n_f; i++) {
-		enum lfp_layer layer = chance(r, 75) ? AC : RA;
+		enum lfp_layer layer = random_layer(r);
 		const struct lfp_layer_info *li = lfp_layer_info(layer);
 		uint64_t w = chance(r, 70) ? PICK(r, weights) : rn(r, 8);
 		uint32_t flags = 0;
@@ -469,6 +485,7 @@ void random_policy(struct rng *r, struct tp *t, struct hot *h, struct cov *cv)
 			f = tp_filter(t, layer, subs[rn(r, n_names)], LFP_ACT_REDIRECT, flags, w);
 		}
 		f->id = id_perm[i];
+		cv->layer[layer]++;
 		if (!n_c)
 			cv->empty++;
 		for (unsigned int c = 0; c < n_c; c++) {
@@ -547,7 +564,7 @@ void random_conn(struct rng *r, const struct hot *h, struct lfp_conn *c)
 	int node;
 
 	memset(c, 0, sizeof(*c));
-	c->layer = chance(r, 75) ? AC : RA;
+	c->layer = random_layer(r);
 	if (chance(r, 85)) {
 		k = rn(r, sizeof(apps) / sizeof(apps[0]) + 1);
 		c->app_dev = k < 4 ? apps[k].dev : 8;
@@ -707,6 +724,11 @@ void cov_print(FILE *o, const struct cov *cv)
 		" redirect %" PRIu64 " (no deciding filter %" PRIu64 ")\n",
 		cv->verdict[LFP_V_PERMIT], cv->verdict[LFP_V_BLOCK], cv->verdict[LFP_V_VETO],
 		cv->verdict[LFP_V_REDIRECT], cv->nomatch);
+	fprintf(o, "# filters per layer:");
+	for (int l = 0; l < LFP_LAYER_COUNT; l++)
+		if (cv->layer[l])
+			fprintf(o, " %s %" PRIu64, lfp_layer_info(l)->name, cv->layer[l]);
+	fprintf(o, "\n");
 	fprintf(o, "# conditions per field:");
 	for (int f = 0; f < LFP_F_COUNT; f++)
 		fprintf(o, " %s %" PRIu64, lfp_field_info(f)->name, cv->field[f]);
@@ -734,6 +756,9 @@ bool cov_complete(const struct cov *cv)
 			all &= cv->field[f] > 0;
 	for (int op = 0; op <= LFP_OP_GE; op++)
 		all &= cv->op[op] > 0;
+	all &= cv->layer[AC] > 0 && cv->layer[RA] > 0;
+	for (size_t l = 0; l < sizeof(ale_layers) / sizeof(ale_layers[0]); l++)
+		all &= cv->layer[ale_layers[l]] > 0;
 	for (int i = 0; i < 8; i++)
 		all &= cv->fold[i] > 0;
 	all &= cv->verdict[LFP_V_PERMIT] && cv->verdict[LFP_V_BLOCK] && cv->verdict[LFP_V_VETO] &&

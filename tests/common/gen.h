@@ -91,6 +91,7 @@ struct hot {
 
 /** What the generated policies and their classifications reached. */
 struct cov {
+	uint64_t layer[LFP_LAYER_COUNT]; /* filters per layer */
 	uint64_t field[LFP_F_COUNT];
 	uint64_t op[LFP_OP_GE + 1];
 	uint64_t fold[8];
@@ -103,7 +104,8 @@ extern const char *const fold_rows[8];
 extern const char *const op_names[];
 
 /**
- * Fill @p t with a random policy over auth-connect and auth-recv-accept
+ * Fill @p t with a random policy over the ALE layers (mostly auth-connect
+ * and auth-recv-accept)
  * (several sublayers with tied weights, every field of those layers with
  * every operator, sets, ranges, prefixes, absent and unresolved values,
  * every action the kernel can enforce) and collect its values into @p h.

@@ -996,7 +996,7 @@ static int commit_kernel(struct engine *eng, struct eng_filter **filters, size_t
 	eng->gen = gen;
 	t3 = timing_us();
 	lfp_print(LFP_DEBUG,
-		  "lfpd: commit of %zu filters: weigh+resolve %.1f ms, lower %.1f ms, kernel %.1f ms\n",
+		  "lfpd: commit of %zu filters: resolve %.1f ms, lower %.1f ms, kernel %.1f ms\n",
 		  n, (double)(t1 - t0) / 1000, (double)(t2 - t1) / 1000, (double)(t3 - t2) / 1000);
 out:
 	lfp_lowered_fini(&lw);

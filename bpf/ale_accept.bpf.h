@@ -262,7 +262,8 @@ static __always_inline int accept_udp_cached(__u64 cookie, const struct lfp_eval
 	key->rport = in->rport;
 	key->inbound = 1;
 	v = bpf_map_lookup_elem(&lfp_udp_cache, key);
-	if (v && v->gen == gen) {
+	/* a pend is decided by its record (pend_hold_in) until lfpd completes the entry */
+	if (v && v->gen == gen && v->verdict != LFP_V_PEND) {
 		stat_inc(LFP_STAT_UDP_CACHE_HIT);
 		return verdict_allows(v->verdict);
 	}
@@ -359,6 +360,8 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	own_cg = bpf_skb_cgroup_id(skb);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
+	if (out->verdict == LFP_V_PEND)
+		allow = pend_hold_in(in, out, sc->gen, s, cookie);
 
 	if (proto == IPPROTO_UDP) {
 		val.gen = sc->gen;

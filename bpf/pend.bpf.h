@@ -38,6 +38,14 @@ struct {
 	__type(value, struct lfp_pend_key);
 } lfp_pend_tuple SEC(".maps");
 
+/* inbound pends (auth-recv-accept): the 5-tuple as the receiver sees it -> record */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LFP_PEND_MAX);
+	__type(key, struct lfp_pend_tuple);
+	__type(value, struct lfp_pend_val);
+} lfp_pend_in SEC(".maps");
+
 /* sockets lfpd wants ended (a blocked pend): cookie -> 1, read by the iterators */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -133,52 +141,60 @@ static __always_inline bool pend_reauth_keeps(__u8 recorded, __u8 now)
  * 5-tuple -> record entry lfpd needs to find the record from the packet.
  * No record: not pended (or completed with permit): no match.
  */
+/* The packet's 5-tuple; @inbound: its source is the remote. @return 0 or -1. */
+static __always_inline int pend_parse(struct __sk_buff *skb, struct lfp_pend_tuple *t, bool inbound)
+{
+	__u8 *la = inbound ? t->raddr : t->laddr, *ra = inbound ? t->laddr : t->raddr;
+	__u16 ports[2];
+	__u32 off;
+	__u8 proto;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
+			return -1;
+		if (ih.frag_off & bpf_htons(0x1fff))
+			return -1;
+		proto = ih.protocol;
+		addr_v4mapped(la, ih.saddr);
+		addr_v4mapped(ra, ih.daddr);
+		off = ih.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ih;
+
+		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
+			return -1;
+		proto = ih.nexthdr;
+		__builtin_memcpy(la, &ih.saddr, 16);
+		__builtin_memcpy(ra, &ih.daddr, 16);
+		off = sizeof(ih);
+	} else {
+		return -1;
+	}
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return -1;
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return -1;
+	t->lport = bpf_ntohs(ports[inbound ? 1 : 0]);
+	t->rport = bpf_ntohs(ports[inbound ? 0 : 1]);
+	t->proto = proto;
+	return 0;
+}
+
 SEC("socket")
 int lfp_pend_match(struct __sk_buff *skb)
 {
 	struct lfp_pend_tuple t = {};
 	struct lfp_pend_key key = {};
 	struct lfp_pend_val *v;
-	__u16 ports[2];
-	__u32 off;
-	__u8 proto;
 
 	key.cookie = bpf_get_socket_cookie(skb);
-	if (!key.cookie)
+	if (!key.cookie || pend_parse(skb, &t, false))
 		return 0;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr ih;
-
-		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
-			return 0;
-		if (ih.frag_off & bpf_htons(0x1fff))
-			return 0;
-		proto = ih.protocol;
-		addr_v4mapped(t.laddr, ih.saddr);
-		addr_v4mapped(t.raddr, ih.daddr);
-		off = ih.ihl * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ih;
-
-		if (bpf_skb_load_bytes(skb, 0, &ih, sizeof(ih)))
-			return 0;
-		proto = ih.nexthdr;
-		__builtin_memcpy(t.laddr, &ih.saddr, 16);
-		__builtin_memcpy(t.raddr, &ih.daddr, 16);
-		off = sizeof(ih);
-	} else {
-		return 0;
-	}
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return 0;
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
-		return 0;
-	t.lport = bpf_ntohs(ports[0]);
-	t.rport = bpf_ntohs(ports[1]);
-	t.proto = proto;
 	__builtin_memcpy(key.raddr, t.raddr, 16);
 	key.rport = t.rport;
-	key.proto = proto;
+	key.proto = t.proto;
 	v = bpf_map_lookup_elem(&lfp_pend, &key);
 	if (!v || v->state == LFP_PEND_PERMIT)
 		return 0;
@@ -189,6 +205,69 @@ int lfp_pend_match(struct __sk_buff *skb)
 	}
 	bpf_map_update_elem(&lfp_pend_tuple, &t, &key, BPF_ANY);
 	return 1;
+}
+
+/* The INPUT match (xt_bpf) for inbound pends: a packet whose flow the ingress
+ * hook recorded and lfpd has not permitted yet goes to lfpd's queue. */
+SEC("socket")
+int lfp_pend_in_match(struct __sk_buff *skb)
+{
+	struct lfp_pend_tuple t = {};
+	struct lfp_pend_val *v;
+
+	if (pend_parse(skb, &t, true))
+		return 0;
+	v = bpf_map_lookup_elem(&lfp_pend_in, &t);
+	return v && v->state != LFP_PEND_PERMIT;
+}
+
+/*
+ * auth-recv-accept classified @in pend (ingress, after INPUT): the flow's
+ * record decides once lfpd completed it; a new flow is recorded and its
+ * first packet dropped (the sender's retry is held at INPUT). @return allow.
+ */
+static __always_inline int pend_hold_in(const struct lfp_eval_in *in,
+					const struct lfp_eval_out *out, __u64 gen,
+					const struct lfp_sk *s, __u64 cookie)
+{
+	struct lfp_pend_tuple t = {};
+	struct lfp_pend_val *v;
+	__u32 zero = 0;
+
+	__builtin_memcpy(t.laddr, in->laddr, 16);
+	__builtin_memcpy(t.raddr, in->raddr, 16);
+	t.lport = in->lport;
+	t.rport = in->rport;
+	t.proto = in->proto;
+	v = bpf_map_lookup_elem(&lfp_pend_in, &t);
+	if (v)
+		return v->state == LFP_PEND_PERMIT;
+	v = bpf_map_lookup_elem(&lfp_pend_scratch, &zero);
+	if (!v)
+		return 0;
+	__builtin_memset(v, 0, sizeof(*v));
+	v->ts_ns = bpf_ktime_get_ns();
+	v->filter_id = out->filter_idx >= 0 ? out->kf.id : 0;
+	v->gen = gen;
+	v->cgroup = in->cgroup;
+	v->exe_dev = in->app_dev;
+	v->exe_ino = in->app_ino;
+	v->pid = in->pid;
+	v->uid = in->uid;
+	v->gid = in->gid;
+	v->cflags = in->flags;
+	v->state = LFP_PEND_WAITING;
+	v->from = LFP_PEND_FROM_ACCEPT;
+	v->ipver = in->ipver;
+	v->have_local = 1;
+	v->lport = in->lport;
+	__builtin_memcpy(v->laddr, in->laddr, 16);
+	if (s)
+		__builtin_memcpy(v->comm, s->comm, 16);
+	v->cookie = cookie;
+	if (bpf_map_update_elem(&lfp_pend_in, &t, v, BPF_NOEXIST))
+		stat_inc(LFP_STAT_ERRORS);
+	return 0;
 }
 
 /* End the sockets lfpd listed in lfp_pend_kill (a blocked pend): the

@@ -9,6 +9,12 @@
  * that lfp_pend_match (an xt_bpf socket filter) says are still undecided; lfpd
  * answers from the queue and then deletes the record (permit: later packets
  * pass) or marks it blocked and ends the socket.
+ *
+ * Inbound (auth-recv-accept), the ingress hook runs after netfilter's INPUT:
+ * it drops the flow's first packet and records it in lfp_pend_in by 5-tuple;
+ * the retries (SYN retransmits, later datagrams) are queued at INPUT by
+ * lfp_pend_in_match until lfpd completes the record, and the one lfpd lets
+ * on finds the record permitted at ingress.
  */
 #pragma once
 
@@ -28,6 +34,7 @@ enum lfp_pend_state {
 /* origin of the pend (which cache lfpd completes) */
 #define LFP_PEND_FROM_CONNECT 0
 #define LFP_PEND_FROM_SENDMSG 1
+#define LFP_PEND_FROM_ACCEPT  2 /* auth-recv-accept: lfp_pend_in, keyed by the 5-tuple */
 
 struct lfp_pend_key {
 	__u64 cookie;
@@ -56,6 +63,7 @@ struct lfp_pend_val {
 	__u8 pad[2];
 	__u8 laddr[16];
 	char comm[16];
+	__u64 cookie; /* LFP_PEND_FROM_ACCEPT: the receiving socket (its UDP cache entry) */
 };
 
 /* lfp_pend_tuple: the queued packet's 5-tuple -> its record (lfpd sees only the packet) */
@@ -70,6 +78,6 @@ struct lfp_pend_tuple {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct lfp_pend_key) == 32, "pend key");
-_Static_assert(sizeof(struct lfp_pend_val) == 104, "pend val");
+_Static_assert(sizeof(struct lfp_pend_val) == 112, "pend val");
 _Static_assert(sizeof(struct lfp_pend_tuple) == 40, "pend tuple");
 #endif

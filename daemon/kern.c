@@ -80,6 +80,7 @@ static const struct hook_desc hook_descs[] = {
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
 	 * the iterators end the sockets of blocked pends */
 	{ "pend match", "lfp_pend_match", LFP_LAYER_AUTH_CONNECT, HOOK_PINPROG },
+	{ "pend match in", "lfp_pend_in_match", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_PINPROG },
 	{ "pend end tcp", "lfp_pend_end_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
 	{ "pend end udp", "lfp_pend_end_udp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER | HOOK_ONDEMAND },
 	/* auth-recv-accept: ingress judges SYNs to listeners and first datagrams,
@@ -1658,7 +1659,10 @@ int lfp_kern_pend_maps(struct lfp_kern *k, struct lfp_kern_pend_maps *m)
 	m->tuple = bpf_map__fd(k->skel->maps.lfp_pend_tuple);
 	m->kill = bpf_map__fd(k->skel->maps.lfp_pend_kill);
 	m->udp_cache = bpf_map__fd(k->skel->maps.lfp_udp_cache);
-	if (path_join(m->match_path, sizeof(m->match_path), k->bpffs, "progs", "lfp_pend_match"))
+	m->pend_in = bpf_map__fd(k->skel->maps.lfp_pend_in);
+	if (path_join(m->match_path, sizeof(m->match_path), k->bpffs, "progs", "lfp_pend_match") ||
+	    path_join(m->match_in_path, sizeof(m->match_in_path), k->bpffs, "progs",
+		      "lfp_pend_in_match"))
 		return -ENAMETOOLONG;
 	return hook_active(k, "pend match") && hook_active(k, "pend end tcp") ? 0 : -EOPNOTSUPP;
 }

@@ -87,7 +87,9 @@ int lfp_kern_status(struct lfp_kern *k, struct lfp_kern_status *st);
 /** The maps and the pinned match program of pend and complete (daemon/pend.c). */
 struct lfp_kern_pend_maps {
 	int pend, tuple, kill, udp_cache; /**< fds owned by the lfp_kern */
-	char match_path[4096];		  /**< the pinned xt_bpf program */
+	int pend_in;			  /**< inbound records (auth-recv-accept) */
+	char match_path[4096];		  /**< the pinned xt_bpf program (OUTPUT) */
+	char match_in_path[4096];	  /**< and the one for INPUT */
 };
 
 /**

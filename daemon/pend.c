@@ -38,8 +38,10 @@
 /* completed blocks keep their record this long: stray packets are dropped from the queue */
 #define BLOCK_KEEP_MS 60000u
 
+/* completed records kept for a while: outbound blocks, inbound answers */
 struct swept {
-	struct lfp_pend_key key;
+	uint8_t key[40]; /* struct lfp_pend_key, or lfp_pend_tuple when inbound */
+	bool inbound;
 	uint64_t at_ms;
 };
 
@@ -135,6 +137,19 @@ static int run_cmd(char *const argv[])
 }
 
 static const char *const ipt_bins[] = { "iptables", "ip6tables" };
+#define CHAIN_IN "LFP_PEND_IN"
+
+static int chain_remove_in(const char *bin)
+{
+	char *del[] = { (char *)bin, "-w", "-D", "INPUT", "-j", CHAIN_IN, NULL };
+	char *flush[] = { (char *)bin, "-w", "-F", CHAIN_IN, NULL };
+	char *drop[] = { (char *)bin, "-w", "-X", CHAIN_IN, NULL };
+
+	for (int i = 0; i < 16 && run_cmd(del) == 0; i++)
+		;
+	run_cmd(flush);
+	return run_cmd(drop);
+}
 
 static int chain_remove_one(const char *bin)
 {
@@ -197,10 +212,50 @@ static int chain_setup(struct pend *p)
 				  qs,
 				  NULL };
 
+		/* inbound (auth-recv-accept): retries of flows the ingress hook recorded */
+		char *mki[] = { bin, "-w", "-N", CHAIN_IN, NULL };
+		char *fli[] = { bin, "-w", "-F", CHAIN_IN, NULL };
+		char *chki[] = { bin, "-w", "-C", "INPUT", "-j", CHAIN_IN, NULL };
+		char *insi[] = { bin, "-w", "-I", "INPUT", "1", "-j", CHAIN_IN, NULL };
+		char *trule[] = { bin,
+				  "-w",
+				  "-A",
+				  CHAIN_IN,
+				  "-p",
+				  "tcp",
+				  "--syn",
+				  "-m",
+				  "bpf",
+				  "--object-pinned",
+				  p->m.match_in_path,
+				  "-j",
+				  "NFQUEUE",
+				  "--queue-num",
+				  qs,
+				  NULL };
+		char *irule[] = { bin,
+				  "-w",
+				  "-A",
+				  CHAIN_IN,
+				  "-p",
+				  "udp",
+				  "-m",
+				  "bpf",
+				  "--object-pinned",
+				  p->m.match_in_path,
+				  "-j",
+				  "NFQUEUE",
+				  "--queue-num",
+				  qs,
+				  NULL };
+
 		run_cmd(mk);
+		run_cmd(mki);
 		if (run_cmd(fl) || (run_cmd(chk) && run_cmd(ins)) || run_cmd(rule) ||
-		    run_cmd(urule)) {
-			snprintf(p->why, sizeof(p->why), "%s: cannot install chain %s", bin, CHAIN);
+		    run_cmd(urule) || run_cmd(fli) || (run_cmd(chki) && run_cmd(insi)) ||
+		    run_cmd(trule) || run_cmd(irule)) {
+			snprintf(p->why, sizeof(p->why), "%s: cannot install chains %s, %s", bin,
+				 CHAIN, CHAIN_IN);
 			return -EIO;
 		}
 	}
@@ -211,9 +266,12 @@ int pend_unload(void)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < 2; i++) {
 		if (chain_remove_one(ipt_bins[i]) > 1)
 			r = -EIO;
+		if (chain_remove_in(ipt_bins[i]) > 1)
+			r = -EIO;
+	}
 	return r;
 }
 
@@ -265,7 +323,6 @@ static const char *flow_path(struct lfpd *d, const struct lfp_pend_val *v)
 
 static json_t *flow_json(struct lfpd *d, const struct pend_flow *f, uint64_t now)
 {
-	const struct lfp_pend_key *k = (const void *)f->key;
 	const struct lfp_pend_val *v = (const void *)f->val;
 	char ra[INET6_ADDRSTRLEN], la[INET6_ADDRSTRLEN], pwbuf[1024];
 	struct passwd pw, *pwp = NULL;
@@ -276,20 +333,63 @@ static json_t *flow_json(struct lfpd *d, const struct pend_flow *f, uint64_t now
 	memcpy(comm, v->comm, 16);
 	comm[16] = 0;
 	getpwuid_r(v->uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
-	return json_pack("{s:I, s:i, s:i, s:s?, s:s?, s:s, s:s, s:s, s:i, s:s, s:i, s:I, s:I, "
-			 "s:I, s:s?, s:s, s:s?}",
+	return json_pack("{s:I, s:i, s:i, s:s?, s:s?, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:I, "
+			 "s:I, s:I, s:s?, s:s, s:s?}",
 			 "id", (json_int_t)f->id, "pid", (int)v->pid, "uid", (int)v->uid, "user",
-			 pwp ? pw.pw_name : NULL, "path", path, "comm", comm, "proto",
-			 k->proto == 6 ? "tcp" : "udp", "remote",
-			 addr_text(k->raddr, ra, sizeof(ra)), "rport", (int)k->rport, "local",
-			 v->have_local ? addr_text(v->laddr, la, sizeof(la)) : "", "lport",
-			 (int)v->lport, "age_ms", (json_int_t)(now - f->start_ms), "timeout_ms",
+			 pwp ? pw.pw_name : NULL, "path", path, "comm", comm, "layer",
+			 f->inbound ? "auth-recv-accept" : "auth-connect", "proto",
+			 f->proto == 6 ? "tcp" : "udp", "remote",
+			 addr_text(f->raddr, ra, sizeof(ra)), "rport", (int)f->rport, "local",
+			 v->have_local || f->inbound ? addr_text(f->laddr, la, sizeof(la)) : "",
+			 "lport", (int)f->lport, "age_ms", (json_int_t)(now - f->start_ms),
+			 "timeout_ms",
 			 (json_int_t)(f->deadline_ms > now ? f->deadline_ms - now : 0), "filter",
 			 (json_int_t)f->filter_id, "filter_name", fname, "default",
 			 f->default_permit ? "permit" : "block", "callout", f->callout);
 }
 
 /* ---- completion ---- */
+
+static void blocked_keep(struct pend *p, const struct pend_flow *f, uint64_t now)
+{
+	struct swept *b = realloc(p->blocked, (p->n_blocked + 1) * sizeof(*b));
+
+	if (!b)
+		return;
+	p->blocked = b;
+	memset(&b[p->n_blocked], 0, sizeof(*b));
+	memcpy(b[p->n_blocked].key, f->key, sizeof(f->key));
+	b[p->n_blocked].inbound = f->inbound;
+	b[p->n_blocked++].at_ms = now;
+}
+
+/*
+ * Inbound: the record decides at ingress (lfp.bpf.c's ale_accept ->
+ * pend_hold_in), so it stays, permitted or blocked, until the sweep; the
+ * released packet finds it permitted. Unconnected UDP: the receiving
+ * socket's cache entry for the remote is completed too.
+ */
+static void complete_in(struct lfpd *d, struct pend_flow *f, bool permit)
+{
+	struct pend *p = d->pend;
+	struct lfp_pend_val cur;
+
+	if (bpf_map_lookup_elem(p->m.pend_in, f->key, &cur))
+		memcpy(&cur, f->val, sizeof(cur));
+	cur.state = permit ? LFP_PEND_PERMIT : LFP_PEND_BLOCK;
+	bpf_map_update_elem(p->m.pend_in, f->key, &cur, BPF_ANY);
+	if (f->proto == 17) {
+		struct lfp_udp_key uk = { .cookie = cur.cookie, .rport = f->rport, .inbound = 1 };
+		struct lfp_udp_val uv;
+
+		memcpy(uk.raddr, f->raddr, 16);
+		if (!bpf_map_lookup_elem(p->m.udp_cache, &uk, &uv)) {
+			uv.verdict = permit ? LFP_V_PERMIT : LFP_V_BLOCK;
+			bpf_map_update_elem(p->m.udp_cache, &uk, &uv, BPF_EXIST);
+		}
+	}
+	blocked_keep(p, f, mono_ms());
+}
 
 static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const char *why)
 {
@@ -299,6 +399,23 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 	struct lfp_pend_tuple t;
 	char ra[INET6_ADDRSTRLEN];
 	uint64_t now = mono_ms();
+
+	if (f->inbound) {
+		complete_in(d, f, permit);
+		if (permit)
+			p->permitted++;
+		else
+			p->blocked_n++;
+		for (size_t i = 0; i < f->n_pkts; i++)
+			nfq_set_verdict(p->qh, f->pkts[i], permit ? NF_ACCEPT : NF_DROP, 0, NULL);
+		lfp_print(LFP_INFO,
+			  "lfpd: pending %" PRIu64 " (inbound %s from %s:%u to port %u) %s: %s\n",
+			  f->id, f->proto == 6 ? "tcp" : "udp", addr_text(f->raddr, ra, sizeof(ra)),
+			  f->rport, f->lport, permit ? "permitted" : "blocked", why);
+		pend_table_remove(&p->table, f);
+		pend_flow_free(f);
+		return;
+	}
 
 	/* the record as the match left it (local end) */
 	if (bpf_map_lookup_elem(p->m.pend, k, &cur))
@@ -314,15 +431,9 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 		}
 		p->permitted++;
 	} else {
-		struct swept *b;
-
 		cur.state = LFP_PEND_BLOCK;
 		bpf_map_update_elem(p->m.pend, k, &cur, BPF_EXIST);
-		b = realloc(p->blocked, (p->n_blocked + 1) * sizeof(*b));
-		if (b) {
-			p->blocked = b;
-			b[p->n_blocked++] = (struct swept){ .key = *k, .at_ms = now };
-		}
+		blocked_keep(p, f, now);
 		p->blocked_n++;
 	}
 	for (size_t i = 0; i < f->n_pkts; i++)
@@ -437,6 +548,62 @@ static int parse_tuple(const uint8_t *pkt, int len, struct lfp_pend_tuple *t)
 	return 0;
 }
 
+static int parse_tuple(const uint8_t *pkt, int len, struct lfp_pend_tuple *t);
+
+/* A retry of an inbound flow the ingress hook recorded (INPUT, lfp_pend_in_match). */
+static int on_packet_in(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const uint8_t *pkt,
+			int len)
+{
+	struct pend *p = d->pend;
+	struct lfp_pend_tuple t, in;
+	struct lfp_pend_val v;
+	struct pend_flow *f;
+
+	/* parse_tuple reads source as local: swap for a packet coming in */
+	if (len < 0 || parse_tuple(pkt, len, &t)) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	memset(&in, 0, sizeof(in));
+	memcpy(in.laddr, t.raddr, 16);
+	memcpy(in.raddr, t.laddr, 16);
+	in.lport = t.rport;
+	in.rport = t.lport;
+	in.proto = t.proto;
+	if (bpf_map_lookup_elem(p->m.pend_in, &in, &v)) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	if (v.state != LFP_PEND_WAITING)
+		return nfq_set_verdict(qh, id, v.state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP, 0,
+				       NULL);
+	f = pend_table_find_key(&p->table, &in);
+	if (f) {
+		if (f->n_pkts == PEND_PKTS_MAX) {
+			p->pkts_dropped++;
+			return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+		}
+		f->pkts[f->n_pkts++] = id;
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	memcpy(f->key, &in, sizeof(in));
+	memcpy(f->val, &v, sizeof(v));
+	f->inbound = true;
+	f->proto = in.proto;
+	memcpy(f->raddr, in.raddr, 16);
+	memcpy(f->laddr, in.laddr, 16);
+	f->rport = in.rport;
+	f->lport = in.lport;
+	f->pkts[f->n_pkts++] = id;
+	flow_start(d, f);
+	return 0;
+}
+
 static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa,
 		     void *data)
 {
@@ -456,6 +623,8 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq
 		return 0;
 	id = ntohl(ph->packet_id);
 	len = nfq_get_payload(nfa, &pkt);
+	if (ph->hook == NF_INET_LOCAL_IN)
+		return on_packet_in(d, qh, id, pkt, len);
 	/* unknown packet or tuple: drop (a TCP retry comes back; never through unjudged) */
 	if (len < 0 || parse_tuple(pkt, len, &t) || bpf_map_lookup_elem(p->m.tuple, &t, &k)) {
 		p->pkts_dropped++;
@@ -482,6 +651,11 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq
 	}
 	memcpy(f->key, &k, sizeof(k));
 	memcpy(f->val, &v, sizeof(v));
+	f->proto = k.proto;
+	memcpy(f->raddr, k.raddr, 16);
+	f->rport = k.rport;
+	memcpy(f->laddr, t.laddr, 16);
+	f->lport = t.lport;
 	f->pkts[f->n_pkts++] = id;
 	flow_start(d, f);
 	return 0;
@@ -596,7 +770,8 @@ void pend_tick(struct lfpd *d)
 	}
 	for (size_t i = 0; i < p->n_blocked; i++) {
 		if (now - p->blocked[i].at_ms >= BLOCK_KEEP_MS)
-			bpf_map_delete_elem(p->m.pend, &p->blocked[i].key);
+			bpf_map_delete_elem(p->blocked[i].inbound ? p->m.pend_in : p->m.pend,
+					    p->blocked[i].key);
 		else
 			p->blocked[j++] = p->blocked[i];
 	}
@@ -694,7 +869,6 @@ static int write_rule(struct lfpd *d, const struct pend_flow *f, bool permit, bo
 {
 	LFP_OPTS(lfp_parse_opts, po, .single_statement = true,
 		 .lifetime = persistent ? LFP_LT_PERSISTENT : LFP_LT_RUNTIME);
-	const struct lfp_pend_key *k = (const void *)f->key;
 	const struct lfp_pend_val *v = (const void *)f->val;
 	struct lfp_ruleset *rs = NULL;
 	struct eng_filter *ef;
@@ -734,19 +908,22 @@ static int write_rule(struct lfpd *d, const struct pend_flow *f, bool permit, bo
 			      f->id);
 		return -EBUSY;
 	}
-	addr_text(k->raddr, ra, sizeof(ra));
+	addr_text(f->raddr, ra, sizeof(ra));
+	/* inbound, the port that identifies the service is the local one */
+	snprintf(idbuf, sizeof(idbuf), "%u", f->inbound ? f->lport : f->rport);
 	if (asprintf(&text,
-		     "filter add layer auth-connect sublayer \"%s\" weight %" PRIu64
+		     "filter add layer %s sublayer \"%s\" weight %" PRIu64
 		     " app \"%s\"%s%s%s%s%s %s",
+		     f->inbound ? "auth-recv-accept" : "auth-connect",
 		     ef->f.sublayer ? ef->f.sublayer : LFP_SUBLAYER_DEFAULT_NAME, ef->f.weight + 1,
 		     path, scope >= SCOPE_APP_REMOTE ? " remote.addr " : "",
 		     scope >= SCOPE_APP_REMOTE ? ra : "",
-		     scope == SCOPE_APP_REMOTE_PORT ? (k->proto == 6 ? " proto tcp" : " proto udp")
+		     scope == SCOPE_APP_REMOTE_PORT ? (f->proto == 6 ? " proto tcp" : " proto udp")
 						    : "",
-		     scope == SCOPE_APP_REMOTE_PORT ? " remote.port " : "",
 		     scope == SCOPE_APP_REMOTE_PORT
-			     ? (snprintf(idbuf, sizeof(idbuf), "%u", k->rport), idbuf)
+			     ? (f->inbound ? " local.port " : " remote.port ")
 			     : "",
+		     scope == SCOPE_APP_REMOTE_PORT ? idbuf : "",
 		     permit ? "permit hard" : "block") < 0)
 		return -ENOMEM;
 	r = lfp_rule_parse(text, &po, &rs, diags);

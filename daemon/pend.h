@@ -32,8 +32,12 @@ struct eng_filter;
 /** One held flow, as lfpd knows it (tests/unit: the table is pure data). */
 struct pend_flow {
 	uint64_t id;
-	uint8_t key[32];  /**< struct lfp_pend_key */
-	uint8_t val[104]; /**< struct lfp_pend_val at the time it was queued */
+	uint8_t key[40]; /**< struct lfp_pend_key (outbound) or lfp_pend_tuple (inbound) */
+	bool inbound;	 /**< auth-recv-accept: lfp_pend_in, keyed by the 5-tuple */
+	uint8_t proto;
+	uint8_t raddr[16], laddr[16]; /**< network order, IPv4 v4-mapped */
+	uint16_t rport, lport;
+	uint8_t val[112]; /**< struct lfp_pend_val at the time it was queued */
 	uint32_t pkts[PEND_PKTS_MAX];
 	size_t n_pkts;
 	uint64_t start_ms, deadline_ms;

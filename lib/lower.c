@@ -450,9 +450,10 @@ static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp
 	}
 	return diag_filter(L, f, -EINVAL, "unknown action %d", (int)f->action.type);
 pend:
-	if (f->layer != LFP_LAYER_AUTH_CONNECT)
+	if (f->layer != LFP_LAYER_AUTH_CONNECT && f->layer != LFP_LAYER_AUTH_RECV_ACCEPT)
 		return diag_filter(L, f, -EOPNOTSUPP,
-				   "action '%s%s' pends, and flows are held at auth-connect only",
+				   "action '%s%s' pends, and flows are held at auth-connect and "
+				   "auth-recv-accept only",
 				   f->action.type == LFP_ACT_ASK ? "ask" : "callout ",
 				   f->action.type == LFP_ACT_ASK ? "" : f->action.callout);
 	/* callout stays 0: a pending answer never vetoes a hard permit above it */

@@ -898,11 +898,11 @@ static void test_open_fresh(void **state)
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
 	/* connect-redirect's 10, the cgroup hooks, the listen callback (sock_ops again),
-	 * exec, reauth tcp, pend match (pinned for iptables) and the two pend end
+	 * exec, reauth tcp, pend match and pend match in (pinned for iptables), the two pend end
 	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
 	 * state callbacks (sock_ops again), bind-redirect's bind4/6 */
-	assert_int_equal(st.n_hooks, 33);
+	assert_int_equal(st.n_hooks, 34);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);

@@ -195,7 +195,8 @@ t_cleanup() {
 	if [ -n "$T_CG" ] && [ -d "$T_CG" ]; then
 		# whatever is still in the test cgroup was started by this test
 		for i in $(seq 50); do
-			[ -s "$T_CG/cgroup.procs" ] || break
+			# (cgroup files have size 0: test the content, not -s)
+			[ -n "$(cat "$T_CG/cgroup.procs" 2>/dev/null)" ] || break
 			while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$T_CG/cgroup.procs"
 			sleep 0.1
 		done

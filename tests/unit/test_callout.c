@@ -77,7 +77,7 @@ static void test_table(void **state)
 {
 	struct pend_table t = { 0 };
 	struct pend_flow *a = flow(1, 500), *b = flow(2, 100), *c = flow(3, 0);
-	uint8_t key[32] = { 2 };
+	uint8_t key[40] = { 2 };
 
 	(void)state;
 	assert_int_equal(pend_table_add(&t, a), 1);

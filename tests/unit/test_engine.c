@@ -200,9 +200,8 @@ static void test_unenforced_layer_and_action_refused(void **state)
 
 	assert_int_equal(add(eng, "layer inbound-transport block", LFP_LT_PERSISTENT, NULL),
 			 -EOPNOTSUPP);
-	/* ask pends at auth-connect (docs/callouts.md), nowhere else */
-	assert_int_equal(add(eng, "layer auth-recv-accept ask", LFP_LT_PERSISTENT, NULL),
-			 -EOPNOTSUPP);
+	/* ask pends at auth-connect and auth-recv-accept (docs/callouts.md), nowhere else */
+	assert_int_equal(add(eng, "layer auth-listen ask", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
 	assert_int_equal(
 		add(eng, "layer auth-connect sublayer nosuch block", LFP_LT_PERSISTENT, NULL),
 		-ENOENT);

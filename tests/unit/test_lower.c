@@ -632,10 +632,19 @@ static void test_pend_lowered(void **state)
 	lfp_lowered_fini(&lw);
 	tp_free(t);
 
+	/* auth-recv-accept holds flows too */
 	t = tp_new();
 	tp_filter(t, RA, NULL, LFP_ACT_ASK, 0, 1);
+	lower_ok(t, &lw);
+	assert_true(lw.filters[0].flags & LFP_KF_PEND);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	t = tp_new();
+	tp_filter(t, LFP_LAYER_AUTH_LISTEN, NULL, LFP_ACT_ASK, 0, 1);
 	expect_refused(t, NULL, -EOPNOTSUPP,
-		       "filter id 1: action 'ask' pends, and flows are held at auth-connect only");
+		       "filter id 1: action 'ask' pends, and flows are held at auth-connect and "
+		       "auth-recv-accept only");
 	tp_free(t);
 }
 

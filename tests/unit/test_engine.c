@@ -200,8 +200,9 @@ static void test_unenforced_layer_and_action_refused(void **state)
 
 	assert_int_equal(add(eng, "layer inbound-transport block", LFP_LT_PERSISTENT, NULL),
 			 -EOPNOTSUPP);
-	/* ask pends at auth-connect and auth-recv-accept (docs/callouts.md), nowhere else */
-	assert_int_equal(add(eng, "layer auth-listen ask", LFP_LT_PERSISTENT, NULL), -EOPNOTSUPP);
+	/* ask pends at auth-connect and auth-recv-accept (docs/callouts.md): the layer
+	 * table offers it nowhere else */
+	assert_int_equal(add(eng, "layer auth-listen ask", LFP_LT_PERSISTENT, NULL), -EINVAL);
 	assert_int_equal(
 		add(eng, "layer auth-connect sublayer nosuch block", LFP_LT_PERSISTENT, NULL),
 		-ENOENT);

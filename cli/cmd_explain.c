@@ -12,7 +12,8 @@
 
 static void print_result(struct cli *cli, json_t *res)
 {
-	json_t *f = json_object_get(res, "filter"), *s;
+	json_t *f = json_object_get(res, "filter"), *s, *b;
+	const char *bv;
 	size_t i;
 
 	if (cli->json) {
@@ -31,6 +32,20 @@ static void print_result(struct cli *cli, json_t *res)
 		printf(" (no filter matched)");
 	}
 	printf(" at %s\n", json_string_value(json_object_get(res, "layer")));
+	b = json_object_get(res, "before");
+	bv = json_string_value(json_object_get(b, "verdict"));
+	if (bv && !strcmp(bv, "redirect")) {
+		json_t *bf = json_object_get(b, "filter");
+		const char *name = json_string_value(json_object_get(bf, "name"));
+
+		printf("  acts first: %s, redirect by filter %" JSON_INTEGER_FORMAT "%s%s%s; %s "
+		       "sees the rewritten operation (explain that with orig.addr, orig.port and "
+		       "flags redirected)\n",
+		       json_string_value(json_object_get(b, "layer")),
+		       json_integer_value(json_object_get(bf, "id")), name ? " (" : "",
+		       name ? name : "", name ? ")" : "",
+		       json_string_value(json_object_get(res, "layer")));
+	}
 	json_array_foreach(json_object_get(res, "sublayers"), i, s)
 	{
 		json_t *sf = json_object_get(s, "filter");
@@ -57,6 +72,41 @@ static json_t *filter_ref(const struct lfp_filter *f)
 	if (!f)
 		return json_null();
 	return json_pack("{s:I, s:s?}", "id", (json_int_t)f->id, "name", f->name);
+}
+
+/*
+ * Which layer acts (as lfpd's explain says it): the layer that runs first
+ * on the same operation, classified too; a redirect there comes first in
+ * "acts".
+ */
+static int explain_before(json_t *out, const struct lfp_policy *p, const struct lfp_conn *conn)
+{
+	struct lfp_classify_result pres = { 0 };
+	int pre = lfp_oracle_layer_before(conn->layer);
+	json_t *acts = json_array();
+	struct lfp_conn c2;
+	int r;
+
+	json_object_set_new(out, "before", json_null());
+	if (pre >= 0) {
+		c2 = *conn; /* borrowed: never finalized */
+		c2.layer = (enum lfp_layer)pre;
+		r = lfp_oracle_classify(p, &c2, &pres);
+		if (r) {
+			json_decref(acts);
+			return r;
+		}
+		json_object_set_new(out, "before",
+				    json_pack("{s:s, s:s, s:o}", "layer", lfp_layer_info(pre)->name,
+					      "verdict", lfp_verdict_name(pres.verdict), "filter",
+					      filter_ref(pres.filter)));
+		if (pres.verdict == LFP_V_REDIRECT)
+			json_array_append_new(acts, json_string(lfp_layer_info(pre)->name));
+		lfp_classify_result_fini(&pres);
+	}
+	json_array_append_new(acts, json_string(lfp_layer_info(conn->layer)->name));
+	json_object_set_new(out, "acts", acts);
+	return 0;
 }
 
 /* offline: ids in file order, the default sublayer added when the file lacks it */
@@ -136,9 +186,14 @@ static int explain_offline(struct cli *cli, const char *file, const char *conn_t
 				       s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(out, "sublayers", arr);
+	lfp_classify_result_fini(&res);
+	r = explain_before(out, &p, &conn);
+	if (r) {
+		json_decref(out);
+		goto diag;
+	}
 	print_result(cli, out);
 	json_decref(out);
-	lfp_classify_result_fini(&res);
 diag:
 	if (d.n)
 		lfp_diags_print(&d, stderr);

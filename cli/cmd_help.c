@@ -225,7 +225,11 @@ const struct cli_cmd cli_cmds[] = {
 	  "      remote.addr 93.184.216.34 remote.port 443\n"
 	  "\n"
 	  "Prints the verdict (permit, block, veto, pend, redirect), the deciding filter\n"
-	  "and each sublayer's answer with its hardness. Online it uses lfpd's policy;\n"
+	  "and each sublayer's answer with its hardness, and which layer acts: at\n"
+	  "auth-connect (resource-assignment) the redirect layer that runs first,\n"
+	  "connect-redirect (bind-redirect), is evaluated too, and a redirect there is\n"
+	  "named first (the layer asked about then sees the rewritten operation).\n"
+	  "Online it uses lfpd's policy;\n"
 	  "with -f FILE it works offline on FILE, matching `app` by the path given.\n"
 	  "Exit 0 whatever the verdict.\n" },
 	{ "icmp", cmd_icmp, "the ICMPv4/ICMPv6 type and code table",

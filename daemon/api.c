@@ -978,6 +978,42 @@ static const char *answer_name(const struct lfp_sublayer_result *s)
 						: "none";
 }
 
+/*
+ * Which layer acts: the layer that runs first on the same operation
+ * (connect-redirect before auth-connect) classified too. A redirect there
+ * means the layer asked about sees the rewritten operation: "acts" lists
+ * both, in order, and "before" says how the first one decided.
+ */
+static int explain_before(json_t *reply, const struct lfp_policy *p, const struct lfp_conn *conn)
+{
+	struct lfp_classify_result pres = { 0 };
+	int pre = lfp_oracle_layer_before(conn->layer);
+	json_t *acts = json_array();
+	struct lfp_conn c2;
+	int ret;
+
+	json_object_set_new(reply, "before", json_null());
+	if (pre >= 0) {
+		c2 = *conn; /* borrowed: never finalized */
+		c2.layer = (enum lfp_layer)pre;
+		ret = lfp_oracle_classify(p, &c2, &pres);
+		if (ret) {
+			json_decref(acts);
+			return ret;
+		}
+		json_object_set_new(reply, "before",
+				    json_pack("{s:s, s:s, s:o}", "layer", lfp_layer_info(pre)->name,
+					      "verdict", lfp_verdict_name(pres.verdict), "filter",
+					      filter_ref(pres.filter)));
+		if (pres.verdict == LFP_V_REDIRECT)
+			json_array_append_new(acts, json_string(lfp_layer_info(pre)->name));
+		lfp_classify_result_fini(&pres);
+	}
+	json_array_append_new(acts, json_string(lfp_layer_info(conn->layer)->name));
+	json_object_set_new(reply, "acts", acts);
+	return 0;
+}
+
 static int api_explain(struct api_req *r)
 {
 	struct lfp_classify_result res = { 0 };
@@ -1021,6 +1057,7 @@ static int api_explain(struct api_req *r)
 	}
 	json_object_set_new(r->reply, "sublayers", subs);
 	lfp_classify_result_fini(&res);
+	ret = explain_before(r->reply, &p, &conn);
 	engine_policy_free(&p);
 out:
 	lfp_conn_fini(&conn);

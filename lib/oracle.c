@@ -444,3 +444,14 @@ int lfp_oracle_classify(const struct lfp_policy *p, const struct lfp_conn *c,
 		out->verdict = LFP_V_PERMIT;
 	return 0;
 }
+
+int lfp_oracle_layer_before(enum lfp_layer l)
+{
+	/* WFP's order: the redirect layers run first and the authorization
+	 * layers see the rewritten operation */
+	switch (l) {
+	case LFP_LAYER_AUTH_CONNECT: return LFP_LAYER_CONNECT_REDIRECT;
+	case LFP_LAYER_RESOURCE_ASSIGNMENT: return LFP_LAYER_BIND_REDIRECT;
+	default: return -ENOENT;
+	}
+}

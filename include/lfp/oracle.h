@@ -84,6 +84,15 @@ struct lfp_classify_result {
 void lfp_classify_result_fini(struct lfp_classify_result *r);
 
 /**
+ * The layer that acts on the same operation just before @p l and can change
+ * what @p l sees: connect-redirect before auth-connect (it may rewrite the
+ * destination), bind-redirect before resource-assignment (the local
+ * address). `explain` classifies there too, so it can say which layer acts.
+ * @return the layer, or -ENOENT when none does.
+ */
+int lfp_oracle_layer_before(enum lfp_layer l);
+
+/**
  * Classify @p c at c->layer against @p p.
  * @return 0 or -ENOMEM; @p out is filled (free with lfp_classify_result_fini).
  */

@@ -132,3 +132,28 @@ else
 fi
 lfp filter delete b4 || t_fail "filter delete b4"
 t_expect "after delete: a bind to 9400 stays on 9400" 9400 "$(bnd d4 tcp 127.0.0.1 9400)"
+
+# explain says which layer acts: a redirect layer runs first on the same operation
+lfp filter add name cr layer connect-redirect proto tcp remote.port 7777 \
+	redirect to 127.0.0.1:9401 >/dev/null || t_bail "filter add connect-redirect"
+acts() { $PY -c 'import json,sys
+j = json.load(sys.stdin)
+print(" ".join(j["acts"]), (j["before"] or {}).get("verdict", "-"))'; }
+t_expect "explain auth-connect: connect-redirect acts first" \
+	"connect-redirect auth-connect redirect" \
+	"$(lfp --json explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port 7777 | acts)"
+t_check "explain text names the redirect that acts first" eval \
+	'lfp explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port 7777 |
+		grep -q "acts first: connect-redirect, redirect by filter [0-9]* (cr)"'
+t_expect "explain auth-connect of a flow no redirect names: auth-connect alone" \
+	"auth-connect permit" \
+	"$(lfp --json explain layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port 7778 | acts)"
+t_expect "explain resource-assignment: bind-redirect acts first" \
+	"bind-redirect resource-assignment redirect" \
+	"$(lfp --json explain layer resource-assignment proto tcp local.addr ::1 local.port 9410 | acts)"
+t_expect "explain auth-listen: nothing runs before it" "auth-listen -" \
+	"$(lfp --json explain layer auth-listen proto tcp local.port 9410 | acts)"
+echo 'filter add name cr layer connect-redirect remote.port 7777 redirect to 127.0.0.1:9401' \
+	>"$T_TMP/cr.lfp"
+t_expect "offline explain says the same" "connect-redirect auth-connect redirect" \
+	"$("$LFP_BIN" --json explain -f "$T_TMP/cr.lfp" layer auth-connect proto tcp remote.addr 127.0.0.1 remote.port 7777 | acts)"

@@ -1558,6 +1558,20 @@ static void cgroup2_root(char *out, size_t len)
 	assert_true(out[0] == '/');
 }
 
+/* explain's "which layer acts": the redirect layers run before their authorization layers */
+static void test_layer_before(void **state)
+{
+	(void)state;
+	assert_int_equal(lfp_oracle_layer_before(LFP_LAYER_AUTH_CONNECT),
+			 LFP_LAYER_CONNECT_REDIRECT);
+	assert_int_equal(lfp_oracle_layer_before(LFP_LAYER_RESOURCE_ASSIGNMENT),
+			 LFP_LAYER_BIND_REDIRECT);
+	for (int l = 0; l < LFP_LAYER_COUNT; l++)
+		if (l != LFP_LAYER_AUTH_CONNECT && l != LFP_LAYER_RESOURCE_ASSIGNMENT)
+			assert_int_equal(lfp_oracle_layer_before(l), -ENOENT);
+	assert_int_equal(lfp_oracle_layer_before(LFP_LAYER_COUNT), -ENOENT);
+}
+
 static void test_resolve_system(void **state)
 {
 	const struct lfp_resolver *r = &lfp_resolver_system;
@@ -1601,6 +1615,7 @@ static void test_resolve_system(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layer_before),
 		cmocka_unit_test(test_fold_table),
 		cmocka_unit_test(test_wfp_soft_block_overridden),
 		cmocka_unit_test(test_wfp_hard_block_final),

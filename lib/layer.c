@@ -53,8 +53,8 @@ static const struct lfp_field_info fields[LFP_F_COUNT] = {
 static const struct lfp_layer_info layers[LFP_LAYER_COUNT] = {
 	[LFP_LAYER_RESOURCE_ASSIGNMENT] = { LFP_LAYER_RESOURCE_ASSIGNMENT, "resource-assignment",
 					    "ALE_RESOURCE_ASSIGNMENT",
-					    "cgroup sock_create (raw, ICMP sockets), post_bind4/6, "
-					    "implicit bind at connect",
+					    "cgroup sock_create (raw, ICMP sockets), post_bind4/6 "
+					    "(explicit binds; implicit binds are not classified)",
 					    F_WHO | F_IP | F_LOCAL | B(LFP_F_FLAGS), A_AUTH, false,
 					    "a socket is created or bound" },
 	[LFP_LAYER_BIND_REDIRECT] = { LFP_LAYER_BIND_REDIRECT, "bind-redirect", "ALE_BIND_REDIRECT",
@@ -99,7 +99,7 @@ static const struct lfp_layer_info layers[LFP_LAYER_COUNT] = {
 					 "a flow is established" },
 	[LFP_LAYER_ENDPOINT_CLOSURE] = { LFP_LAYER_ENDPOINT_CLOSURE, "endpoint-closure",
 					 "ALE_ENDPOINT_CLOSURE",
-					 "sock_ops state change, sock_release (observe only)",
+					 "sock_ops state callback, TCP (observe only)",
 					 F_WHO | F_IP | F_LOCAL | F_REMOTE | B(LFP_F_FLAGS),
 					 A(LFP_ACT_PERMIT) | A(LFP_ACT_CALLOUT), false,
 					 "an endpoint is closed" },

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <bpf/bpf.h>
 
@@ -541,6 +542,28 @@ static void conn_event(struct redir *r, struct side_ref *ref, uint32_t events)
 	}
 }
 
+static void listeners_pause(struct redir *r)
+{
+	if (r->accept_resume_ms)
+		return;
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd4, NULL);
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->lfd6, NULL);
+	r->accept_resume_ms = redir_now_ms() + 200;
+}
+
+static void listeners_resume(struct redir *r, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!r->accept_resume_ms || now < r->accept_resume_ms)
+		return;
+	r->accept_resume_ms = 0;
+	ev.data.ptr = TAG_LISTEN4;
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd4, &ev);
+	ev.data.ptr = TAG_LISTEN6;
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd6, &ev);
+}
+
 /* A new application connection: find its original destination, connect upstream. */
 static void on_accept(struct redir *r, int lfd)
 {
@@ -554,9 +577,20 @@ static void on_accept(struct redir *r, int lfd)
 
 		fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+			    errno == ENOBUFS) {
+				/* out of descriptors: the listeners (level-triggered) would wake
+				 * this loop for nothing; they rest, connections wait in the
+				 * backlog, and flows that end free descriptors */
+				lfp_print(LFP_WARN,
+					  "lfpd: redirector: %s with %zu flows; accepting again "
+					  "in 200 ms\n",
+					  strerror(errno), r->n_conns);
+				listeners_pause(r);
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				lfp_print(LFP_WARN, "lfpd: redirector accept: %s\n",
 					  strerror(errno));
+			}
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -619,6 +653,7 @@ static void timeouts(struct redir *r)
 {
 	uint64_t now = redir_now_ms();
 
+	listeners_resume(r, now);
 	for (struct rconn *c = r->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->st != C_RELAY) {
@@ -736,6 +771,16 @@ int redir_start(struct lfp_kern *kern, const struct redir_opts *opts, struct red
 	r->connect_timeout_ms =
 		opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : CONNECT_DEF;
 	pthread_mutex_init(&r->mu, NULL);
+	{
+		/* every relayed TCP flow holds six descriptors (two sockets, two
+		 * pipes): thousands of flows need more than the usual soft limit */
+		struct rlimit rl;
+
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (kern) {
 		struct lfp_redir_cfg cfg = { .tgid = (__u32)getpid() };
 		__u32 zero = 0;

@@ -51,6 +51,7 @@ struct redir {
 	struct rconn *dead;  /**< freed flows, released after the current epoll batch */
 	size_t n_conns;
 	uint64_t events_dropped;
+	uint64_t accept_resume_ms; /**< out of descriptors: listeners rest until then (0: not) */
 	/* UDP (daemon/redir_udp.c; relay thread only, except setup) */
 	uint16_t uport; /**< first relay port; LFP_REDIR_UDP_SLOTS follow, on both families */
 	struct uslot uslots[2][LFP_REDIR_UDP_SLOTS];

@@ -11,6 +11,7 @@
 #   redir_client.py udp HOST PORT,...   one unconnected socket sends to each port and
 #                                       reports the source address of each reply
 #   redir_client.py udpconn HOST PORT   connected UDP: send, recv, getpeername
+#   redir_client.py many HOST PORT N    N connections open at once, each echoes its own line
 #   redir_client.py dns HOST PORT NAME  one A query over unconnected UDP: {"answer", "from"}
 import errno
 import hashlib
@@ -146,6 +147,38 @@ def udpconn(host, port):
     done(res)
 
 
+def many(host, port, n):
+    socks, res = [], {}
+    t0 = time.monotonic()
+    try:
+        for i in range(int(n)):
+            s = socket.socket(fam(host), socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect((host, int(port)))
+            s.sendall(b"flow %d\n" % i)
+            socks.append(s)
+        bad = 0
+        for i, s in enumerate(socks):
+            want = b"flow %d\n" % i
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+            bad += got != want
+        res["open"] = len(socks)
+        res["result"] = "ok" if not bad else "mismatch:%d" % bad
+    except OSError as e:
+        res["result"] = err(e)
+        res["open"] = len(socks)
+    finally:
+        for s in socks:
+            s.close()
+    res["ms"] = int((time.monotonic() - t0) * 1000)
+    done(res)
+
+
 def dns(host, port, name):
     import struct
     s = socket.socket(fam(host), socket.SOCK_DGRAM)
@@ -177,6 +210,8 @@ def main():
         udp(a[1], a[2])
     elif a[0] == "udpconn":
         udpconn(a[1], a[2])
+    elif a[0] == "many":
+        many(a[1], a[2], a[3])
     elif a[0] == "dns":
         dns(a[1], a[2], a[3])
     else:

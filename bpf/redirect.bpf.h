@@ -223,6 +223,17 @@ static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, struc
 		cur = bpf_map_lookup_elem(&lfp_redir_udp, &uk);
 		if (!cur || cur->oport != in->rport || !redir_addr_eq(cur->oaddr, in->raddr) ||
 		    cur->upstream != t->upstream) {
+			if (cur) {
+				/* another original now shares this rewritten destination:
+				 * auth-connect's cached decision for it was about the old
+				 * one (orig.* may decide), so it classifies again */
+				struct lfp_udp_key ck = {};
+
+				ck.cookie = cookie;
+				__builtin_memcpy(ck.raddr, na, 16);
+				ck.rport = np;
+				bpf_map_delete_elem(&lfp_udp_cache, &ck);
+			}
 			__builtin_memcpy(uv.oaddr, in->raddr, 16);
 			uv.oport = in->rport;
 			uv.upstream = t->upstream;

@@ -68,6 +68,18 @@ t_expect "unconnected UDP: the redirected datagram's reply" 127.0.0.1:7778 \
 t_expect "... the other one's, untouched" 127.0.0.1:$U2 \
 	"$(json_get "$r" from | $PY -c 'import ast,sys; print(ast.literal_eval(sys.stdin.read())["'$U2'"])')"
 
+# two originals rewritten to one target, one socket: auth-connect decides each by orig.*
+lfp filter add name toudp2 layer connect-redirect proto udp remote.port 7779 \
+	redirect to 127.0.0.1:$U1 >/dev/null || t_bail "add toudp2"
+lfp filter add name no-7779 layer auth-connect proto udp orig.port 7779 block >/dev/null ||
+	t_bail "add no-7779"
+r=$(rc udp 127.0.0.1 7778,7779)
+pick() { $PY -c 'import ast,sys; print(ast.literal_eval(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+t_expect "one socket, two originals to one target: the permitted one" 127.0.0.1:7778 \
+	"$(pick "$(json_get "$r" from)" 7778)"
+t_expect "... the other is blocked by orig.port (no cached decision reused)" EPERM \
+	"$(pick "$(json_get "$r" from)" 7779)"
+
 # the filter gone: no rewrite
 lfp filter delete to4 >/dev/null || t_bail "delete to4"
 r=$(rc tcp 127.0.0.1 7777)

@@ -425,7 +425,16 @@ def main():
     for name, fn, desc in RESULTS_OTHER:
         exists = os.path.exists(os.path.join(d, fn))
         run = others.get(name)
-        state = (" (run by this bench/run: " + ("ok" if run["ok"] else "**failed**: `" + run.get("tail", "").replace("\n", " ")[:200] + "`") + ")") if run else ""
+        if not run:
+            state = ""
+        elif run["ok"]:
+            state = " (run by this bench/run)"
+        elif run.get("wrote"):
+            state = (f" (run by this bench/run: it wrote {fn} but exited with status {run.get('exit')}; "
+                     "its numbers are there, the status is for its author to look at)")
+        else:
+            state = (f" (run by this bench/run: **failed**, exit status {run.get('exit', '?')}: `"
+                     + run.get("tail", "").replace("\n", " ")[:200] + "`)")
         w(f"- {desc}: " + (f"[{fn}]({fn}){state}" if exists else f"not available yet (`bench/{name}` writes {fn}){state}"))
     w("")
 

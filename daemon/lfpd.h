@@ -123,6 +123,10 @@ void api_tick(struct lfpd *d);
 /** Engine change hook: tells filter-change subscribers (ctx is the struct lfpd). */
 void api_filter_changed(void *ctx, const struct eng_filter *ef, bool added);
 
+struct lfp_event;
+/** An event lfpd makes itself (a completed pend) to the console and the monitors. */
+void lfpd_publish_event(struct lfpd *d, const struct lfp_event *ke);
+
 /** Queue @p msg for a client (non-blocking; used for replies and monitor streams). */
 int client_send(struct lfpd *d, struct client *c, const json_t *msg);
 

@@ -382,6 +382,11 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+void lfpd_publish_event(struct lfpd *d, const struct lfp_event *ke)
+{
+	publish_event(d, ke, NULL);
+}
+
 /* The redirector's events: flows it relayed (with bytes) or failed. */
 static void redir_events(struct lfpd *d)
 {

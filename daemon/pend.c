@@ -350,6 +350,38 @@ static json_t *flow_json(struct lfpd *d, const struct pend_flow *f, uint64_t now
 
 /* ---- completion ---- */
 
+/* The completion as an event after the hook's `pend` one: the answer, by the same filter. */
+static void completion_event(struct lfpd *d, const struct pend_flow *f, bool permit)
+{
+	const struct lfp_pend_val *v = (const void *)f->val;
+	struct lfp_event e;
+	struct timespec ts;
+
+	memset(&e, 0, sizeof(e));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	e.ts_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	e.type = LFP_EV_CLASSIFY;
+	e.layer = f->inbound ? LFP_LAYER_AUTH_RECV_ACCEPT : LFP_LAYER_AUTH_CONNECT;
+	e.verdict = permit ? LFP_V_PERMIT : LFP_V_BLOCK;
+	e.proto = f->proto;
+	e.ipver = v->ipver;
+	e.filter_id = f->filter_id;
+	e.cookie = f->inbound ? v->cookie : ((const struct lfp_pend_key *)f->key)->cookie;
+	e.pid = v->pid;
+	e.uid = v->uid;
+	e.gid = v->gid;
+	e.flags = v->cflags;
+	e.cgroup = v->cgroup;
+	e.exe_dev = v->exe_dev;
+	e.exe_ino = v->exe_ino;
+	memcpy(e.laddr, f->laddr, 16);
+	memcpy(e.raddr, f->raddr, 16);
+	e.lport = f->lport;
+	e.rport = f->rport;
+	memcpy(e.comm, v->comm, sizeof(e.comm));
+	lfpd_publish_event(d, &e);
+}
+
 static void blocked_keep(struct pend *p, const struct pend_flow *f, uint64_t now)
 {
 	struct swept *b = realloc(p->blocked, (p->n_blocked + 1) * sizeof(*b));
@@ -400,6 +432,7 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 	char ra[INET6_ADDRSTRLEN];
 	uint64_t now = mono_ms();
 
+	completion_event(d, f, permit);
 	if (f->inbound) {
 		complete_in(d, f, permit);
 		if (permit)

@@ -9,6 +9,7 @@
 t_setup
 t_listen
 t_lfpd_start
+mon_start || t_bail "monitor stream did not show a probe event"
 PC=$HERE/pend_client.py
 
 t_expect "status: pend and complete is active" True "$(lfp status --json | $PY -c 'import json,sys
@@ -63,6 +64,13 @@ t_expect "TCP IPv4: held, permit completes it within 1 s" "ok fast" "$(held_then
 
 cl tcp4b tcp 127.0.0.1 $P1
 t_expect "TCP IPv4: held, block ends the socket at once" "ECONNABORTED fast" "$(held_then tcp4b block)"
+ev_has() { ev_find "$@" >/dev/null; }
+p=$(cat "$T_TMP/tcp4.pid")
+t_check "monitor: the hook's pend event" ev_has verdict=pend layer=auth-connect pid=$p remote_port=$P1
+t_check "monitor: then the completion, permit by the same filter" ev_has verdict=permit \
+	layer=auth-connect pid=$p remote_port=$P1 filter_name=ask-p1
+t_check "monitor: a blocked one's completion" ev_has verdict=block layer=auth-connect \
+	pid="$(cat "$T_TMP/tcp4b.pid")" filter_name=ask-p1
 
 cl tcp6 tcp ::1 $P1
 t_expect "TCP IPv6: held, permit completes it" "ok fast" "$(held_then tcp6 permit)"

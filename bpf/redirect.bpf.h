@@ -210,6 +210,8 @@ static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, struc
 	rs->upstream = t->upstream;
 	rs->via = relay;
 	rs->redirected = 1;
+	rs->exe_dev = in->app_dev;
+	rs->exe_ino = in->app_ino;
 	if (udp) {
 		/* replies from (rewritten destination) read as from the original (recvmsg);
 		 * through the relay, egress records the flow for the redirector */
@@ -240,6 +242,8 @@ static __always_inline int redir_apply(struct bpf_sock_addr *ctx, bool v6, struc
 			uv.filter_id = sc->out.kf.id;
 			uv.pid = in->pid;
 			uv.uid = in->uid;
+			uv.exe_dev = in->app_dev;
+			uv.exe_ino = in->app_ino;
 			if (bpf_map_update_elem(&lfp_redir_udp, &uk, &uv, BPF_ANY))
 				stat_inc(LFP_STAT_ERRORS); /* its replies show the rewritten peer */
 		}
@@ -453,6 +457,8 @@ int lfp_redir_sockops(struct bpf_sock_ops *ctx)
 	val.cookie = bpf_get_socket_cookie(ctx);
 	val.pid = bpf_get_current_pid_tgid() >> 32;
 	val.uid = (__u32)bpf_get_current_uid_gid();
+	val.exe_dev = rs->exe_dev;
+	val.exe_ino = rs->exe_ino;
 	if (bpf_map_update_elem(&lfp_redir_orig, &key, &val, BPF_ANY))
 		stat_inc(LFP_STAT_ERRORS);
 	return 1;
@@ -522,6 +528,8 @@ int lfp_redir_egress(struct __sk_buff *skb)
 	val.cookie = uk.cookie;
 	val.pid = uv->pid;
 	val.uid = uv->uid;
+	val.exe_dev = uv->exe_dev;
+	val.exe_ino = uv->exe_ino;
 	if (bpf_map_update_elem(&lfp_redir_orig, &key, &val, BPF_ANY))
 		stat_inc(LFP_STAT_ERRORS);
 	else

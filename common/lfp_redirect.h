@@ -55,6 +55,8 @@ struct lfp_redir_sk {
 	__u8 via;	 /* 1: through the redirector (record for it at TCP_CONNECT_CB) */
 	__u8 next_slot;	 /* UDP through the redirector: the relay slot the next new peer gets */
 	__u8 pad[5];
+	__u64 exe_dev; /* the executable that connected (for the redirector's events) */
+	__u64 exe_ino;
 };
 
 /* lfp_redir_orig key: the application socket's end as the redirector sees it */
@@ -76,6 +78,8 @@ struct lfp_redir_orig {
 	__u32 uid;
 	__u16 oport;
 	__u8 pad[2];
+	__u64 exe_dev;
+	__u64 exe_ino;
 };
 
 /*
@@ -100,6 +104,8 @@ struct lfp_redir_udp_val {
 	__u64 filter_id;
 	__u32 pid;
 	__u32 uid;
+	__u64 exe_dev;
+	__u64 exe_ino;
 };
 
 /*
@@ -125,9 +131,9 @@ struct lfp_redir_cfg {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct lfp_redir_target) == 48, "redirect target");
-_Static_assert(sizeof(struct lfp_redir_sk) == 56, "redirect socket storage");
+_Static_assert(sizeof(struct lfp_redir_sk) == 72, "redirect socket storage");
 _Static_assert(sizeof(struct lfp_redir_key) == 24, "redirect key");
-_Static_assert(sizeof(struct lfp_redir_orig) == 48, "redirect record");
+_Static_assert(sizeof(struct lfp_redir_orig) == 64, "redirect record");
 _Static_assert(sizeof(struct lfp_redir_udp_key) == 32, "redirect udp key");
-_Static_assert(sizeof(struct lfp_redir_udp_val) == 40, "redirect udp value");
+_Static_assert(sizeof(struct lfp_redir_udp_val) == 56, "redirect udp value");
 #endif

@@ -165,6 +165,8 @@ void redir_emit(struct redir *r, const struct lfp_redir_key *key,
 	e->cookie = orig->cookie;
 	e->pid = orig->pid;
 	e->uid = orig->uid;
+	e->exe_dev = orig->exe_dev;
+	e->exe_ino = orig->exe_ino;
 	e->flags = LFP_CF_REDIRECTED;
 	memcpy(e->laddr, key->addr, 16);
 	e->lport = key->port;

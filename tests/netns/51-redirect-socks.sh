@@ -109,6 +109,8 @@ lfp filter add name all layer connect-redirect weight 1 proto tcp \
 r=$(rc tcp 127.0.0.1 $P3)
 t_expect "loop guard: everything in scope redirected, the redirector's own connect is not" \
 	ok "$(json_get "$r" result)"
+t_check "redirector events name the executable" \
+	eval "ev_find layer=connect-redirect note=direct path=$(readlink -f $PY) >/dev/null"
 t_check "... lfpd still answers" eval "lfp status >/dev/null"
 t_check "... the flow went through the proxy" \
 	eval "ev_find layer=connect-redirect verdict=redirect orig_port=$P3 remote_port=$S4 >/dev/null"

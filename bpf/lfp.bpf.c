@@ -928,6 +928,8 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 	return 1;
 }
 
+#include "packet.bpf.h"
+
 /* IPv4 / IPv6 + UDP header fields the egress hook needs. */
 struct pkt {
 	__u8 saddr[16];

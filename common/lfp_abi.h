@@ -137,7 +137,10 @@ enum lfp_stat {
 	LFP_STAT_ERRORS, /* unexpected map failures: the layer's default applied */
 	LFP_STAT_REAUTH, /* flows re-authorized after a commit (TCP by the iterator, UDP at the
 			    next datagram to a remote decided under an older generation) */
-	LFP_STAT_REAUTH_ENDED, /* TCP flows ended by a re-authorization (bpf_sock_destroy) */
+	LFP_STAT_REAUTH_ENDED,	     /* TCP flows ended by a re-authorization (bpf_sock_destroy) */
+	LFP_STAT_PKT_MALFORMED,	     /* packet layers: no usable IP header, passed unclassified */
+	LFP_STAT_PKT_TRUNCATED,	     /* packet layers: transport header (or IPv6 ext chain) cut */
+	LFP_STAT_PKT_EVENTS_LIMITED, /* packet-layer events over the per-CPU rate, not sent */
 	LFP_STAT_COUNT,
 };
 

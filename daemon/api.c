@@ -1070,8 +1070,12 @@ static json_t *status_json(struct lfpd *d)
 	json_t *j = json_object(), *hooks = json_array(), *layers = json_array(), *stats;
 	size_t per_layer[LFP_LAYER_COUNT] = { 0 }, n_enforced = 0, n_boot = 0;
 	static const char *const stat_names[LFP_STAT_COUNT] = {
-		"classifications", "events", "event_drops",	 "generation_retries",
-		"udp_cache_hits",  "errors", "reauthorizations", "flows_ended",
+		"classifications",	 "events",
+		"event_drops",		 "generation_retries",
+		"udp_cache_hits",	 "errors",
+		"reauthorizations",	 "flows_ended",
+		"packets_malformed",	 "packets_truncated",
+		"packet_events_limited",
 	};
 
 	memset(&st, 0, sizeof(st));

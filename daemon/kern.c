@@ -75,6 +75,11 @@ static const struct hook_desc hook_descs[] = {
 	 * attachment of its own) marks listeners, ingress drops their SYNs */
 	{ "sock_ops listen callback", "lfp_sockops", LFP_LAYER_AUTH_LISTEN, HOOK_ALIAS },
 	{ "ingress", "lfp_ingress", LFP_LAYER_AUTH_LISTEN, HOOK_CGROUP },
+	/* the packet layers: cgroup_skb programs of their own (bpf/packet.bpf.h) */
+	{ "packet-egress", "lfp_pkt_egress", LFP_LAYER_OUTBOUND_TRANSPORT, HOOK_CGROUP },
+	{ "packet-egress ip", "lfp_pkt_egress", LFP_LAYER_OUTBOUND_IPPACKET, HOOK_ALIAS },
+	{ "packet-ingress", "lfp_pkt_ingress", LFP_LAYER_INBOUND_TRANSPORT, HOOK_CGROUP },
+	{ "packet-ingress ip", "lfp_pkt_ingress", LFP_LAYER_INBOUND_IPPACKET, HOOK_ALIAS },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
@@ -111,6 +116,7 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
 static const char *const unpinned_maps[] = {
 	"lfp_exec_seen", "lfp_scope",	     "lfp_scratch",	"lfp_tcp_handover",
 	"lfp_reauth_cg", "lfp_pend_scratch", "lfp_accept_pend", "lfp_redir_cfg",
+	"lfp_pkt_rate",
 };
 
 const char *lfp_kern_test_refuse;

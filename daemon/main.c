@@ -447,6 +447,9 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 		rec.bytes_in = re->bytes_in;
 		rec.note = re->note;
 	}
+	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58);
+	rec.icmp_type = ke->icmp_type;
+	rec.icmp_code = ke->icmp_code;
 	if (d->opts.foreground && !d->opts.quiet) {
 		char line[1024];
 

@@ -54,6 +54,10 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 	}
 	if (e->note)
 		json_object_set_new(j, "note", json_string(e->note));
+	if (e->icmp) {
+		json_object_set_new(j, "icmp_type", json_integer(e->icmp_type));
+		json_object_set_new(j, "icmp_code", json_integer(e->icmp_code));
+	}
 	return j;
 }
 
@@ -109,6 +113,9 @@ int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
 	e->bytes_out = jint(j, "bytes_out");
 	e->bytes_in = jint(j, "bytes_in");
 	e->note = jstr(j, "note");
+	e->icmp = json_is_integer(json_object_get(j, "icmp_type"));
+	e->icmp_type = (uint8_t)jint(j, "icmp_type");
+	e->icmp_code = (uint8_t)jint(j, "icmp_code");
 	return 0;
 }
 
@@ -122,7 +129,7 @@ static void endpoint(char *buf, size_t size, const char *addr, uint16_t port)
 
 int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 {
-	char ts[40], filt[160], loc[80], rem[80], orig[96] = "", bytes[64] = "";
+	char ts[40], filt[160], loc[80], rem[80], orig[96] = "", bytes[64] = "", icmp[40] = "";
 	time_t secs = (time_t)(e->time_ns / 1000000000ull);
 	struct tm tm;
 
@@ -143,12 +150,14 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 	if (e->has_bytes)
 		snprintf(bytes, sizeof(bytes), " bytes_out=%" PRIu64 " bytes_in=%" PRIu64,
 			 e->bytes_out, e->bytes_in);
+	if (e->icmp)
+		snprintf(icmp, sizeof(icmp), " icmp=%u/%u", e->icmp_type, e->icmp_code);
 	return snprintf(buf, size,
 			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s "
-			"remote=%s%s%s%s%s%s%s",
+			"remote=%s%s%s%s%s%s%s%s",
 			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
 			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
-			e->proto ? e->proto : "?", loc, rem, orig, e->flags[0] ? " flags=" : "",
+			e->proto ? e->proto : "?", loc, rem, icmp, orig, e->flags[0] ? " flags=" : "",
 			e->flags, bytes, e->note ? " note=" : "", e->note ? e->note : "");
 }
 

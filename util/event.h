@@ -33,6 +33,8 @@ struct lfp_event_rec {
 	bool has_bytes;		      /**< a finished redirected flow: bytes_out/bytes_in are set */
 	uint64_t bytes_out, bytes_in; /**< bytes the application sent / received through it */
 	const char *note;	      /**< redirector: the upstream, or why the flow failed; or NULL */
+	bool icmp;	/**< ICMP or ICMPv6: icmp_type and icmp_code are set */
+	uint8_t icmp_type, icmp_code;
 };
 
 /** Names of the LFP_CF_* bits in @p flags joined with '+' ("" for none). */

@@ -844,8 +844,9 @@ static const enum bpf_attach_type cg_types[] = {
 #define N_CG_TYPES (sizeof(cg_types) / sizeof(cg_types[0]))
 
 /* Programs lfp attaches per type: connect-redirect's run before auth-connect's on the
- * connect, sendmsg, sock_ops and egress hooks (docs/redirect.md). */
-static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1 };
+ * connect, sendmsg, sock_ops and egress hooks (docs/redirect.md); the packet layers'
+ * beside egress and ingress (docs/packet-layers.md). */
+static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1 };
 
 /* Programs attached to @cgroup per attach type; ids of the first. */
 static void attached(const char *cgroup, unsigned cnt[N_CG_TYPES], __u32 ids[N_CG_TYPES])
@@ -901,8 +902,11 @@ static void test_open_fresh(void **state)
 	 * exec, reauth tcp, pend match and pend match in (pinned for iptables), the two pend end
 	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
-	 * state callbacks (sock_ops again), bind-redirect's bind4/6 */
-	assert_int_equal(st.n_hooks, 34);
+	 * state callbacks (sock_ops again), bind-redirect's bind4/6, the packet layers
+	 * (two programs, each listed again for its IP packet layer) */
+	assert_int_equal(st.n_hooks, 38);
+	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
+	assert_int_equal(hook(&st, "packet-ingress ip")->layer, LFP_LAYER_INBOUND_IPPACKET);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);

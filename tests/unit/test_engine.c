@@ -198,7 +198,7 @@ static void test_unenforced_layer_and_action_refused(void **state)
 {
 	struct engine *eng = *state;
 
-	assert_int_equal(add(eng, "layer inbound-transport block", LFP_LT_PERSISTENT, NULL),
+	assert_int_equal(add(eng, "layer datagram-data block", LFP_LT_PERSISTENT, NULL),
 			 -EOPNOTSUPP);
 	/* ask pends at auth-connect and auth-recv-accept (docs/callouts.md): the layer
 	 * table offers it nowhere else */

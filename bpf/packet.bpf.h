@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The packet layers on cgroup_skb (docs/packet-layers.md): inbound/outbound
+ * transport and IP packet for every packet of the scope's sockets. Included
+ * by lfp.bpf.c after its helpers (scratch, events, identity); the existing
+ * cgroup_skb programs call lfp_packet_skb() first, with one line each.
+ *
+ * Cost when no filter is at these layers: the generation and two layer
+ * configs are looked up (array lookups the verifier inlines), nothing is
+ * parsed. With filters: the packet is parsed once (common/lfp_pkt.h,
+ * through a dynptr, so paged skbs read the same as linear ones) and
+ * classified at each layer that has filters, in WFP's order (outbound:
+ * transport, then IP packet; inbound: IP packet, then transport).
+ */
+#pragma once
+
+extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags,
+			       struct bpf_dynptr *ptr__uninit) __ksym;
+
+typedef const struct bpf_dynptr *lfp_pkt_src_t;
+#define LFP_PKT_READ(src, off, dst, len) bpf_dynptr_read((dst), (len), (src), (off), 0)
+#include "lfp_pkt.h"
+
+/* Events per second and CPU at the packet layers; the rest are counted
+ * (LFP_STAT_PKT_EVENTS_LIMITED): a flood of blocked packets must not become a
+ * flood of events. Read-only data: a loader may change it before load. */
+const volatile __u32 lfp_pkt_events_per_sec = 200;
+
+struct pkt_rate {
+	__u64 second;
+	__u32 n;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pkt_rate);
+} lfp_pkt_rate SEC(".maps");
+
+static __always_inline bool pkt_event_allowed(void)
+{
+	__u32 zero = 0;
+	struct pkt_rate *r = bpf_map_lookup_elem(&lfp_pkt_rate, &zero);
+	__u64 sec = bpf_ktime_get_ns() / 1000000000ull;
+
+	if (!r)
+		return false;
+	if (r->second != sec) {
+		r->second = sec;
+		r->n = 0;
+	}
+	if (r->n >= lfp_pkt_events_per_sec) {
+		stat_inc(LFP_STAT_PKT_EVENTS_LIMITED);
+		return false;
+	}
+	r->n++;
+	return true;
+}
+
+/* The layer's filter count in generation @gen: 0 means nothing to do. */
+static __always_inline __u32 pkt_layer_tuples(__u64 gen, __u32 layer)
+{
+	const struct lfp_layer_cfg *cfg = lfp_env_lookup_u32(&lfp_o_layer_cfg, gen & 1, layer);
+
+	return cfg ? cfg->n_tuples : 0;
+}
+
+static __always_inline __u32 pkt_layer_fields(__u64 gen, __u32 layer)
+{
+	const struct lfp_layer_cfg *cfg = lfp_env_lookup_u32(&lfp_o_layer_cfg, gen & 1, layer);
+
+	return cfg ? cfg->used_fields : 0;
+}
+
+/*
+ * The socket's cgroup for the evaluator. Its cgroup walk reads the current
+ * task's ancestors, which in softirq is whoever was interrupted: so the
+ * walk happens here, over the socket's cgroup (bpf_skb_ancestor_cgroup_id,
+ * root first), and the evaluator gets the deepest ancestor some filter
+ * labels with level 0 (as the re-authorization iterator does).
+ */
+static __always_inline void pkt_cgroup(struct __sk_buff *skb, struct lfp_eval_in *in, __u64 gen,
+				       bool labelled)
+{
+	struct lfp_hash_key key = { .field = LFP_F_CGROUP };
+
+	in->cgroup = bpf_skb_cgroup_id(skb);
+	in->cgroup_level = 0;
+	if (!labelled)
+		return;
+	for (int i = 0; i < LFP_CGROUP_WALK_MAX; i++) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, i);
+
+		if (!id)
+			break;
+		key.a = id;
+		if (lfp_env_lookup(&lfp_o_lbl_hash, gen & 1, &key))
+			in->cgroup = id;
+	}
+}
+
+/* The packet's fields into the evaluator's input, local/remote by direction. */
+static __always_inline void pkt_to_in(const struct lfp_pkt *p, struct lfp_eval_in *in, __u8 dir)
+{
+	in->direction = dir;
+	in->proto = p->proto;
+	in->ipver = p->ipver;
+	if (dir == LFP_DIR_OUTBOUND) {
+		__builtin_memcpy(in->laddr, p->saddr, 16);
+		__builtin_memcpy(in->raddr, p->daddr, 16);
+		in->lport = p->sport;
+		in->rport = p->dport;
+	} else {
+		__builtin_memcpy(in->laddr, p->daddr, 16);
+		__builtin_memcpy(in->raddr, p->saddr, 16);
+		in->lport = p->dport;
+		in->rport = p->sport;
+	}
+	in->icmp_type = p->icmp_type;
+	in->icmp_code = p->icmp_code;
+	if (addr_is_loopback(in->raddr))
+		in->flags |= LFP_CF_LOOPBACK;
+}
+
+/*
+ * A packet-layer event: blocks always (rate-limited), permits when the
+ * deciding filter says `log` (never the global switch: that one is about
+ * connections, and this is every packet).
+ */
+static __always_inline void pkt_event(const struct scratch *sc, const struct lfp_sk *s,
+				      __u64 cookie)
+{
+	const struct lfp_eval_in *in = &sc->in;
+	const struct lfp_eval_out *out = &sc->out;
+	struct lfp_event *e;
+
+	if (out->verdict == LFP_V_PERMIT && (out->filter_idx < 0 || !(out->kf.flags & LFP_FF_LOG)))
+		return;
+	if (!pkt_event_allowed())
+		return;
+	e = event_flow(out->verdict, out_filter_id(out), in->flags, in->proto, in->laddr, in->lport,
+		       in->raddr, in->rport, cookie);
+	if (!e)
+		return;
+	e->layer = in->layer;
+	e->ipver = in->ipver;
+	e->icmp_type = in->icmp_type;
+	e->icmp_code = in->icmp_code;
+	if (s) {
+		event_who_sk(e, s);
+	} else {
+		e->pid = 0;
+		e->uid = in->uid;
+		e->gid = in->gid;
+		e->cgroup = in->cgroup;
+		e->exe_dev = 0;
+		e->exe_ino = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+	}
+	ring_submit(e);
+}
+
+/*
+ * The packet layers for one packet of a scope socket (cgroup_skb).
+ * @return 1 to let it pass, 0 to drop it.
+ */
+static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
+{
+	__u32 first =
+		dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_TRANSPORT : LFP_LAYER_INBOUND_IPPACKET;
+	__u32 second =
+		dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_IPPACKET : LFP_LAYER_INBOUND_TRANSPORT;
+	struct lfp_state *st = state_get();
+	struct bpf_dynptr dp;
+	struct bpf_sock *sk;
+	struct lfp_sk *s = NULL;
+	struct scratch *sc;
+	struct lfp_pkt p;
+	__u32 n1, n2, used;
+	__u64 gen, cookie;
+	int allow = 1;
+
+	if (!skb || !st)
+		return 1;
+	gen = st->gen;
+	if (!gen)
+		return 1;
+	n1 = pkt_layer_tuples(gen, first);
+	n2 = pkt_layer_tuples(gen, second);
+	if (!n1 && !n2)
+		return 1;
+	if (bpf_dynptr_from_skb(skb, 0, &dp)) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 1;
+	}
+	if (lfp_pkt_parse(&dp, 0, &p) == LFP_PKT_MALFORMED) {
+		/* nothing to classify by: the kernel's own input checks drop such
+		 * headers before a socket sees them; egress packets are its own */
+		stat_inc(LFP_STAT_PKT_MALFORMED);
+		return 1;
+	}
+	if (p.status == LFP_PKT_TRUNCATED)
+		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	pkt_to_in(&p, &sc->in, dir);
+	sc->in.ifindex = skb->ifindex;
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk)
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (s) {
+		sc->in.pid = s->pid;
+		sc->in.uid = s->uid;
+		sc->in.gid = s->gid;
+		sc->in.app_dev = s->exe_dev;
+		sc->in.app_ino = s->exe_ino;
+	} else if (sk) {
+		/* not stamped by a connect or sendmsg (a server's accepted
+		 * socket, a raw socket): the uid is the socket's owner */
+		sc->in.uid = bpf_get_socket_uid(skb);
+	}
+	used = pkt_layer_fields(gen, first) | pkt_layer_fields(gen, second);
+	pkt_cgroup(skb, &sc->in, gen, used & (1u << LFP_F_CGROUP));
+	cookie = bpf_get_socket_cookie(skb);
+
+	/* not unrolled: one copy of the inlined evaluator in this frame, not two */
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < 2; i++) {
+		__u32 layer = i ? second : first;
+
+		if (!(i ? n2 : n1))
+			continue;
+		sc->in.layer = layer;
+		lfp_classify(&sc->in, &sc->out, &sc->gen);
+		allow = verdict_allows(sc->out.verdict);
+		pkt_event(sc, s, cookie);
+		if (!allow)
+			break;
+	}
+	scratch_put(sc);
+	return allow;
+}
+
+/*
+ * Programs of their own, attached beside lfp_egress and lfp_ingress (a
+ * cgroup runs every program linked to it; any one dropping drops): the
+ * parsed packet and the inlined evaluator need most of the 512 bytes of
+ * stack a program's whole call chain may use, and the existing programs'
+ * frames leave too little of it for a call from them.
+ */
+SEC("cgroup_skb/egress")
+int lfp_pkt_egress(struct __sk_buff *skb)
+{
+	return lfp_packet_skb(skb, LFP_DIR_OUTBOUND);
+}
+
+SEC("cgroup_skb/ingress")
+int lfp_pkt_ingress(struct __sk_buff *skb)
+{
+	return lfp_packet_skb(skb, LFP_DIR_INBOUND);
+}

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <lfp/icmp.h>
 #include <lfp/oracle.h>
 #include "resolve_int.h"
 #include "rule_int.h"
@@ -103,6 +105,43 @@ static int conn_set(struct rule_ctx *rc, struct lfp_conn *conn, enum lfp_field f
 	}
 	*path = strdup(v->str);
 	return *path ? 0 : -ENOMEM;
+}
+
+/*
+ * ICMP names by the connection's family (ipver, given or from the addresses):
+ * echo-request is 8 in IPv4 and 128 in IPv6. With no family known, ICMPv4's
+ * meaning, else ICMPv6's. The value token follows its field token.
+ */
+static void conn_icmp(struct rule_ctx *rc, struct lfp_conn *conn, const struct rule_tok **seen)
+{
+	int fam = conn->ipver == 6 ? AF_INET6 : AF_INET;
+	const struct lfp_icmp_entry *e;
+	const struct rule_tok *vt;
+	uint64_t n;
+	int t;
+
+	if (seen[LFP_F_ICMP_TYPE] && rule_parse_u64((vt = seen[LFP_F_ICMP_TYPE] + 1)->text, &n)) {
+		t = lfp_icmp_type_by_name(fam, vt->text);
+		if (t < 0 && !conn->ipver)
+			t = lfp_icmp_type_by_name(AF_INET6, vt->text);
+		if (t < 0)
+			rule_err(rc, vt, "'%s' is not an ICMPv%d type name (see lfp icmp)",
+				 vt->text, fam == AF_INET ? 4 : 6);
+		else
+			conn->icmp_type = (uint8_t)t;
+	}
+	if (seen[LFP_F_ICMP_CODE] && rule_parse_u64((vt = seen[LFP_F_ICMP_CODE] + 1)->text, &n)) {
+		if ((lfp_icmp_by_name(fam, vt->text, &e) || (e->flags & LFP_ICMP_F_TYPE)) &&
+		    (conn->ipver || lfp_icmp_by_name(AF_INET6, vt->text, &e) ||
+		     (e->flags & LFP_ICMP_F_TYPE)))
+			rule_err(rc, vt, "'%s' is not an ICMPv%d code name (see lfp icmp)",
+				 vt->text, fam == AF_INET ? 4 : 6);
+		else if (seen[LFP_F_ICMP_TYPE] && e->type != conn->icmp_type)
+			rule_err(rc, vt, "'%s' is a code of type %u, not of icmp.type %u", vt->text,
+				 e->type, conn->icmp_type);
+		else
+			conn->icmp_code = (uint8_t)e->code;
+	}
 }
 
 /* ipver from the addresses when not given, and agreement when it is. */
@@ -219,6 +258,8 @@ static int conn_parse_toks(struct rule_ctx *rc, struct rule_toks *tk, struct lfp
 					 seen[f]->text, lfp_layer_info(conn->layer)->name);
 	}
 	conn_ipver(rc, conn, seen);
+	if (!rc->errors) /* a value already refused is not reported twice */
+		conn_icmp(rc, conn, seen);
 	return 0;
 }
 

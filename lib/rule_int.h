@@ -74,6 +74,11 @@ static inline bool rule_tok_is_word(const struct rule_tok *t)
 RULE_HIDDEN const char *rule_tok_what(const struct rule_tok *t, char *buf, size_t sz);
 #define TOK_WHAT(t) rule_tok_what((t), (char[72]){ 0 }, 72)
 
+/* ICMP type and code names of @f get the numbers of the filter's family (ipver, proto);
+ * errors located at the value tokens among @toks[0..n). */
+RULE_HIDDEN void rule_icmp_family(struct rule_ctx *rc, struct lfp_filter *f,
+				  const struct rule_tok *toks, size_t n);
+
 /* A non-negative integer: decimal or 0x hex, no sign, no spaces. 0 or -EINVAL / -ERANGE. */
 RULE_HIDDEN int rule_parse_u64(const char *s, uint64_t *out);
 

@@ -386,7 +386,8 @@ static void check_compare(struct parser *p, enum lfp_field f, const struct rule_
 		return;
 	}
 	/* user, group and iface names are resolved at commit: no order yet */
-	if (v->form == LFP_VF_NAME && f != LFP_F_PROTO && f != LFP_F_ICMP_TYPE) {
+	if (v->form == LFP_VF_NAME && f != LFP_F_PROTO && f != LFP_F_ICMP_TYPE &&
+	    f != LFP_F_ICMP_CODE) {
 		rule_err(&p->c, vt, "operator '%s' needs a number, not the name '%s'",
 			 rule_op_str(opt->op), vt->text);
 		return;
@@ -826,6 +827,9 @@ static void parse_filter(struct parser *p, struct cur *c)
 	if (r)
 		goto out;
 	parse_flags(p, c, &fs);
+	/* ICMP names take the number of the filter's family */
+	if (p->c.errors == e0)
+		rule_icmp_family(&p->c, &fs.f, c->v, c->end + 1);
 out:
 	if (p->c.errors == e0 && !p->c.nomem &&
 	    !push((void **)&p->rs->filters, &p->rs->n_filters, sizeof(fs.f))) {

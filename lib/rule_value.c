@@ -189,20 +189,12 @@ static void icmp_type_err(struct rule_ctx *c, const struct rule_tok *t)
 	const struct lfp_icmp_entry *e, *te;
 	const char *s = t->text;
 
-	if (!lfp_icmp_by_name(AF_INET, s, &e) &&
-	    !lfp_icmp_lookup(AF_INET, e->type, LFP_ICMP_CODE_ANY, &te))
-		rule_err(c, t, "'%s' is a code of %s, not a type (write icmp.type %s icmp.code %d)",
-			 s, te->name, te->name, e->code);
-	else if (!lfp_icmp_by_name(AF_INET6, s, &e) && (e->flags & LFP_ICMP_F_TYPE))
-		rule_err(c, t,
-			 "'%s' is an ICMPv6 name; icmp.type takes ICMPv4 names for now (write "
-			 "icmp.type %u)",
-			 s, e->type);
-	else if (!lfp_icmp_by_name(AF_INET6, s, &e))
-		rule_err(c, t,
-			 "'%s' is an ICMPv6 code name; icmp.type takes ICMPv4 names for now "
-			 "(write icmp.type %u icmp.code %d)",
-			 s, e->type, e->code);
+	if ((!lfp_icmp_by_name(AF_INET, s, &e) &&
+	     !lfp_icmp_lookup(AF_INET, e->type, LFP_ICMP_CODE_ANY, &te)) ||
+	    (!lfp_icmp_by_name(AF_INET6, s, &e) &&
+	     !lfp_icmp_lookup(AF_INET6, e->type, LFP_ICMP_CODE_ANY, &te)))
+		rule_err(c, t, "'%s' is a code of %s, not a type (write icmp.type %s icmp.code %s)",
+			 s, te->name, te->name, s);
 	else
 		rule_err(c, t, "unknown ICMP type '%s' (a number 0-255 or a name, see lfp icmp)",
 			 s);
@@ -228,15 +220,27 @@ static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_to
 		return set_str(c, v, lower);
 	case LFP_F_ICMP_TYPE:
 		/*
-		 * ICMPv4 type names only, as before the tables moved to lib/icmp.c:
-		 * family-aware names (echo-request = 128 on v6) come with the packet
-		 * layers, where the filter's ipver is known.
+		 * A type name of either family; the number is the one of the
+		 * filter's family, settled once all its conditions are known
+		 * (rule_icmp_family). Until then: ICMPv4's, else ICMPv6's.
 		 */
 		n = lfp_icmp_type_by_name(AF_INET, s);
+		if (n < 0)
+			n = lfp_icmp_type_by_name(AF_INET6, s);
 		if (n < 0)
 			break;
 		v->lo = v->hi = (uint64_t)n;
 		return set_str(c, v, s);
+	case LFP_F_ICMP_CODE: {
+		/* a code name of either family; checked against icmp.type later */
+		const struct lfp_icmp_entry *e;
+
+		if ((lfp_icmp_by_name(AF_INET, s, &e) || (e->flags & LFP_ICMP_F_TYPE)) &&
+		    (lfp_icmp_by_name(AF_INET6, s, &e) || (e->flags & LFP_ICMP_F_TYPE)))
+			break;
+		v->lo = v->hi = (uint64_t)e->code;
+		return set_str(c, v, s);
+	}
 	case LFP_F_USER:
 	case LFP_F_GROUP:
 		if (!user_name_ok(s)) {
@@ -268,6 +272,11 @@ static int value_name(struct rule_ctx *c, enum lfp_field f, const struct rule_to
 			 s);
 	else if (f == LFP_F_ICMP_TYPE)
 		icmp_type_err(c, t);
+	else if (f == LFP_F_ICMP_CODE)
+		rule_err(c, t,
+			 "unknown ICMP code '%s' (a number 0-255 or a code name such as "
+			 "port-unreachable, see lfp icmp)",
+			 s);
 	else
 		rule_err(c, t, "invalid value '%s' for '%s' (a number 0-%llu or a range a-b)", s,
 			 field_name(f), (unsigned long long)lfp_field_info(f)->max);

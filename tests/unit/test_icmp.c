@@ -387,16 +387,126 @@ static void test_parser_uses_table(void **state)
 		assert_non_null(strstr(d.v[0].msg, "icmp.code"));
 		lfp_diags_fini(&d);
 	}
+	/* a connection's names are its family's: ICMPv6 names by ipver or address */
 	assert_int_equal(
-		lfp_conn_parse("layer auth-connect icmp.type neighbor-solicitation", &c, &d),
+		lfp_conn_parse("layer auth-connect icmp.type neighbor-solicitation", &c, &d), 0);
+	assert_int_equal(c.icmp_type, 135);
+	lfp_conn_fini(&c);
+	assert_int_equal(
+		lfp_conn_parse("layer auth-connect ipver 6 icmp.type echo-request", &c, &d), 0);
+	assert_int_equal(c.icmp_type, 128);
+	lfp_conn_fini(&c);
+	assert_int_equal(lfp_conn_parse("layer auth-connect remote.addr ::2 icmp.type echo-reply "
+					"icmp.code 0",
+					&c, &d),
+			 0);
+	assert_int_equal(c.icmp_type, 129);
+	lfp_conn_fini(&c);
+	assert_int_equal(
+		lfp_conn_parse("layer inbound-transport ipver 6 icmp.type dest-unreachable "
+			       "icmp.code port-unreachable",
+			       &c, &d),
+		0);
+	assert_int_equal(c.icmp_type, 1);
+	assert_int_equal(c.icmp_code, 4);
+	lfp_conn_fini(&c);
+	assert_int_equal(
+		lfp_conn_parse("layer auth-connect ipver 4 icmp.type neighbor-solicitation", &c,
+			       &d),
 		-EINVAL);
 	assert_int_equal(d.n, 1);
-	assert_non_null(strstr(d.v[0].msg, "icmp.type 135"));
+	assert_non_null(strstr(d.v[0].msg, "not an ICMPv4 type name"));
 	lfp_diags_fini(&d);
 	assert_int_equal(lfp_conn_parse("layer auth-connect icmp.type echo", &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);
 	assert_non_null(strstr(d.v[0].msg, "unknown ICMP type 'echo'"));
 	lfp_diags_fini(&d);
+}
+
+/* The single value of @f's condition on @field (-1: none). */
+static int cond_value(const struct lfp_filter *f, enum lfp_field field)
+{
+	for (size_t i = 0; i < f->n_conds; i++)
+		if (f->conds[i].field == field)
+			return (int)f->conds[i].v[0].lo;
+	return -1;
+}
+
+/* Filters: names take the number of the filter's family, from ipver or proto,
+ * in any order; an ambiguous name without a family is refused with a hint. */
+static void test_filter_names_by_family(void **state)
+{
+	static const struct {
+		const char *text;
+		int type, code; /* -1: no such condition */
+	} ok[] = {
+		{ "layer outbound-transport ipver 6 icmp.type echo-request block", 128, -1 },
+		{ "layer outbound-transport icmp.type echo-request ipver 6 block", 128, -1 },
+		{ "layer outbound-transport proto icmpv6 icmp.type echo-reply block", 129, -1 },
+		{ "layer outbound-transport proto icmp icmp.type echo-request block", 8, -1 },
+		{ "layer outbound-transport ipver 4 icmp.type echo-request block", 8, -1 },
+		/* one family only: that one */
+		{ "layer inbound-transport icmp.type neighbor-solicitation permit", 135, -1 },
+		{ "layer inbound-transport icmp.type packet-too-big permit", 2, -1 },
+		{ "layer inbound-transport icmp.type source-quench block", 4, -1 },
+		/* code names, checked against the type */
+		{ "layer inbound-transport proto icmp icmp.type dest-unreachable "
+		  "icmp.code frag-needed permit",
+		  3, 4 },
+		{ "layer inbound-transport ipver 6 icmp.type dest-unreachable "
+		  "icmp.code port-unreachable block",
+		  1, 4 },
+		{ "layer inbound-transport ipver 4 icmp.type dest-unreachable "
+		  "icmp.code port-unreachable block",
+		  3, 3 },
+		{ "layer inbound-transport ipver 6 icmp.type 1 icmp.code admin-prohibited block", 1,
+		  1 },
+		{ "layer inbound-transport icmp.type 8 block", 8, -1 },
+	};
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "layer outbound-transport icmp.type echo-request block",
+		  "ICMPv4 type 8 and ICMPv6 type 128" },
+		{ "layer outbound-transport ipver 4 icmp.type neighbor-solicitation block",
+		  "not an ICMPv4 type name" },
+		{ "layer outbound-transport proto icmpv6 icmp.type source-quench block",
+		  "not an ICMPv6 type name" },
+		{ "layer inbound-transport ipver 4 icmp.code port-unreachable block",
+		  "add 'icmp.type 3'" },
+		{ "layer inbound-transport ipver 4 icmp.type 11 icmp.code port-unreachable block",
+		  "not of icmp.type 11" },
+		{ "layer inbound-transport ipver 6 icmp.type 1 icmp.code frag-needed block",
+		  "not an ICMPv6 code name" },
+		{ "layer inbound-transport icmp.code no-such-code block", "unknown ICMP code" },
+	};
+	char buf[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		struct lfp_ruleset *rs = NULL;
+		struct lfp_diags d = { 0 };
+
+		snprintf(buf, sizeof(buf), "filter add %s\n", ok[i].text);
+		if (lfp_rule_parse(buf, NULL, &rs, &d))
+			fail_msg("%s: %s", ok[i].text, d.n ? d.v[0].msg : "?");
+		assert_int_equal(rs->n_filters, 1);
+		assert_int_equal(cond_value(&rs->filters[0], LFP_F_ICMP_TYPE), ok[i].type);
+		assert_int_equal(cond_value(&rs->filters[0], LFP_F_ICMP_CODE), ok[i].code);
+		lfp_ruleset_free(rs);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct lfp_ruleset *rs = NULL;
+		struct lfp_diags d = { 0 };
+
+		snprintf(buf, sizeof(buf), "filter add %s\n", bad[i].text);
+		assert_int_equal(lfp_rule_parse(buf, NULL, &rs, &d), -EINVAL);
+		assert_null(rs);
+		assert_true(d.n >= 1);
+		if (!strstr(d.v[0].msg, bad[i].msg))
+			fail_msg("%s: got '%s', want '%s'", bad[i].text, d.v[0].msg, bad[i].msg);
+		assert_true(d.v[0].loc.line == 1 && d.v[0].loc.col > 0);
+		lfp_diags_fini(&d);
+	}
 }
 
 /* Run the lfp binary; returns its exit status and stdout (caller frees). */
@@ -540,10 +650,15 @@ static void test_cli_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seed_rows),   cmocka_unit_test(test_v6_rfc),
-		cmocka_unit_test(test_table_shape), cmocka_unit_test(test_lookup_both_ways),
-		cmocka_unit_test(test_predicates),  cmocka_unit_test(test_parser_uses_table),
-		cmocka_unit_test(test_cli_json),    cmocka_unit_test(test_cli_text),
+		cmocka_unit_test(test_seed_rows),
+		cmocka_unit_test(test_v6_rfc),
+		cmocka_unit_test(test_table_shape),
+		cmocka_unit_test(test_lookup_both_ways),
+		cmocka_unit_test(test_predicates),
+		cmocka_unit_test(test_parser_uses_table),
+		cmocka_unit_test(test_filter_names_by_family),
+		cmocka_unit_test(test_cli_json),
+		cmocka_unit_test(test_cli_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

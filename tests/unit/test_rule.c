@@ -264,7 +264,7 @@ static void test_values(void **state)
 		"filter add layer auth-connect remote.addr 10.0.0.0/8 local.addr 192.0.2.7 "
 		"orig.addr 2001:db8::/32 remote.addr 10.0.0.1-10.0.0.9 remote.port 0x50 "
 		"local.port 1000-2000 proto TCP user alice group 100 app /usr/bin/curl "
-		"flags loopback+redirected icmp.type echo-request remote.addr ::ffff:10.0.0.0/104 "
+		"flags loopback+redirected icmp.type source-quench remote.addr ::ffff:10.0.0.0/104 "
 		"permit\n");
 	const struct lfp_filter *f = &rs->filters[0];
 	const struct lfp_value *v;
@@ -338,8 +338,8 @@ static void test_values(void **state)
 	assert_int_equal(v->lo, LFP_CF_LOOPBACK | LFP_CF_REDIRECTED);
 
 	v = &f->conds[11].v[0];
-	assert_int_equal(v->lo, 8);
-	assert_string_equal(v->str, "echo-request");
+	assert_int_equal(v->lo, 4);
+	assert_string_equal(v->str, "source-quench");
 
 	/* v4-mapped written as IPv6: the same range as 10.0.0.0/8, printed as written */
 	v = &f->conds[12].v[0];
@@ -707,7 +707,7 @@ static void test_conn_ok(void **state)
 	assert_int_equal(c.ipver, 6);
 	assert_int_equal(c.direction, LFP_DIR_INBOUND);
 	assert_int_equal(c.ifindex, 1);
-	assert_int_equal(c.icmp_type, 8);
+	assert_int_equal(c.icmp_type, 128); /* echo-request in the connection's family */
 	lfp_conn_fini(&c);
 
 	/* v4-mapped counts as 4; local address alone decides when no remote */

@@ -493,6 +493,7 @@ static void test_filter_names_by_family(void **state)
 		assert_int_equal(cond_value(&rs->filters[0], LFP_F_ICMP_TYPE), ok[i].type);
 		assert_int_equal(cond_value(&rs->filters[0], LFP_F_ICMP_CODE), ok[i].code);
 		lfp_ruleset_free(rs);
+		lfp_diags_fini(&d);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct lfp_ruleset *rs = NULL;

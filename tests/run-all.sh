@@ -90,6 +90,16 @@ if want kern && [ -x build/tests/harness/test_bpf_diff ]; then
 	tally test_bpf_diff "$tmp/bpf_diff.out" $rc
 fi
 
+if want kern && [ -x build/tests/harness/test_pkt_fuzz ]; then
+	echo "# packet parser: kernel against user space on random packets (BPF_PROG_TEST_RUN)"
+	LFP_PKT_CASES=${LFP_PKT_CASES:-20000} CMOCKA_MESSAGE_OUTPUT=TAP \
+		build/tests/harness/test_pkt_fuzz >"$tmp/pkt_fuzz.out" 2>&1
+	rc=$?
+	grep -E '^(not ok|# packet parser)' "$tmp/pkt_fuzz.out" | sed 's/^/  /'
+	[ "$rc" = 0 ] || grep -vE '^(ok|not ok) ' "$tmp/pkt_fuzz.out" | sed 's/^/  /' >&2
+	tally test_pkt_fuzz "$tmp/pkt_fuzz.out" $rc
+fi
+
 if want netns && [ -x tests/netns/run.sh ]; then
 	echo "# netns suite (lfpd on real hooks, real clients)"
 	tests/netns/run.sh >"$tmp/netns.out" 2>&1

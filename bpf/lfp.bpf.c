@@ -929,6 +929,7 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 }
 
 #include "packet.bpf.h"
+#include "netfilter.bpf.h"
 
 /* IPv4 / IPv6 + UDP header fields the egress hook needs. */
 struct pkt {

@@ -163,6 +163,33 @@ static __always_inline void pkt_event(const struct scratch *sc, const struct lfp
 }
 
 /*
+ * Neighbor discovery and the errors path MTU discovery needs pass a policy
+ * that blocks them unless the deciding filter names ICMP types (WFP-MODEL,
+ * "ICMP"; docs/icmp.md has the list, lib/icmp.c the same predicate as data).
+ */
+static __always_inline bool pkt_nd_pmtu(const struct lfp_eval_in *in)
+{
+	if (in->ipver == 4)
+		return in->proto == 1 && in->icmp_type == 3 && in->icmp_code == 4;
+	if (in->ipver != 6 || in->proto != 58)
+		return false;
+	if (in->icmp_type == 2)
+		return true;
+	return in->icmp_type >= 133 && in->icmp_type <= 137 && in->icmp_code == 0;
+}
+
+/* Whether a block of this packet stands, or is the ND/PMTU exemption's. */
+static __always_inline bool pkt_exempt(const struct scratch *sc, bool l4)
+{
+	if (sc->out.verdict == LFP_V_PERMIT || !l4 || !pkt_nd_pmtu(&sc->in))
+		return false;
+	if (sc->out.filter_idx >= 0 && (sc->out.kf.flags & LFP_KF_NAMES_ICMP))
+		return false;
+	stat_inc(LFP_STAT_PKT_ND_PMTU_EXEMPT);
+	return true;
+}
+
+/*
  * The packet layers for one packet of a scope socket (cgroup_skb).
  * @return 1 to let it pass, 0 to drop it.
  */
@@ -180,6 +207,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	struct lfp_pkt p;
 	__u32 n1, n2, used;
 	__u64 gen, cookie;
+	bool exempt;
 	int allow = 1;
 
 	if (!skb || !st)
@@ -239,8 +267,10 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 			continue;
 		sc->in.layer = layer;
 		lfp_classify(&sc->in, &sc->out, &sc->gen);
-		allow = verdict_allows(sc->out.verdict);
-		pkt_event(sc, s, cookie);
+		exempt = pkt_exempt(sc, p.l4);
+		allow = verdict_allows(sc->out.verdict) || exempt;
+		if (!exempt)
+			pkt_event(sc, s, cookie);
 		if (!allow)
 			break;
 	}

@@ -92,6 +92,9 @@ struct lfp_rule_val {
 	__u32 filter_idx; /* index into the generation's filters array */
 };
 
+/* lfp_kfilter.flags beside LFP_FF_LOG / LFP_FF_NOLOG: set by the lowering */
+#define LFP_KF_NAMES_ICMP (1u << 6) /* has an icmp.type condition (ND/PMTU exemption) */
+
 /* per-generation filter table entry */
 struct lfp_kfilter {
 	__u64 id;
@@ -141,6 +144,7 @@ enum lfp_stat {
 	LFP_STAT_PKT_MALFORMED,	     /* packet layers: no usable IP header, passed unclassified */
 	LFP_STAT_PKT_TRUNCATED,	     /* packet layers: transport header (or IPv6 ext chain) cut */
 	LFP_STAT_PKT_EVENTS_LIMITED, /* packet-layer events over the per-CPU rate, not sent */
+	LFP_STAT_PKT_ND_PMTU_EXEMPT, /* ND/PMTU ICMP passed a block not naming ICMP */
 	LFP_STAT_COUNT,
 };
 

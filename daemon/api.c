@@ -1075,7 +1075,7 @@ static json_t *status_json(struct lfpd *d)
 		"udp_cache_hits",	 "errors",
 		"reauthorizations",	 "flows_ended",
 		"packets_malformed",	 "packets_truncated",
-		"packet_events_limited",
+		"packet_events_limited", "nd_pmtu_exempt",
 	};
 
 	memset(&st, 0, sizeof(st));

@@ -44,12 +44,21 @@
 #define HOOK_ALIAS    8u  /* another hook's program, listed for a second layer: no attach */
 #define HOOK_ONDEMAND 16u /* an iterator lfpd runs when it needs it, not after commits */
 #define HOOK_PINPROG  32u /* not attached: pinned under BPFFS/progs for iptables (xt_bpf) */
+#define HOOK_NF	      64u /* a BPF netfilter link in lfpd's network namespace (kern_nf.c) */
+
+/* netfilter: protocol families and hooks (linux/netfilter.h), lfp's priority */
+#define NFPROTO_IPV4_	2
+#define NFPROTO_IPV6_	10
+#define NF_LOCAL_IN_	1
+#define NF_LOCAL_OUT_	3
+#define LFP_NF_PRIORITY 10 /* after the filter tables (0): their drops are final */
 
 struct hook_desc {
 	const char *name; /* status name and link pin name */
 	const char *prog; /* program (function) name in lfp.bpf.c */
 	int layer;
 	unsigned flags;
+	int nf_pf, nf_hook; /* HOOK_NF */
 };
 
 static const struct hook_desc hook_descs[] = {
@@ -80,6 +89,17 @@ static const struct hook_desc hook_descs[] = {
 	{ "packet-egress ip", "lfp_pkt_egress", LFP_LAYER_OUTBOUND_IPPACKET, HOOK_ALIAS },
 	{ "packet-ingress", "lfp_pkt_ingress", LFP_LAYER_INBOUND_TRANSPORT, HOOK_CGROUP },
 	{ "packet-ingress ip", "lfp_pkt_ingress", LFP_LAYER_INBOUND_IPPACKET, HOOK_ALIAS },
+	/* the packet layers for traffic without a scope socket: netfilter (netfilter.bpf.h) */
+	{ "nf-local-out4", "lfp_nf_out", LFP_LAYER_OUTBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV4_,
+	  NF_LOCAL_OUT_ },
+	{ "nf-local-out6", "lfp_nf_out", LFP_LAYER_OUTBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV6_,
+	  NF_LOCAL_OUT_ },
+	{ "nf-local-out ip", "lfp_nf_out", LFP_LAYER_OUTBOUND_IPPACKET, HOOK_ALIAS },
+	{ "nf-local-in4", "lfp_nf_in", LFP_LAYER_INBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV4_,
+	  NF_LOCAL_IN_ },
+	{ "nf-local-in6", "lfp_nf_in", LFP_LAYER_INBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV6_,
+	  NF_LOCAL_IN_ },
+	{ "nf-local-in ip", "lfp_nf_in", LFP_LAYER_INBOUND_IPPACKET, HOOK_ALIAS },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
@@ -479,6 +499,10 @@ static int skel_open(struct lfp_kern *k, const bool *refused, struct lfp_bpf **o
 		}
 		if (refused[i])
 			bpf_program__set_autoload(p, false);
+		if ((hook_descs[i].flags & HOOK_NF) && (r = kern_nf_prepare(p))) {
+			lfp_bpf__destroy(skel);
+			return r;
+		}
 	}
 	test_refuse(skel);
 	*out = skel;
@@ -705,6 +729,69 @@ static void pin_prog(struct lfp_kern *k, size_t i)
 	h->active = true;
 }
 
+/*
+ * A netfilter hook: linked in lfpd's network namespace (the kernel takes the
+ * caller's) and pinned like the cgroup links, so it outlives lfpd. The
+ * kernel cannot swap a netfilter link's program, so at adoption the new link
+ * is made first and the pinned one detached after: for a moment both run
+ * (the same policy), the hook is never empty.
+ */
+static void attach_netfilter(struct lfp_kern *k, size_t i, bool wanted)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	const struct hook_desc *d = &hook_descs[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, d->prog);
+	char path[PATH_MAX];
+	int fd, old = -1;
+
+	if (!wanted) {
+		reason_set(h, "netfilter hooks not requested (a test outside its namespace)");
+		return;
+	}
+	if (!p || bpf_program__fd(p) < 0) {
+		/* refused at load: the reason sits on the program's first hook */
+		for (size_t j = 0; j < i && !h->reason[0]; j++)
+			if (!strcmp(hook_descs[j].prog, d->prog))
+				reason_set(h, "%s", k->hooks[j].reason);
+		return;
+	}
+	if (path_join(path, sizeof(path), k->bpffs, "links", d->name)) {
+		reason_set(h, "pin path too long");
+		return;
+	}
+	if (path_exists(path))
+		old = bpf_obj_get(path);
+	fd = kern_nf_link(bpf_program__fd(p), d->nf_pf, d->nf_hook, LFP_NF_PRIORITY);
+	if (fd < 0) {
+		reason_set(h, "netfilter link: %s%s", strerror(-fd),
+			   fd == -EINVAL ? " (BPF netfilter links need kernel 6.4)" : "");
+		if (old >= 0) {
+			/* the pinned link's older program still runs */
+			close(old);
+			h->active = true;
+		}
+		return;
+	}
+	if (old >= 0) {
+		unlink(path);
+		bpf_link_detach(old);
+		close(old);
+	}
+	if (bpf_obj_pin(fd, path)) {
+		reason_set(h, "pinning the link: %s", strerror(errno));
+		bpf_link_detach(fd);
+		close(fd);
+		return;
+	}
+	close(fd);
+	k->links[i] = bpf_link__open(path);
+	if (!k->links[i]) {
+		reason_set(h, "opening pinned link %s: %s", path, strerror(errno));
+		return;
+	}
+	h->active = true;
+}
+
 static bool hook_active(const struct lfp_kern *k, const char *name)
 {
 	for (size_t i = 0; i < N_HOOKS; i++)
@@ -838,6 +925,11 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 				&k->hooks[i],
 				"the pinned auth-connect programs predate connect-redirect, which "
 				"would run after them; `lfpd --unload` and start lfpd again");
+		else if (hook_descs[i].flags & HOOK_NF)
+			attach_netfilter(k, i,
+					 opts->sz >= offsetof(struct lfp_kern_opts, netfilter) +
+								 sizeof(opts->netfilter) &&
+						 opts->netfilter);
 		else if (hook_descs[i].flags & HOOK_CGROUP)
 			attach_cgroup_hook(k, i);
 		else if (hook_descs[i].flags & HOOK_ITER)

@@ -25,6 +25,13 @@ struct lfp_kern_opts {
 	const char *cgroup; /**< cgroup v2 directory to attach to (required) */
 	const char *bpffs;  /**< pin directory (required) */
 	bool log_permits;   /**< events for permitted connections */
+	/**
+	 * Link the BPF netfilter programs (packet layers, traffic without a
+	 * socket) in the calling process's network namespace. Off: those hooks
+	 * stay inactive, and status says so. lfpd sets it; a test that opens the
+	 * kernel side outside its own namespace must not.
+	 */
+	bool netfilter;
 };
 
 /** One hook's status for `lfp status`. */

@@ -16,6 +16,18 @@
  */
 extern const char *lfp_kern_test_refuse;
 
+struct bpf_program;
+
+/** daemon/kern_nf.c: make @p p a BPF netfilter program (libbpf 1.1 cannot). 0 or -errno. */
+int kern_nf_prepare(struct bpf_program *p);
+
+/**
+ * daemon/kern_nf.c: link @p prog_fd at netfilter hook @p hooknum (NF_INET_*) of
+ * protocol family @p pf (NFPROTO_IPV4/6) in the caller's network namespace.
+ * @return the link fd, or -errno.
+ */
+int kern_nf_link(int prog_fd, int pf, int hooknum, int priority);
+
 /**
  * lfp_kern_commit() minus the lfp_kern handle: build the inner maps of
  * @p lw, install them in slot (gen + 1) & 1 of the outer ARRAY_OF_MAPS

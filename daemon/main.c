@@ -926,6 +926,7 @@ int main(int argc, char **argv)
 	kopts.cgroup = d->cgroup_abs;
 	kopts.bpffs = d->opts.bpffs;
 	kopts.log_permits = d->opts.log_permits;
+	kopts.netfilter = true; /* lfpd guards the namespace it runs in */
 	if (opt_boot) {
 		r = boot_load(d, &kopts);
 		free(d->netns);

@@ -1350,6 +1350,9 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 	kf.flags = f->flags & (LFP_FF_LOG | LFP_FF_NOLOG);
 	if (cd->pend)
 		kf.flags |= LFP_KF_PEND;
+	/* a block naming ICMP types holds for ND and PMTU messages too (packet layers) */
+	if (mask & (1u << LFP_F_ICMP_TYPE))
+		kf.flags |= LFP_KF_NAMES_ICMP;
 	kf.sublayer_rank = (uint8_t)(ls->rank - 1);
 	kf.action = (uint8_t)f->action.type;
 	if (grow(&o->filters, &L->cap_filters, o->n_filters + 1, sizeof(*o->filters)) ||

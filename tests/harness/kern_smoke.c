@@ -903,8 +903,9 @@ static void test_open_fresh(void **state)
 	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
 	 * state callbacks (sock_ops again), bind-redirect's bind4/6, the packet layers
-	 * (two programs, each listed again for its IP packet layer) */
-	assert_int_equal(st.n_hooks, 38);
+	 * (two programs, each listed again for its IP packet layer), the netfilter links
+	 * (four, and an alias per program) */
+	assert_int_equal(st.n_hooks, 44);
 	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
 	assert_int_equal(hook(&st, "packet-ingress ip")->layer, LFP_LAYER_INBOUND_IPPACKET);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
@@ -917,6 +918,13 @@ static void test_open_fresh(void **state)
 	assert_int_equal(hook(&st, "sock_create")->layer, LFP_LAYER_RESOURCE_ASSIGNMENT);
 	assert_int_equal(hook(&st, "sock_ops state callback")->layer, LFP_LAYER_ENDPOINT_CLOSURE);
 	for (size_t i = 0; i < st.n_hooks; i++) {
+		/* netfilter links are per namespace, and this test opens the kernel
+		 * side in the machine's: never asked for, reported as such */
+		if (!strncmp(st.hooks[i].name, "nf-", 3)) {
+			assert_false(st.hooks[i].active);
+			assert_non_null(strstr(st.hooks[i].reason, "not requested"));
+			continue;
+		}
 		if (!st.hooks[i].active)
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);
 		assert_string_equal(st.hooks[i].reason, "");
@@ -1386,7 +1394,7 @@ static void test_adopt(void **state)
 	assert_true(st.adopted);
 	assert_int_equal(st.gen, g.gen);
 	for (size_t i = 0; i < st.n_hooks; i++)
-		if (!st.hooks[i].active)
+		if (!st.hooks[i].active && strncmp(st.hooks[i].name, "nf-", 3))
 			fail_msg("hook %s inactive: %s", st.hooks[i].name, st.hooks[i].reason);
 	attached(g.cg, cnt1, ids1);
 	for (size_t i = 0; i < N_CG_TYPES; i++) {

@@ -136,7 +136,8 @@ t_lfpd_start() {
 		--socket "$T_SOCK" --state-dir "$T_STATE" --bpffs "$T_BPFFS" "$@" \
 		>>"$T_TMP/lfpd.log" 2>&1 &
 	T_LFPD_PID=$!
-	for i in $(seq 100); do
+	# loading verifies ~40 programs: seconds on a loaded 2-CPU machine
+	for i in $(seq 300); do
 		if ! kill -0 "$T_LFPD_PID" 2>/dev/null; then
 			wait "$T_LFPD_PID" 2>/dev/null
 			T_LFPD_PID=""
@@ -145,7 +146,7 @@ t_lfpd_start() {
 		lfp status >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	t_bail "lfpd socket did not answer within 10 s"
+	t_bail "lfpd socket did not answer within 30 s"
 }
 
 # t_lfpd_stop [SIGNAL]: stop lfpd and wait for it (bounded); default SIGTERM

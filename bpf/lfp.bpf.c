@@ -68,6 +68,7 @@ struct scratch {
 	__u32 busy;
 	__u32 tid;     /* the classifying thread (ident_current) */
 	char comm[16]; /* and its name */
+	__u64 pkt[7];  /* the netfilter programs' parsed packet (bpf/netfilter.bpf.h) */
 };
 
 struct {

@@ -25,6 +25,8 @@
  */
 #pragma once
 
+_Static_assert(sizeof(struct lfp_pkt) <= sizeof(((struct scratch *)0)->pkt), "scratch pkt");
+
 #define NF_DROP_   0
 #define NF_ACCEPT_ 1
 
@@ -51,23 +53,64 @@ static __always_inline bool nf_kernel_owned(struct sk_buff *skb)
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock);
 }
 
+/* An ICMP or ICMPv6 error message (it quotes the packet that caused it). */
+static __always_inline bool pkt_icmp_error(const struct lfp_pkt *p)
+{
+	if (!p->l4 || !lfp_pkt_is_icmp(p->ipver, p->proto))
+		return false;
+	if (p->ipver == 6)
+		return p->icmp_type < 128; /* RFC 4443 2.1 */
+	return p->icmp_type == 3 || p->icmp_type == 4 || p->icmp_type == 5 || p->icmp_type == 11 ||
+	       p->icmp_type == 12;
+}
+
 /*
- * One packet at LOCAL_IN or LOCAL_OUT. @return NF_ACCEPT_ or NF_DROP_.
+ * The fields of the quoted packet, for the ICMP error layers: its protocol,
+ * addresses and ports, oriented as the flow it belongs to. An inbound error
+ * quotes a packet this host sent (its source is the local end); an outbound
+ * one quotes a packet this host received. The ICMP type and code stay the
+ * error's. A quote too short for its IP header leaves the error's own
+ * fields (counted as truncated): garbage never names a flow.
+ */
+static __always_inline void nf_quoted(struct scratch *sc, const struct bpf_dynptr *dp,
+				      struct lfp_pkt *p, __u32 qoff, __u8 dir)
+{
+	__u8 type = sc->in.icmp_type, code = sc->in.icmp_code;
+
+	if (lfp_pkt_parse(dp, qoff, p) == LFP_PKT_MALFORMED) {
+		stat_inc(LFP_STAT_PKT_TRUNCATED);
+		return;
+	}
+	sc->in.flags = 0;
+	pkt_to_in(p, &sc->in, dir == LFP_DIR_INBOUND ? LFP_DIR_OUTBOUND : LFP_DIR_INBOUND);
+	sc->in.direction = dir;
+	sc->in.icmp_type = type;
+	sc->in.icmp_code = code;
+}
+
+/*
+ * One packet at LOCAL_IN or LOCAL_OUT. Layers: outbound, the transport
+ * layer (for an ICMP error: outbound-icmp-error), then outbound-ippacket;
+ * inbound, inbound-ippacket, then the transport layer (for an ICMP error:
+ * inbound-icmp-error). @return NF_ACCEPT_ or NF_DROP_.
  */
 static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 {
 	struct sk_buff *skb = ctx->skb;
-	__u32 first =
-		dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_TRANSPORT : LFP_LAYER_INBOUND_IPPACKET;
-	__u32 second =
-		dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_IPPACKET : LFP_LAYER_INBOUND_TRANSPORT;
+	__u32 ip =
+		dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_IPPACKET : LFP_LAYER_INBOUND_IPPACKET;
+	__u32 tr = dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_TRANSPORT
+					   : LFP_LAYER_INBOUND_TRANSPORT;
+	__u32 er = dir == LFP_DIR_OUTBOUND ? LFP_LAYER_OUTBOUND_ICMP_ERROR
+					   : LFP_LAYER_INBOUND_ICMP_ERROR;
 	struct lfp_state *st = state_get();
+	struct lfp_sk *owner = NULL;
 	struct net_device *dev;
 	struct bpf_dynptr dp;
 	struct scratch *sc;
-	struct lfp_pkt p;
-	__u32 n1, n2;
-	bool exempt;
+	__u32 n_ip, n_tr, n_er, qoff;
+	struct lfp_pkt *p;
+	bool exempt, err, nd;
 	__u64 gen;
 	int allow = 1;
 
@@ -76,9 +119,10 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 	gen = st->gen;
 	if (!gen)
 		return NF_ACCEPT_;
-	n1 = pkt_layer_tuples(gen, first);
-	n2 = pkt_layer_tuples(gen, second);
-	if (!n1 && !n2)
+	n_ip = pkt_layer_tuples(gen, ip);
+	n_tr = pkt_layer_tuples(gen, tr);
+	n_er = pkt_layer_tuples(gen, er);
+	if (!n_ip && !n_tr && !n_er)
 		return NF_ACCEPT_;
 	if (dir == LFP_DIR_OUTBOUND && !nf_kernel_owned(skb))
 		return NF_ACCEPT_;
@@ -86,45 +130,82 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 		stat_inc(LFP_STAT_ERRORS);
 		return NF_ACCEPT_;
 	}
-	if (lfp_pkt_parse(&dp, 0, &p) == LFP_PKT_MALFORMED) {
-		stat_inc(LFP_STAT_PKT_MALFORMED);
-		return NF_ACCEPT_;
-	}
-	if (dir == LFP_DIR_INBOUND) {
-		/* only what the kernel consumes itself: ICMP but echo replies */
-		if (!lfp_pkt_is_icmp(p.ipver, p.proto))
-			return NF_ACCEPT_;
-		if (p.l4 && p.icmp_type == (p.ipver == 4 ? 0 : 129))
-			return NF_ACCEPT_;
-	}
-	if (p.status == LFP_PKT_TRUNCATED)
-		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	/* the parsed packet lives in the scratch slot: the frame is full */
 	sc = scratch_get();
 	if (!sc) {
 		stat_inc(LFP_STAT_ERRORS);
 		return NF_DROP_;
 	}
-	pkt_to_in(&p, &sc->in, dir);
+	p = (struct lfp_pkt *)sc->pkt;
+	if (lfp_pkt_parse(&dp, 0, p) == LFP_PKT_MALFORMED) {
+		stat_inc(LFP_STAT_PKT_MALFORMED);
+		goto out;
+	}
+	/* inbound, only what the kernel consumes itself: ICMP but echo replies */
+	if (dir == LFP_DIR_INBOUND && (!lfp_pkt_is_icmp(p->ipver, p->proto) ||
+				       (p->l4 && p->icmp_type == (p->ipver == 4 ? 0 : 129))))
+		goto out;
+	err = pkt_icmp_error(p);
+	if (err)
+		n_tr = n_er;
+	if (!n_ip && !n_tr)
+		goto out;
+	if (p->status == LFP_PKT_TRUNCATED)
+		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	nd = pkt_nd_pmtu(p);
+	qoff = p->l4off + LFP_PKT_ICMP_HDR;
 	dev = dir == LFP_DIR_OUTBOUND ? ctx->state->out : ctx->state->in;
-	sc->in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	sc->in.uid = 0xffffffffu;
-	sc->in.gid = 0xffffffffu;
 
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < 2; i++) {
-		__u32 layer = i ? second : first;
+		/* outbound: the transport layer first; inbound: the IP packet layer */
+		bool l_ip = (i == 0) == (dir == LFP_DIR_INBOUND);
 
-		if (!(i ? n2 : n1))
+		if (!(l_ip ? n_ip : n_tr))
 			continue;
-		sc->in.layer = layer;
+		if (i)
+			lfp_pkt_parse(&dp, 0, p); /* the quote may have replaced it */
+		sc->in.flags = 0;
+		pkt_to_in(p, &sc->in, dir);
+		sc->in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+		sc->in.uid = 0xffffffffu;
+		sc->in.gid = 0xffffffffu;
+		sc->in.pid = 0;
+		sc->in.app_dev = 0;
+		sc->in.app_ino = 0;
+		sc->in.cgroup = 0;
+		owner = NULL;
+		if (l_ip) {
+			sc->in.layer = ip;
+		} else if (err) {
+			sc->in.layer = er;
+			nf_quoted(sc, &dp, p, qoff, dir);
+			/* an error about a packet of ours: its flow's owner, when recorded */
+			if (dir == LFP_DIR_INBOUND)
+				owner = pkt_flow_owner(p);
+			if (owner) {
+				sc->in.pid = owner->pid;
+				sc->in.uid = owner->uid;
+				sc->in.gid = owner->gid;
+				sc->in.app_dev = owner->exe_dev;
+				sc->in.app_ino = owner->exe_ino;
+				sc->in.cgroup = owner->cgroup;
+			}
+		} else {
+			sc->in.layer = tr;
+		}
 		lfp_classify(&sc->in, &sc->out, &sc->gen);
-		exempt = pkt_exempt(sc, p.l4);
+		exempt = nd && sc->out.verdict != LFP_V_PERMIT &&
+			 !(sc->out.filter_idx >= 0 && (sc->out.kf.flags & LFP_KF_NAMES_ICMP));
+		if (exempt)
+			stat_inc(LFP_STAT_PKT_ND_PMTU_EXEMPT);
 		allow = verdict_allows(sc->out.verdict) || exempt;
 		if (!exempt)
-			pkt_event(sc, NULL, 0);
+			pkt_event(sc, owner, 0);
 		if (!allow)
 			break;
 	}
+out:
 	scratch_put(sc);
 	return allow ? NF_ACCEPT_ : NF_DROP_;
 }

@@ -19,6 +19,7 @@ extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags,
 
 typedef const struct bpf_dynptr *lfp_pkt_src_t;
 #define LFP_PKT_READ(src, off, dst, len) bpf_dynptr_read((dst), (len), (src), (off), 0)
+#define LFP_PKT_PARSE_ATTR		 __noinline
 #include "lfp_pkt.h"
 
 /* Events per second and CPU at the packet layers; the rest are counted
@@ -167,26 +168,81 @@ static __always_inline void pkt_event(const struct scratch *sc, const struct lfp
  * that blocks them unless the deciding filter names ICMP types (WFP-MODEL,
  * "ICMP"; docs/icmp.md has the list, lib/icmp.c the same predicate as data).
  */
-static __always_inline bool pkt_nd_pmtu(const struct lfp_eval_in *in)
+static __always_inline bool pkt_nd_pmtu(const struct lfp_pkt *p)
 {
-	if (in->ipver == 4)
-		return in->proto == 1 && in->icmp_type == 3 && in->icmp_code == 4;
-	if (in->ipver != 6 || in->proto != 58)
+	if (!p->l4)
 		return false;
-	if (in->icmp_type == 2)
+	if (p->ipver == 4)
+		return p->proto == 1 && p->icmp_type == 3 && p->icmp_code == 4;
+	if (p->ipver != 6 || p->proto != 58)
+		return false;
+	if (p->icmp_type == 2)
 		return true;
-	return in->icmp_type >= 133 && in->icmp_type <= 137 && in->icmp_code == 0;
+	return p->icmp_type >= 133 && p->icmp_type <= 137 && p->icmp_code == 0;
 }
 
-/* Whether a block of this packet stands, or is the ND/PMTU exemption's. */
-static __always_inline bool pkt_exempt(const struct scratch *sc, bool l4)
+/* Whether a block of packet @p stands, or is the ND/PMTU exemption's. */
+static __always_inline bool pkt_exempt(const struct scratch *sc, const struct lfp_pkt *p)
 {
-	if (sc->out.verdict == LFP_V_PERMIT || !l4 || !pkt_nd_pmtu(&sc->in))
+	if (sc->out.verdict == LFP_V_PERMIT || !pkt_nd_pmtu(p))
 		return false;
 	if (sc->out.filter_idx >= 0 && (sc->out.kf.flags & LFP_KF_NAMES_ICMP))
 		return false;
 	stat_inc(LFP_STAT_PKT_ND_PMTU_EXEMPT);
 	return true;
+}
+
+/*
+ * Who owns a flow, for the ICMP errors that quote its packets (inbound-icmp-
+ * error runs at netfilter LOCAL_IN, where no socket is known): the scope
+ * sockets' outbound packets record their owner here, keyed by what a quoted
+ * header gives back (protocol, local port, remote address and port), only
+ * while some filter is at inbound-icmp-error. An LRU: an evicted flow's
+ * errors are classified without an owner.
+ */
+struct pkt_flow_key {
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pkt_flow_key);
+	__type(value, struct lfp_sk);
+} lfp_pkt_flow_owner SEC(".maps");
+
+/* A subprogram: its key stays off the caller's frame (the evaluator needs it). */
+static __noinline int pkt_flow_record(const struct lfp_pkt *p, struct lfp_sk *s)
+{
+	struct pkt_flow_key k = {};
+
+	if (!p || !s || !p->l4 || !lfp_pkt_has_ports(p->proto))
+		return 0;
+	__builtin_memcpy(k.raddr, p->daddr, 16);
+	k.lport = p->sport;
+	k.rport = p->dport;
+	k.proto = p->proto;
+	if (bpf_map_lookup_elem(&lfp_pkt_flow_owner, &k))
+		return 0;
+	return bpf_map_update_elem(&lfp_pkt_flow_owner, &k, s, BPF_ANY);
+}
+
+/* The owner of the flow a quoted header (@q, our own packet) belongs to, or NULL. */
+static __noinline struct lfp_sk *pkt_flow_owner(const struct lfp_pkt *q)
+{
+	struct pkt_flow_key k = {};
+
+	if (!q || !q->l4 || !lfp_pkt_has_ports(q->proto))
+		return NULL;
+	__builtin_memcpy(k.raddr, q->daddr, 16);
+	k.lport = q->sport;
+	k.rport = q->dport;
+	k.proto = q->proto;
+	return bpf_map_lookup_elem(&lfp_pkt_flow_owner, &k);
 }
 
 /*
@@ -207,7 +263,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	struct lfp_pkt p;
 	__u32 n1, n2, used;
 	__u64 gen, cookie;
-	bool exempt;
+	bool exempt, owners;
 	int allow = 1;
 
 	if (!skb || !st)
@@ -217,7 +273,9 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		return 1;
 	n1 = pkt_layer_tuples(gen, first);
 	n2 = pkt_layer_tuples(gen, second);
-	if (!n1 && !n2)
+	/* outbound packets name the owners of the flows ICMP errors may quote */
+	owners = dir == LFP_DIR_OUTBOUND && pkt_layer_tuples(gen, LFP_LAYER_INBOUND_ICMP_ERROR);
+	if (!n1 && !n2 && !owners)
 		return 1;
 	if (bpf_dynptr_from_skb(skb, 0, &dp)) {
 		stat_inc(LFP_STAT_ERRORS);
@@ -243,6 +301,8 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		sk = bpf_sk_fullsock(sk);
 	if (sk)
 		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (s && owners)
+		pkt_flow_record(&p, s);
 	if (s) {
 		sc->in.pid = s->pid;
 		sc->in.uid = s->uid;
@@ -267,7 +327,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 			continue;
 		sc->in.layer = layer;
 		lfp_classify(&sc->in, &sc->out, &sc->gen);
-		exempt = pkt_exempt(sc, p.l4);
+		exempt = pkt_exempt(sc, &p);
 		allow = verdict_allows(sc->out.verdict) || exempt;
 		if (!exempt)
 			pkt_event(sc, s, cookie);

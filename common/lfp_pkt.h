@@ -170,11 +170,17 @@ static __always_inline int lfp_pkt_parse_v6(lfp_pkt_src_t src, __u32 base, struc
 	return 0;
 }
 
+/* The includer may make the parser a function of its own (BPF: one copy, and its
+ * temporaries off the caller's frame). */
+#ifndef LFP_PKT_PARSE_ATTR
+#define LFP_PKT_PARSE_ATTR __always_inline
+#endif
+
 /*
  * Parse the IP packet starting at offset @base of @src: IPv4 or IPv6 by its
  * version nibble. @p is zeroed first. @return p->status.
  */
-static __always_inline int lfp_pkt_parse(lfp_pkt_src_t src, __u32 base, struct lfp_pkt *p)
+static LFP_PKT_PARSE_ATTR int lfp_pkt_parse(lfp_pkt_src_t src, __u32 base, struct lfp_pkt *p)
 {
 	__u8 v;
 	int r;

@@ -447,7 +447,10 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 		rec.bytes_in = re->bytes_in;
 		rec.note = re->note;
 	}
-	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58);
+	/* ICMP messages, and ICMP errors (whose proto is the quoted flow's) */
+	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58) ||
+		   ke->layer == LFP_LAYER_INBOUND_ICMP_ERROR ||
+		   ke->layer == LFP_LAYER_OUTBOUND_ICMP_ERROR;
 	rec.icmp_type = ke->icmp_type;
 	rec.icmp_code = ke->icmp_code;
 	if (d->opts.foreground && !d->opts.quiet) {

@@ -194,7 +194,7 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 		} else {
 			sc->in.layer = tr;
 		}
-		lfp_classify(&sc->in, &sc->out, &sc->gen);
+		sc->gen = lfp_pkt_classify(&sc->in, &sc->out);
 		exempt = nd && sc->out.verdict != LFP_V_PERMIT &&
 			 !(sc->out.filter_idx >= 0 && (sc->out.kf.flags & LFP_KF_NAMES_ICMP));
 		if (exempt)
@@ -208,6 +208,66 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 out:
 	scratch_put(sc);
 	return allow ? NF_ACCEPT_ : NF_DROP_;
+}
+
+/*
+ * A forwarded packet (FORWARD): the ipforward layer, whose `local.*` is the
+ * packet's source and `remote.*` its destination, `iface` the interface it
+ * came in on. No socket, no owner. @return NF_ACCEPT_ or NF_DROP_.
+ */
+static __always_inline int nf_forward(struct bpf_nf_ctx *ctx)
+{
+	struct sk_buff *skb = ctx->skb;
+	struct lfp_state *st = state_get();
+	struct net_device *dev;
+	struct bpf_dynptr dp;
+	struct scratch *sc;
+	struct lfp_pkt *p;
+	bool exempt;
+	__u64 gen;
+	int allow = 1;
+
+	if (!skb || !st)
+		return NF_ACCEPT_;
+	gen = st->gen;
+	if (!gen || !pkt_layer_tuples(gen, LFP_LAYER_IPFORWARD))
+		return NF_ACCEPT_;
+	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp)) {
+		stat_inc(LFP_STAT_ERRORS);
+		return NF_ACCEPT_;
+	}
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return NF_DROP_;
+	}
+	p = (struct lfp_pkt *)sc->pkt;
+	if (lfp_pkt_parse(&dp, 0, p) == LFP_PKT_MALFORMED) {
+		stat_inc(LFP_STAT_PKT_MALFORMED);
+		goto out;
+	}
+	if (p->status == LFP_PKT_TRUNCATED)
+		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	pkt_to_in(p, &sc->in, LFP_DIR_OUTBOUND);
+	dev = ctx->state->in;
+	sc->in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	sc->in.uid = 0xffffffffu;
+	sc->in.gid = 0xffffffffu;
+	sc->in.layer = LFP_LAYER_IPFORWARD;
+	sc->gen = lfp_pkt_classify(&sc->in, &sc->out);
+	exempt = pkt_exempt(sc, p);
+	allow = verdict_allows(sc->out.verdict) || exempt;
+	if (!exempt)
+		pkt_event(sc, NULL, 0);
+out:
+	scratch_put(sc);
+	return allow ? NF_ACCEPT_ : NF_DROP_;
+}
+
+SEC("netfilter")
+int lfp_nf_fwd(struct bpf_nf_ctx *ctx)
+{
+	return nf_forward(ctx);
 }
 
 SEC("netfilter")

@@ -82,8 +82,8 @@ static __always_inline __u32 pkt_layer_fields(__u64 gen, __u32 layer)
  * root first), and the evaluator gets the deepest ancestor some filter
  * labels with level 0 (as the re-authorization iterator does).
  */
-static __always_inline void pkt_cgroup(struct __sk_buff *skb, struct lfp_eval_in *in, __u64 gen,
-				       bool labelled)
+static __noinline void pkt_cgroup(struct __sk_buff *skb, struct lfp_eval_in *in, __u64 gen,
+				  bool labelled)
 {
 	struct lfp_hash_key key = { .field = LFP_F_CGROUP };
 
@@ -130,8 +130,7 @@ static __always_inline void pkt_to_in(const struct lfp_pkt *p, struct lfp_eval_i
  * deciding filter says `log` (never the global switch: that one is about
  * connections, and this is every packet).
  */
-static __always_inline void pkt_event(const struct scratch *sc, const struct lfp_sk *s,
-				      __u64 cookie)
+static __noinline void pkt_event(const struct scratch *sc, const struct lfp_sk *s, __u64 cookie)
 {
 	const struct lfp_eval_in *in = &sc->in;
 	const struct lfp_eval_out *out = &sc->out;
@@ -190,6 +189,22 @@ static __always_inline bool pkt_exempt(const struct scratch *sc, const struct lf
 		return false;
 	stat_inc(LFP_STAT_PKT_ND_PMTU_EXEMPT);
 	return true;
+}
+
+/*
+ * The packet layers' classification, one global function for all their
+ * programs: verified once, not once per program and layer (lfpd's start
+ * time is mostly the verifier's), with the inlined evaluator in its own
+ * frame. @in and @out are a claimed scratch slot's. @return the generation.
+ */
+__noinline __u64 lfp_pkt_classify(const struct lfp_eval_in *in, struct lfp_eval_out *out)
+{
+	__u64 gen = 0;
+
+	if (!in || !out)
+		return 0;
+	lfp_classify(in, out, &gen);
+	return gen;
 }
 
 /*
@@ -260,7 +275,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	struct bpf_sock *sk;
 	struct lfp_sk *s = NULL;
 	struct scratch *sc;
-	struct lfp_pkt p;
+	struct lfp_pkt *p;
 	__u32 n1, n2, used;
 	__u64 gen, cookie;
 	bool exempt, owners;
@@ -281,20 +296,21 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		stat_inc(LFP_STAT_ERRORS);
 		return 1;
 	}
-	if (lfp_pkt_parse(&dp, 0, &p) == LFP_PKT_MALFORMED) {
-		/* nothing to classify by: the kernel's own input checks drop such
-		 * headers before a socket sees them; egress packets are its own */
-		stat_inc(LFP_STAT_PKT_MALFORMED);
-		return 1;
-	}
-	if (p.status == LFP_PKT_TRUNCATED)
-		stat_inc(LFP_STAT_PKT_TRUNCATED);
 	sc = scratch_get();
 	if (!sc) {
 		stat_inc(LFP_STAT_ERRORS);
 		return 0;
 	}
-	pkt_to_in(&p, &sc->in, dir);
+	p = (struct lfp_pkt *)sc->pkt;
+	if (lfp_pkt_parse(&dp, 0, p) == LFP_PKT_MALFORMED) {
+		/* nothing to classify by: the kernel's own input checks drop such
+		 * headers before a socket sees them; egress packets are its own */
+		stat_inc(LFP_STAT_PKT_MALFORMED);
+		goto out;
+	}
+	if (p->status == LFP_PKT_TRUNCATED)
+		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	pkt_to_in(p, &sc->in, dir);
 	sc->in.ifindex = skb->ifindex;
 	sk = skb->sk;
 	if (sk)
@@ -302,7 +318,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	if (sk)
 		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
 	if (s && owners)
-		pkt_flow_record(&p, s);
+		pkt_flow_record(p, s);
 	if (s) {
 		sc->in.pid = s->pid;
 		sc->in.uid = s->uid;
@@ -326,14 +342,15 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		if (!(i ? n2 : n1))
 			continue;
 		sc->in.layer = layer;
-		lfp_classify(&sc->in, &sc->out, &sc->gen);
-		exempt = pkt_exempt(sc, &p);
+		sc->gen = lfp_pkt_classify(&sc->in, &sc->out);
+		exempt = pkt_exempt(sc, p);
 		allow = verdict_allows(sc->out.verdict) || exempt;
 		if (!exempt)
 			pkt_event(sc, s, cookie);
 		if (!allow)
 			break;
 	}
+out:
 	scratch_put(sc);
 	return allow;
 }

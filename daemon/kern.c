@@ -50,6 +50,7 @@
 #define NFPROTO_IPV4_	2
 #define NFPROTO_IPV6_	10
 #define NF_LOCAL_IN_	1
+#define NF_FORWARD_	2
 #define NF_LOCAL_OUT_	3
 #define LFP_NF_PRIORITY 10 /* after the filter tables (0): their drops are final */
 
@@ -102,6 +103,8 @@ static const struct hook_desc hook_descs[] = {
 	  NF_LOCAL_IN_ },
 	{ "nf-local-in ip", "lfp_nf_in", LFP_LAYER_INBOUND_IPPACKET, HOOK_ALIAS },
 	{ "nf-local-in icmp-error", "lfp_nf_in", LFP_LAYER_INBOUND_ICMP_ERROR, HOOK_ALIAS },
+	{ "nf-forward4", "lfp_nf_fwd", LFP_LAYER_IPFORWARD, HOOK_NF, NFPROTO_IPV4_, NF_FORWARD_ },
+	{ "nf-forward6", "lfp_nf_fwd", LFP_LAYER_IPFORWARD, HOOK_NF, NFPROTO_IPV6_, NF_FORWARD_ },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,

@@ -904,8 +904,9 @@ static void test_open_fresh(void **state)
 	 * resource-assignment's post_bind4/6 and sock_create, the established and
 	 * state callbacks (sock_ops again), bind-redirect's bind4/6, the packet layers
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
-	 * (four, and two aliases per program: IP packet and ICMP error layers) */
-	assert_int_equal(st.n_hooks, 46);
+	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
+	 * (IPv4, IPv6) */
+	assert_int_equal(st.n_hooks, 48);
 	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
 	assert_int_equal(hook(&st, "packet-ingress ip")->layer, LFP_LAYER_INBOUND_IPPACKET);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);

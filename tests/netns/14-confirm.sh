@@ -136,18 +136,19 @@ t_check "restart after the deadline: the log says so" \
 t_check "restart after the deadline: no confirmation file" test ! -e "$T_STATE/confirm.json"
 
 # ---- 4. kill -9 while pending, restart before the deadline: re-armed ----
-lfp -f "$D/lockout.lfp" --confirm 8 >/dev/null || t_bail "apply lockout (re-arm)"
+# 20 s: the restart verifies every program again, seconds on a loaded 2-CPU machine
+lfp -f "$D/lockout.lfp" --confirm 20 >/dev/null || t_bail "apply lockout (re-arm)"
 t_lfpd_stop KILL
 t_lfpd_start
 rem=$(confirm_get remaining_ms)
-if is_num "$rem" && [ "$rem" -gt 0 ] && [ "$rem" -le 8000 ]; then
+if is_num "$rem" && [ "$rem" -gt 0 ] && [ "$rem" -le 20000 ]; then
 	t_ok "restart before the deadline: re-armed ($rem ms left)"
 else
 	t_fail "restart before the deadline: re-armed"
 	echo "remaining_ms: '$rem'" | t_diag
 fi
 t_expect "re-armed: the change is still enforced" EPERM "$(py_tcp 127.0.0.1 $P1)"
-t_check "re-armed: the rollback comes by the original deadline" wait_no_confirm 10
+t_check "re-armed: the rollback comes by the original deadline" wait_no_confirm 22
 t_expect "re-armed and rolled back: $P1 flows" ok "$(py_tcp 127.0.0.1 $P1)"
 t_expect "re-armed and rolled back: same ids" "$before" "$(filter_texts)"
 

@@ -53,8 +53,8 @@ for h in 127.0.0.1 ::1; do
 	r=$(rc big $h $ECHOD 4194304)
 	t_expect "direct [$h]: 4 MiB echoed intact across a half-close" ok "$(json_get "$r" result)"
 done
-r=$(rc many 127.0.0.1 $ECHOD 600)
-t_expect "direct: 600 flows open at once, each gets its own bytes back" ok \
+r=$(rc many 127.0.0.1 $ECHOD 2000)
+t_expect "direct: 2000 flows open at once, each gets its own bytes back" ok \
 	"$(json_get "$r" result)"
 e=$(ev_find layer=connect-redirect verdict=redirect orig_port=$P1 note=direct)
 t_check "direct: an event for the finished flow with its bytes" \

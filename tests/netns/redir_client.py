@@ -17,10 +17,17 @@ import errno
 import hashlib
 import json
 import os
+import resource
 import select
 import socket
 import sys
 import time
+
+
+def nofile_raise():
+    # thousands of flows at once: one descriptor each (the default soft limit is 1024)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def fam(host):
@@ -148,6 +155,7 @@ def udpconn(host, port):
 
 
 def many(host, port, n):
+    nofile_raise()
     socks, res = [], {}
     t0 = time.monotonic()
     try:

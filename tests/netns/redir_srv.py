@@ -7,6 +7,7 @@
 #                      CONNECT to port 1 answers 403, to port 2 a malformed status line
 # Writes READYFILE once everything is bound.  Usage: redir_srv.py READYFILE SPEC...
 import os
+import resource
 import socket
 import sys
 import threading
@@ -97,7 +98,14 @@ def loop(s, fn):
         threading.Thread(target=fn, args=(c,), daemon=True).start()
 
 
+def nofile_raise():
+    # thousands of flows at once: one descriptor each (the default soft limit is 1024)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main():
+    nofile_raise()
     ready, specs = sys.argv[1], sys.argv[2:]
     fns = {"banner": banner, "echo": echo, "httpproxy": httpproxy}
     for spec in specs:
@@ -107,7 +115,7 @@ def main():
         if fam == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind((host, port))
-        s.listen(128)
+        s.listen(4096)
         threading.Thread(target=loop, args=(s, fns[kind]), daemon=True).start()
     with open(ready + ".tmp", "w") as f:
         f.write(str(os.getpid()) + "\n")

@@ -174,6 +174,85 @@ void callout_registry_fini(struct callout_registry *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* ---- flows watched for their end ---- */
+
+int flow_watch_add(struct flow_watches *w, uint64_t cookie, uint64_t id, uint64_t session,
+		   const char *callout)
+{
+	struct flow_watch *v;
+	char *dup;
+
+	if (!cookie || !session)
+		return -EINVAL;
+	dup = strdup(callout ? callout : "");
+	v = realloc(w->v, (w->n + 1) * sizeof(*v));
+	if (!dup || !v) {
+		free(dup);
+		if (v)
+			w->v = v;
+		return -ENOMEM;
+	}
+	w->v = v;
+	w->v[w->n++] = (struct flow_watch){
+		.cookie = cookie, .id = id, .session = session, .callout = dup
+	};
+	return 0;
+}
+
+static void watch_remove(struct flow_watches *w, size_t i)
+{
+	free(w->v[i].callout);
+	w->v[i] = w->v[--w->n];
+}
+
+size_t flow_watch_drop_session(struct flow_watches *w, uint64_t session)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n;) {
+		if (w->v[i].session == session) {
+			watch_remove(w, i);
+			n++;
+		} else {
+			i++;
+		}
+	}
+	return n;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+size_t flow_watch_sweep(struct flow_watches *w, const uint64_t *live, size_t n_live,
+			void (*ended)(void *ctx, const struct flow_watch *fw), void *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n;) {
+		if (n_live && bsearch(&w->v[i].cookie, live, n_live, sizeof(*live), u64_cmp)) {
+			i++;
+			continue;
+		}
+		if (ended)
+			ended(ctx, &w->v[i]);
+		watch_remove(w, i);
+		n++;
+	}
+	return n;
+}
+
+void flow_watches_fini(struct flow_watches *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->v[i].callout);
+	free(w->v);
+	memset(w, 0, sizeof(*w));
+}
+
 int pend_verdict_parse(const char *s)
 {
 	if (!s)

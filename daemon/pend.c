@@ -21,8 +21,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <linux/inet_diag.h>
 #include <linux/netfilter.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 #include <bpf/bpf.h>
 
@@ -35,6 +39,8 @@
 #include "lfp_pend.h"
 
 #define CHAIN "LFP_PEND"
+/* how often flows a callout permitted are looked for (sock_diag), while there are any */
+#define WATCH_POLL_MS 250u
 /* completed blocks keep their record this long: stray packets are dropped from the queue */
 #define BLOCK_KEEP_MS 60000u
 
@@ -57,6 +63,8 @@ struct pend {
 	struct callout_registry reg;
 	struct swept *blocked;
 	size_t n_blocked;
+	struct flow_watches watches; /* permitted callout flows, until they end */
+	uint64_t watch_next_ms;
 	uint64_t held, permitted, blocked_n, timeouts, pkts_dropped;
 };
 
@@ -455,6 +463,10 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 		memcpy(&cur, f->val, sizeof(cur));
 	if (cur.from == LFP_PEND_FROM_SENDMSG)
 		udp_cache_set(p, k, permit ? LFP_V_PERMIT : LFP_V_BLOCK);
+	if (permit && f->callout_answered && k->proto == IPPROTO_TCP &&
+	    flow_watch_add(&p->watches, k->cookie, f->id, f->session, f->callout))
+		lfp_print(LFP_WARN, "lfpd: pending %" PRIu64 ": no memory to watch for its end\n",
+			  f->id);
 	if (permit) {
 		/* no record: the match lets its packets pass; retransmits never pend again */
 		bpf_map_delete_elem(p->m.pend, k);
@@ -785,6 +797,141 @@ void pend_readable(struct lfpd *d)
 	}
 }
 
+/*
+ * The cookies of the TCP sockets of lfpd's network namespace that still
+ * carry a flow: every state but TIME_WAIT and CLOSE (a socket in TIME_WAIT
+ * keeps its cookie for a minute, its flow is over). sock_diag's idiag_cookie
+ * is the socket cookie the hooks keyed the pend record by.
+ * @return 0 with a sorted array, or -errno (then nobody is told anything).
+ */
+static int live_tcp_cookies(uint64_t **out, size_t *n_out)
+{
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	char buf[16384];
+	int fd, err = 0;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -errno;
+	for (size_t fi = 0; fi < 2 && !err; fi++) {
+		struct {
+			struct nlmsghdr nh;
+			struct inet_diag_req_v2 r;
+		} req = {
+			.nh = { .nlmsg_len = sizeof(req),
+				.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+				.nlmsg_seq = (uint32_t)fi + 1 },
+			.r = { .sdiag_family = families[fi],
+			       .sdiag_protocol = IPPROTO_TCP,
+			       .idiag_states =
+				       ~((1u << 7 /* TCP_CLOSE */) | (1u << 6 /* TIME_WAIT */)) },
+		};
+		bool done = false;
+
+		if (send(fd, &req, sizeof(req), 0) < 0) {
+			err = -errno;
+			break;
+		}
+		while (!done && !err) {
+			ssize_t len = recv(fd, buf, sizeof(buf), 0);
+			struct nlmsghdr *h = (void *)buf;
+
+			if (len < 0) {
+				if (errno == EINTR)
+					continue;
+				err = -errno;
+				break;
+			}
+			for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+				const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+				if (h->nlmsg_type == NLMSG_DONE) {
+					done = true;
+					break;
+				}
+				if (h->nlmsg_type == NLMSG_ERROR) {
+					const struct nlmsgerr *e = NLMSG_DATA(h);
+
+					err = e->error ? e->error : -EIO;
+					break;
+				}
+				if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+					continue;
+				if (n == cap) {
+					size_t c = cap ? cap * 2 : 64;
+					uint64_t *nv = realloc(v, c * sizeof(*nv));
+
+					if (!nv) {
+						err = -ENOMEM;
+						break;
+					}
+					v = nv;
+					cap = c;
+				}
+				v[n++] = (uint64_t)m->id.idiag_cookie[0] |
+					 (uint64_t)m->id.idiag_cookie[1] << 32;
+			}
+		}
+	}
+	close(fd);
+	if (err) {
+		free(v);
+		return err;
+	}
+	for (size_t i = 1; i < n; i++) { /* insertion sort: few sockets in a namespace */
+		uint64_t x = v[i];
+		size_t j = i;
+
+		for (; j && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+static void flow_ended(void *ctx, const struct flow_watch *fw)
+{
+	struct lfpd *d = ctx;
+	struct client *c = client_of(d, fw->session);
+	json_t *msg;
+
+	if (!c)
+		return;
+	msg = json_pack("{s:{s:I, s:I, s:s, s:s}}", "callout_flow_deleted", "id",
+			(json_int_t)fw->id, "cookie", (json_int_t)fw->cookie, "callout",
+			fw->callout, "proto", "tcp");
+	if (msg) {
+		client_send(d, c, msg);
+		json_decref(msg);
+	}
+}
+
+/* WFP's flowDeleteFn: tell callouts when the flows they permitted end */
+static void watches_sweep(struct lfpd *d, uint64_t now)
+{
+	struct pend *p = d->pend;
+	uint64_t *live = NULL;
+	size_t n_live = 0;
+	int r;
+
+	if (!p->watches.n || now < p->watch_next_ms)
+		return;
+	p->watch_next_ms = now + WATCH_POLL_MS;
+	r = live_tcp_cookies(&live, &n_live);
+	if (r) {
+		lfp_print(LFP_WARN, "lfpd: sock_diag: %s: flow-delete notifications wait\n",
+			  strerror(-r));
+		return;
+	}
+	flow_watch_sweep(&p->watches, live, n_live, flow_ended, d);
+	free(live);
+}
+
 void pend_tick(struct lfpd *d)
 {
 	struct pend *p = d->pend;
@@ -809,6 +956,7 @@ void pend_tick(struct lfpd *d)
 			p->blocked[j++] = p->blocked[i];
 	}
 	p->n_blocked = j;
+	watches_sweep(d, now);
 }
 
 void pend_session_end(struct lfpd *d, uint64_t session)
@@ -827,6 +975,7 @@ void pend_session_end(struct lfpd *d, uint64_t session)
 		else
 			i++;
 	}
+	flow_watch_drop_session(&p->watches, session);
 	if (callout_registry_drop_session(&p->reg, session) && !d->stopping &&
 	    recommit(d, &diags)) {
 		lfp_print(LFP_WARN, "lfpd: recommit after session %" PRIu64 "'s callouts went:\n",
@@ -849,6 +998,7 @@ void pend_fini(struct lfpd *d)
 		nfq_close(p->h);
 	pend_table_fini(&p->table);
 	callout_registry_fini(&p->reg);
+	flow_watches_fini(&p->watches);
 	free(p->blocked);
 	free(p);
 	d->pend = NULL;
@@ -1048,6 +1198,7 @@ int pend_api_answer(struct lfpd *d, struct client *c, json_t *req, json_t *reply
 				   "pending %s: a callout answers once (lifetime '%s' is for "
 				   "people)",
 				   idtext);
+		f->callout_answered = true;
 		complete(d, f, verdict == 0,
 			 verdict == 2 ? "callout answered continue (block)" : "callout answered");
 		return 0;

@@ -46,6 +46,7 @@ struct pend_flow {
 	bool permit_if_unreg; /**< callout filters: what its client's disappearance applies */
 	uint64_t session;     /**< callout owner; 0: a person answers (ask) */
 	char *callout;	      /**< callout name, or NULL for ask */
+	bool callout_answered; /**< its callout answered (not a timeout or its going away) */
 };
 
 /** The pending table: flows by id, insertion order. */
@@ -92,6 +93,35 @@ size_t callout_registry_drop_session(struct callout_registry *r, uint64_t sessio
 /** The entry for @p name, or NULL. */
 const struct callout_reg *callout_registry_find(const struct callout_registry *r, const char *name);
 void callout_registry_fini(struct callout_registry *r);
+
+/**
+ * Flows a callout permitted, watched until they end (WFP flowDeleteFn):
+ * lfpd tells the registering session when the socket is gone.
+ */
+struct flow_watch {
+	uint64_t cookie;  /**< socket cookie (bpf_get_socket_cookie, sock_diag) */
+	uint64_t id;	  /**< the classify request's id */
+	uint64_t session; /**< who registered the callout */
+	char *callout;
+};
+
+struct flow_watches {
+	struct flow_watch *v;
+	size_t n;
+};
+
+/** Watch @p cookie for @p session. @return 0, -EINVAL (cookie or session 0), -ENOMEM. */
+int flow_watch_add(struct flow_watches *w, uint64_t cookie, uint64_t id, uint64_t session,
+		   const char *callout);
+/** Forget the watches of @p session (it ended). @return how many. */
+size_t flow_watch_drop_session(struct flow_watches *w, uint64_t session);
+/**
+ * Remove every watch whose cookie is not in @p live (sorted ascending, @p n_live
+ * entries) and call @p ended for it before it goes. @return how many ended.
+ */
+size_t flow_watch_sweep(struct flow_watches *w, const uint64_t *live, size_t n_live,
+			void (*ended)(void *ctx, const struct flow_watch *fw), void *ctx);
+void flow_watches_fini(struct flow_watches *w);
 
 /** Parse a verdict word of an answer: "permit", "block", "continue". @return 0/1/2 or -EINVAL. */
 int pend_verdict_parse(const char *s);

@@ -85,6 +85,15 @@ static void on_notify(void *ctx, const struct lfp_callout_notify *n)
 	fflush(stdout);
 }
 
+/* the seed's WallFlowDeleteFn: a flow the callout permitted has ended */
+static void on_flow_delete(void *ctx, const struct lfp_flow_delete *fd)
+{
+	(void)ctx;
+	printf("[WFP] flow deleted: id=%" PRIu64 ", cookie=%" PRIu64 ", callout=%s, Protocol=%s\n",
+	       fd->id, fd->cookie, fd->callout, !strcmp(fd->proto, "tcp") ? "TCP" : fd->proto);
+	fflush(stdout);
+}
+
 static int fail(const char *what, int r, struct lfp_diags *diags)
 {
 	fprintf(stderr, "seed_callout: %s: %s\n", what, strerror(-r));
@@ -128,6 +137,7 @@ int main(int argc, char **argv)
 	if (r)
 		return fail("open session (FwpmEngineOpen)", r, &diags);
 	lfp_session_on_classify(sd.s, on_classify, on_notify, &sd);
+	lfp_session_on_flow_delete(sd.s, on_flow_delete, &sd);
 	r = lfp_txn_begin(sd.s, &diags);
 	if (r)
 		return fail("begin (FwpmTransactionBegin)", r, &diags);

@@ -35,6 +35,8 @@ struct lfp_session {
 	lfp_classify_fn classify_cb; /* callouts: classify requests, notifications */
 	lfp_callout_notify_fn notify_cb;
 	void *classify_ctx;
+	lfp_flow_delete_fn flow_delete_cb;
+	void *flow_delete_ctx;
 };
 
 static const char *lifetime_name(enum lfp_obj_lifetime lt)
@@ -121,7 +123,8 @@ static bool deliverable(const struct lfp_session *s, const json_t *j)
 {
 	return (s->cb && json_is_object(json_object_get(j, "filter_change"))) ||
 	       (s->classify_cb && (json_is_object(json_object_get(j, "classify")) ||
-				   json_is_object(json_object_get(j, "callout_notify"))));
+				   json_is_object(json_object_get(j, "callout_notify")))) ||
+	       (s->flow_delete_cb && json_is_object(json_object_get(j, "callout_flow_deleted")));
 }
 
 /* a line that is not a reply: keep what dispatch delivers, drop anything else */
@@ -630,8 +633,25 @@ static void deliver_notify(struct lfp_session *s, const json_t *c)
 		s->notify_cb(s->classify_ctx, &n);
 }
 
+static void deliver_flow_delete(struct lfp_session *s, const json_t *c)
+{
+	struct lfp_flow_delete fd = {
+		.id = get_u64(c, "id"),
+		.cookie = get_u64(c, "cookie"),
+		.callout = json_string_value(json_object_get(c, "callout")) ?: "",
+		.proto = json_string_value(json_object_get(c, "proto")) ?: "",
+	};
+
+	if (s->flow_delete_cb)
+		s->flow_delete_cb(s->flow_delete_ctx, &fd);
+}
+
 static void deliver(struct lfp_session *s, const json_t *j)
 {
+	if (json_is_object(json_object_get(j, "callout_flow_deleted"))) {
+		deliver_flow_delete(s, json_object_get(j, "callout_flow_deleted"));
+		return;
+	}
 	const json_t *c = json_object_get(j, "filter_change");
 
 	if (json_is_object(json_object_get(j, "classify"))) {
@@ -741,6 +761,15 @@ int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callo
 	s->classify_cb = cb;
 	s->notify_cb = notify;
 	s->classify_ctx = ctx;
+	return 0;
+}
+
+int lfp_session_on_flow_delete(struct lfp_session *s, lfp_flow_delete_fn cb, void *ctx)
+{
+	if (!cb)
+		return -EINVAL;
+	s->flow_delete_cb = cb;
+	s->flow_delete_ctx = ctx;
 	return 0;
 }
 

@@ -331,6 +331,25 @@ typedef void (*lfp_callout_notify_fn)(void *ctx, const struct lfp_callout_notify
 int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callout_notify_fn notify,
 			    void *ctx);
 
+/** A TCP flow one of the session's callouts permitted has ended (WFP flowDeleteFn). */
+struct lfp_flow_delete {
+	uint64_t id;	     /**< the classify request's id (lfp_classify_request.id) */
+	uint64_t cookie;     /**< the flow's socket cookie */
+	const char *callout; /**< which of the session's callouts permitted it */
+	const char *proto;   /**< "tcp" */
+};
+
+typedef void (*lfp_flow_delete_fn)(void *ctx, const struct lfp_flow_delete *fd);
+
+/**
+ * Be told through lfp_session_dispatch() when a TCP flow this session's
+ * callout answered permit ends: its socket is closed, aborted or in
+ * TIME_WAIT (lfpd looks every 250 ms, in its own network namespace). One
+ * notification per flow; flows of a callout that was not answered (timeout,
+ * session gone) are not watched. @return 0, -EINVAL for a NULL @p cb.
+ */
+int lfp_session_on_flow_delete(struct lfp_session *s, lfp_flow_delete_fn cb, void *ctx);
+
 enum lfp_callout_answer {
 	LFP_CALLOUT_PERMIT,
 	LFP_CALLOUT_BLOCK,

@@ -120,12 +120,52 @@ static void test_verdict_words(void **state)
 	assert_int_equal(pend_verdict_parse(NULL), -EINVAL);
 }
 
+/* flow-delete watches: a watch ends when its cookie is no longer live, once */
+static void note_ended(void *ctx, const struct flow_watch *fw)
+{
+	uint64_t *ids = ctx;
+
+	ids[ids[0]++ + 1] = fw->id;
+}
+
+static void test_flow_watch(void **state)
+{
+	struct flow_watches w = { 0 };
+	uint64_t ids[8] = { 0 };
+	const uint64_t live[] = { 5, 9, 30 };
+
+	(void)state;
+	assert_int_equal(flow_watch_add(&w, 0, 1, 7, "c"), -EINVAL);
+	assert_int_equal(flow_watch_add(&w, 5, 1, 0, "c"), -EINVAL);
+	assert_int_equal(flow_watch_add(&w, 5, 1, 7, "c"), 0);
+	assert_int_equal(flow_watch_add(&w, 6, 2, 7, "c"), 0);
+	assert_int_equal(flow_watch_add(&w, 9, 3, 8, "d"), 0);
+	assert_int_equal(flow_watch_add(&w, 10, 4, 8, "d"), 0);
+	/* 6 and 10 are gone: their requests 2 and 4 end, 5 and 9 stay */
+	assert_int_equal(flow_watch_sweep(&w, live, 3, note_ended, ids), 2);
+	assert_int_equal(ids[0], 2);
+	assert_true((ids[1] == 2 && ids[2] == 4) || (ids[1] == 4 && ids[2] == 2));
+	assert_int_equal(w.n, 2);
+	/* nothing more ended: no second notification */
+	assert_int_equal(flow_watch_sweep(&w, live, 3, note_ended, ids), 0);
+	/* a session that ends takes its watches along, unnotified */
+	assert_int_equal(flow_watch_drop_session(&w, 8), 1);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.v[0].id, 1);
+	/* no live sockets at all: everything ended */
+	assert_int_equal(flow_watch_sweep(&w, NULL, 0, note_ended, ids), 1);
+	assert_int_equal(ids[3], 1);
+	assert_int_equal(w.n, 0);
+	flow_watches_fini(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_verdict_words),
+		cmocka_unit_test(test_flow_watch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

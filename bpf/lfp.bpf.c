@@ -242,7 +242,8 @@ static __always_inline struct lfp_event *event_flow(__u8 verdict, __u64 filter_i
 	e->icmp_code = 0;
 	e->pad[0] = 0;
 	e->pad[1] = 0;
-	__builtin_memset(e->oaddr, 0, sizeof(e->oaddr) + sizeof(e->oport) + sizeof(e->pad2));
+	__builtin_memset(e->oaddr, 0,
+			 sizeof(e->oaddr) + sizeof(e->oport) + sizeof(e->pad2) + sizeof(e->reason));
 	return e;
 }
 
@@ -931,6 +932,7 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 
 #include "packet.bpf.h"
 #include "netfilter.bpf.h"
+#include "discard.bpf.h"
 
 /* IPv4 / IPv6 + UDP header fields the egress hook needs. */
 struct pkt {

@@ -152,6 +152,8 @@ enum lfp_stat {
 enum lfp_event_type {
 	LFP_EV_CLASSIFY = 1, /* an ALE classification (connect, first UDP datagram) */
 	LFP_EV_EXEC = 2,     /* a process in scope exec'd a binary not seen before */
+	LFP_EV_DISCARD = 3,  /* the kernel dropped a packet of lfpd's netns (skb:kfree_skb);
+				struct lfp_event with reason set (bpf/discard.bpf.h) */
 };
 
 struct lfp_event {
@@ -180,7 +182,8 @@ struct lfp_event {
 	char comm[16]; /* display only; identity is exe_dev/exe_ino */
 	__u8 oaddr[16]; /* original destination of a redirected flow (flags redirected) */
 	__u16 oport;
-	__u8 pad2[6];
+	__u8 pad2[2];
+	__u32 reason; /* LFP_EV_DISCARD: the kernel's enum skb_drop_reason value, else 0 */
 };
 
 /* LFP_EV_EXEC: pid + exe identity + the filename given to execve (display) */

@@ -62,6 +62,15 @@ struct hook_desc {
 	int nf_pf, nf_hook; /* HOOK_NF */
 };
 
+/* The inode of lfpd's own network namespace: the discard tracepoint reports
+ * drops there only. 0 (unknown) makes it report nothing. */
+static __u32 discard_netns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (__u32)st.st_ino;
+}
+
 static const struct hook_desc hook_descs[] = {
 	/* connect-redirect first: cgroup programs of one hook run in attach order,
 	 * and auth-connect must see the rewritten destination (WFP's order) */
@@ -106,6 +115,8 @@ static const struct hook_desc hook_descs[] = {
 	{ "nf-forward4", "lfp_nf_fwd", LFP_LAYER_IPFORWARD, HOOK_NF, NFPROTO_IPV4_, NF_FORWARD_ },
 	{ "nf-forward6", "lfp_nf_fwd", LFP_LAYER_IPFORWARD, HOOK_NF, NFPROTO_IPV6_, NF_FORWARD_ },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
+	/* discard events: the kernel's drops in lfpd's netns (bpf/discard.bpf.h) */
+	{ "discard tracepoint skb:kfree_skb", "lfp_discard", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
 	 * the iterators end the sockets of blocked pends */
@@ -950,6 +961,7 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 	}
 	/* events the missing hooks would have completed go out early instead */
 	k->skel->data->lfp_late_tcp = hook_active(k, "sock_ops");
+	k->skel->data->lfp_discard_netns = discard_netns();
 	k->skel->data->lfp_late_udp = hook_active(k, "egress");
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		if ((hook_descs[i].flags & HOOK_REQUIRED) && !k->hooks[i].active) {

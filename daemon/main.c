@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "event.h"
+#include "discard.h"
 #include "kern.h"
 #include "lfpd.h"
 #include "pend.h"
@@ -376,7 +377,7 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 		exe_cache_learn(&d->exes, (pid_t)xe->pid, xe->exe_dev, xe->exe_ino, fn);
 		return 0;
 	}
-	if (ke->type != LFP_EV_CLASSIFY || size < sizeof(*ke))
+	if ((ke->type != LFP_EV_CLASSIFY && ke->type != LFP_EV_DISCARD) || size < sizeof(*ke))
 		return 0;
 	publish_event(d, ke, NULL);
 	return 0;
@@ -453,6 +454,12 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 		   ke->layer == LFP_LAYER_OUTBOUND_ICMP_ERROR;
 	rec.icmp_type = ke->icmp_type;
 	rec.icmp_code = ke->icmp_code;
+	if (ke->type == LFP_EV_DISCARD) {
+		rec.verdict = "discard";
+		rec.layer = "discard";
+		rec.icmp = ke->proto == 1 || ke->proto == 58;
+		rec.reason = discard_reason_name(ke->reason);
+	}
 	if (d->opts.foreground && !d->opts.quiet) {
 		char line[1024];
 

@@ -54,6 +54,8 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 	}
 	if (e->note)
 		json_object_set_new(j, "note", json_string(e->note));
+	if (e->reason)
+		json_object_set_new(j, "reason", json_string(e->reason));
 	if (e->icmp) {
 		json_object_set_new(j, "icmp_type", json_integer(e->icmp_type));
 		json_object_set_new(j, "icmp_code", json_integer(e->icmp_code));
@@ -113,6 +115,7 @@ int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
 	e->bytes_out = jint(j, "bytes_out");
 	e->bytes_in = jint(j, "bytes_in");
 	e->note = jstr(j, "note");
+	e->reason = jstr(j, "reason");
 	e->icmp = json_is_integer(json_object_get(j, "icmp_type"));
 	e->icmp_type = (uint8_t)jint(j, "icmp_type");
 	e->icmp_code = (uint8_t)jint(j, "icmp_code");
@@ -154,11 +157,12 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 		snprintf(icmp, sizeof(icmp), " icmp=%u/%u", e->icmp_type, e->icmp_code);
 	return snprintf(buf, size,
 			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s "
-			"remote=%s%s%s%s%s%s%s%s",
+			"remote=%s%s%s%s%s%s%s%s%s%s",
 			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
 			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
 			e->proto ? e->proto : "?", loc, rem, icmp, orig, e->flags[0] ? " flags=" : "",
-			e->flags, bytes, e->note ? " note=" : "", e->note ? e->note : "");
+			e->flags, bytes, e->note ? " note=" : "", e->note ? e->note : "",
+			e->reason ? " reason=" : "", e->reason ? e->reason : "");
 }
 
 void lfp_event_flags_format(uint32_t flags, char *buf, size_t size)

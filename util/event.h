@@ -35,6 +35,7 @@ struct lfp_event_rec {
 	const char *note;	      /**< redirector: the upstream, or why the flow failed; or NULL */
 	bool icmp;	/**< ICMP or ICMPv6: icmp_type and icmp_code are set */
 	uint8_t icmp_type, icmp_code;
+	const char *reason; /**< a discard: the kernel's drop reason ("NO_SOCKET"), or NULL */
 };
 
 /** Names of the LFP_CF_* bits in @p flags joined with '+' ("" for none). */

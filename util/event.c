@@ -160,9 +160,10 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 			"remote=%s%s%s%s%s%s%s%s%s%s",
 			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
 			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
-			e->proto ? e->proto : "?", loc, rem, icmp, orig, e->flags[0] ? " flags=" : "",
-			e->flags, bytes, e->note ? " note=" : "", e->note ? e->note : "",
-			e->reason ? " reason=" : "", e->reason ? e->reason : "");
+			e->proto ? e->proto : "?", loc, rem, icmp, orig,
+			e->flags[0] ? " flags=" : "", e->flags, bytes, e->note ? " note=" : "",
+			e->note ? e->note : "", e->reason ? " reason=" : "",
+			e->reason ? e->reason : "");
 }
 
 void lfp_event_flags_format(uint32_t flags, char *buf, size_t size)

@@ -899,9 +899,9 @@ static void test_open_fresh(void **state)
 	assert_false(st.adopted);
 	assert_int_equal(st.gen, 0);
 	/* connect-redirect's 10, the cgroup hooks, the listen callback (sock_ops again),
-	 * exec, discard (skb:kfree_skb), reauth tcp, pend match and pend match in (pinned for iptables), the two pend end
-	 * iterators, auth-recv-accept's three (ingress, sock_ops, the iterator again),
-	 * resource-assignment's post_bind4/6 and sock_create, the established and
+	 * exec, discard (skb:kfree_skb), reauth tcp, pend match and pend match in (pinned for
+	 * iptables), the two pend end iterators, auth-recv-accept's three (ingress, sock_ops, the
+	 * iterator again), resource-assignment's post_bind4/6 and sock_create, the established and
 	 * state callbacks (sock_ops again), bind-redirect's bind4/6, the packet layers
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
 	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD

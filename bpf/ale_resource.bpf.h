@@ -6,9 +6,12 @@
  * and can refuse: the system call fails with EPERM. Included by lfp.bpf.c
  * after its helpers. docs/kernel.md, "resource-assignment", describes it.
  *
- * Implicit binds (the port the kernel picks at connect or at the first
- * send) are not classified here: classifying them at connect would cost
- * every connect a second classification.
+ * Implicit binds (the port the kernel picks at connect() or at the first
+ * sendmsg() of an unbound socket) are classified here too, from the
+ * connect4/6 and sendmsg4/6 programs, before auth-connect (WFP's order),
+ * with `flags implicit-bind` and local port 0: only while the active
+ * generation has filters at resource-assignment, so connects pay nothing
+ * when nobody filters the layer.
  */
 #pragma once
 
@@ -23,6 +26,7 @@
 #define ALE_RES_CREATE 0 /* sock_create: nothing is bound yet */
 #define ALE_RES_BIND4  4 /* post_bind4: src_ip4 and src_port are readable */
 #define ALE_RES_BIND6  6 /* post_bind6: src_ip6 and src_port */
+#define ALE_RES_IMPLICIT 8 /* connect/sendmsg's socket (a PTR_TO_SOCKET): no port chosen yet */
 
 /*
  * One classification at resource-assignment. @mode is a constant at each
@@ -32,7 +36,7 @@
  * (sockets and binds are not connections: the global switch is not about
  * them). No scratch slot: fail closed. @return 1 to allow, 0 to refuse.
  */
-static __always_inline int ale_resource(struct bpf_sock *sk, int mode)
+static __always_inline int ale_resource(struct bpf_sock *sk, int mode, __u64 cookie)
 {
 	struct lfp_eval_out *out;
 	struct lfp_eval_in *in;
@@ -71,9 +75,26 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode)
 		barrier_var(w3);
 		addr_v6(in->laddr, w0, w1, w2, w3);
 		in->lport = sk->src_port;
+	} else if (mode == ALE_RES_IMPLICIT && family == AF_INET6) {
+		/* the address bound, if any (often none yet); the port is the
+		 * kernel's choice, made after this hook: 0 */
+		__u32 w0 = sk->src_ip6[0], w1, w2, w3;
+
+		barrier_var(w0);
+		w1 = sk->src_ip6[1];
+		barrier_var(w1);
+		w2 = sk->src_ip6[2];
+		barrier_var(w2);
+		w3 = sk->src_ip6[3];
+		barrier_var(w3);
+		addr_v6(in->laddr, w0, w1, w2, w3);
+	} else if (mode == ALE_RES_IMPLICIT) {
+		addr_v4mapped(in->laddr, sk->src_ip4);
 	} else if (family == AF_INET) {
 		addr_v4mapped(in->laddr, 0); /* nothing bound: the family's unspecified address */
 	}
+	if (mode == ALE_RES_IMPLICIT)
+		in->flags |= LFP_CF_IMPLICIT_BIND;
 	in->ipver = family == AF_INET6 && !addr_is_v4mapped(in->laddr) ? 6 : 4;
 	if (type == SOCK_RAW)
 		in->flags |= LFP_CF_RAW;
@@ -89,7 +110,7 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode)
 		if (in->ipver == 4)
 			addr_v4mapped(in->oaddr, 0);
 		e = event_flow(out->verdict, out_filter_id(out), in->flags, in->proto, in->laddr,
-			       in->lport, in->oaddr, 0, bpf_get_socket_cookie(sk));
+			       in->lport, in->oaddr, 0, cookie);
 		if (e) {
 			e->layer = LFP_LAYER_RESOURCE_ASSIGNMENT;
 			e->ipver = in->ipver;
@@ -101,10 +122,11 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode)
 	 * A UDP server that only binds and receives never runs connect or
 	 * sendmsg: stamp its owner here for the auth-recv-accept
 	 * classification of its first datagrams (ingress runs in softirq).
-	 * Only explicit binds get here, so storage is allocated for servers,
-	 * not for every client socket.
+	 * Only explicit binds, so storage is allocated for servers, not for
+	 * every client socket (connect and sendmsg stamp their own).
 	 */
-	if (allow && mode != ALE_RES_CREATE && in->proto == IPPROTO_UDP) {
+	if (allow && (mode == ALE_RES_BIND4 || mode == ALE_RES_BIND6) &&
+	    in->proto == IPPROTO_UDP) {
 		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!s) {
 			stat_inc(LFP_STAT_ERRORS);
@@ -127,5 +149,39 @@ static __always_inline int ale_sock_create(struct bpf_sock *sk)
 	if (type != SOCK_RAW &&
 	    !(type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)))
 		return 1;
-	return ale_resource(sk, ALE_RES_CREATE);
+	return ale_resource(sk, ALE_RES_CREATE, bpf_get_socket_cookie(sk));
+}
+
+/*
+ * The implicit bind of a connect() (TCP, UDP: the kernel picks the port
+ * after this hook) or of an unbound UDP socket's first sendmsg() (the
+ * kernel has just picked it: the socket has no record yet, which every
+ * explicit bind, connect and earlier send leaves). Called only while
+ * resource-assignment has filters. A global function: the evaluator is
+ * verified once here, not inlined a second time into connect and sendmsg.
+ * @return 1 to go on to auth-connect, 0 to refuse with EPERM.
+ */
+static __always_inline int ale_implicit_bind(struct bpf_sock_addr *ctx, int from_send)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u32 proto, port;
+	struct lfp_sk *s;
+
+	if (!sk)
+		return 1;
+	proto = sk->protocol;
+	barrier_var(proto);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 1;
+	if (from_send) {
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+		if (s && s->pid)
+			return 1;
+	} else {
+		port = sk->src_port;
+		barrier_var(port);
+		if (port)
+			return 1;
+	}
+	return ale_resource(sk, ALE_RES_IMPLICIT, bpf_get_socket_cookie(ctx));
 }

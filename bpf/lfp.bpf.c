@@ -547,13 +547,21 @@ static __always_inline int connect_classify(struct bpf_sock_addr *ctx, bool v6, 
 	return connect_sk(ctx, sc, allow);
 }
 
+/* implicit binds at resource-assignment (ale_resource.bpf.h, ale_flow.bpf.h) */
+static __always_inline bool ale_layer_used(__u32 layer);
+static __always_inline int ale_implicit_bind(struct bpf_sock_addr *ctx, int from_send);
+
 /* No free scratch slot (more classifications preempted on this CPU than
- * slots): fail closed and count it; never let a flow through unjudged. */
+ * slots): fail closed and count it; never let a flow through unjudged.
+ * The implicit bind goes first (resource-assignment before auth-connect). */
 static __always_inline int ale_connect(struct bpf_sock_addr *ctx, bool v6)
 {
-	struct scratch *sc = scratch_get();
+	struct scratch *sc;
 	int allow;
 
+	if (ale_layer_used(LFP_LAYER_RESOURCE_ASSIGNMENT) && !ale_implicit_bind(ctx, 0))
+		return 0;
+	sc = scratch_get();
 	if (!sc) {
 		stat_inc(LFP_STAT_ERRORS);
 		return 0;
@@ -698,6 +706,10 @@ static __always_inline int ale_sendmsg(struct bpf_sock_addr *ctx, bool v6)
 	struct scratch *sc;
 	int c, allow;
 
+	/* the socket's first send follows its implicit bind: resource-assignment
+	 * first (a socket with a record is not new) */
+	if (ale_layer_used(LFP_LAYER_RESOURCE_ASSIGNMENT) && !ale_implicit_bind(ctx, 1))
+		return 0;
 	sc = scratch_get();
 	if (!sc) {
 		stat_inc(LFP_STAT_ERRORS);
@@ -1299,13 +1311,13 @@ out:
 SEC("cgroup/post_bind4")
 int lfp_post_bind4(struct bpf_sock *sk)
 {
-	return ale_resource(sk, ALE_RES_BIND4);
+	return ale_resource(sk, ALE_RES_BIND4, bpf_get_socket_cookie(sk));
 }
 
 SEC("cgroup/post_bind6")
 int lfp_post_bind6(struct bpf_sock *sk)
 {
-	return ale_resource(sk, ALE_RES_BIND6);
+	return ale_resource(sk, ALE_RES_BIND6, bpf_get_socket_cookie(sk));
 }
 
 /* bind-redirect (ale_bind.bpf.h): `redirect to H:P` rewrites a bind's local end */

@@ -135,6 +135,9 @@ static const struct hook_desc hook_descs[] = {
 	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
 	{ "post_bind6", "lfp_post_bind6", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
 	{ "sock_create", "lfp_sock_create", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },
+	/* implicit binds: connect and the first send of an unbound socket, before auth-connect */
+	{ "connect4/6 implicit bind", "lfp_connect4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_ALIAS },
+	{ "sendmsg4/6 implicit bind", "lfp_sendmsg4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_ALIAS },
 	{ "bind4", "lfp_bind4", LFP_LAYER_BIND_REDIRECT, HOOK_CGROUP },
 	{ "bind6", "lfp_bind6", LFP_LAYER_BIND_REDIRECT, HOOK_CGROUP },
 	/* observe only: events of the flows a `log` filter at these layers decides */

@@ -54,7 +54,8 @@ static const struct lfp_layer_info layers[LFP_LAYER_COUNT] = {
 	[LFP_LAYER_RESOURCE_ASSIGNMENT] = { LFP_LAYER_RESOURCE_ASSIGNMENT, "resource-assignment",
 					    "ALE_RESOURCE_ASSIGNMENT",
 					    "cgroup sock_create (raw, ICMP sockets), post_bind4/6 "
-					    "(explicit binds; implicit binds are not classified)",
+					    "(explicit binds), connect4/6 and sendmsg4/6 (implicit "
+					    "binds, local port 0)",
 					    F_WHO | F_IP | F_LOCAL | B(LFP_F_FLAGS), A_AUTH, false,
 					    "a socket is created or bound" },
 	[LFP_LAYER_BIND_REDIRECT] = { LFP_LAYER_BIND_REDIRECT, "bind-redirect", "ALE_BIND_REDIRECT",

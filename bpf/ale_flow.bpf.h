@@ -7,7 +7,8 @@
  * handshake), and its endpoint closes at STATE_CB with the new state
  * TCP_CLOSE (a callback the kernel calls only for sockets that asked for
  * it, which established sockets do while some filter is at
- * endpoint-closure). Nothing is refused here: the verdict only decides
+ * endpoint-closure); a UDP socket's endpoint closes at
+ * cgroup/sock_release (ale_sock_release). Nothing is refused here: the verdict only decides
  * whether an event goes out (a filter with `log`). Included by lfp.bpf.c
  * after its helpers and ale_accept.bpf.h. docs/kernel.md, "flow-established
  * and endpoint-closure", describes it.
@@ -143,4 +144,76 @@ static __always_inline void ale_flow_cb(struct bpf_sock_ops *ctx)
 							       BPF_SOCK_OPS_STATE_CB_FLAG);
 	}
 	ale_flow_event(ctx, layer, dir);
+}
+
+/*
+ * cgroup/sock_release (close() of the last reference, process context,
+ * before the protocol's close: the addresses are still there):
+ * endpoint-closure of UDP sockets, which have no state callback. Only a
+ * socket with a record (an owner stamped by connect, a send or an explicit
+ * bind) had a flow; one nobody used is no endpoint. TCP stays with
+ * STATE_CB (one event per closure). The local end is read from the kernel's
+ * socket: this attach type may not read src_* from its context. Observe
+ * only: @return is always 1.
+ */
+static __always_inline int ale_sock_release(struct bpf_sock *sk)
+{
+	__u32 proto = sk->protocol, family = sk->family;
+	struct sock *ks = (struct sock *)sk;
+	struct lfp_eval_out *out;
+	struct lfp_eval_in *in;
+	struct scratch *sc;
+	struct lfp_event *e;
+	struct lfp_sk *s;
+
+	barrier_var(proto);
+	barrier_var(family);
+	if (proto != IPPROTO_UDP || !ale_layer_used(LFP_LAYER_ENDPOINT_CLOSURE))
+		return 1;
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (!s || !s->pid)
+		return 1;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 1;
+	}
+	in = &sc->in;
+	out = &sc->out;
+	in->layer = LFP_LAYER_ENDPOINT_CLOSURE;
+	in->direction = s->inbound ? LFP_DIR_INBOUND : LFP_DIR_OUTBOUND;
+	in->proto = IPPROTO_UDP;
+	in->lport = BPF_CORE_READ(ks, __sk_common.skc_num);
+	in->rport = bpf_ntohs(BPF_CORE_READ(ks, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		addr_v4mapped(in->laddr, BPF_CORE_READ(ks, __sk_common.skc_rcv_saddr));
+		addr_v4mapped(in->raddr, BPF_CORE_READ(ks, __sk_common.skc_daddr));
+	} else {
+		bpf_core_read(in->laddr, 16, &ks->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(in->raddr, 16, &ks->__sk_common.skc_v6_daddr);
+	}
+	in->ipver = family == AF_INET || addr_is_v4mapped(in->raddr) ? 4 : 6;
+	if (addr_is_loopback(in->raddr) || addr_is_loopback(in->laddr))
+		in->flags |= LFP_CF_LOOPBACK;
+	in->flags |= s->cflags & ~LFP_CF_REAUTHORIZE;
+	in->pid = s->pid;
+	in->uid = s->uid;
+	in->gid = s->gid;
+	in->cgroup = s->cgroup;
+	in->app_dev = s->exe_dev;
+	in->app_ino = s->exe_ino;
+	lfp_classify(in, out, &sc->gen);
+	if (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG) &&
+	    !(out->kf.flags & LFP_FF_NOLOG)) {
+		e = event_flow(out->verdict, out_filter_id(out), in->flags, IPPROTO_UDP, in->laddr,
+			       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(sk));
+		if (e) {
+			e->layer = LFP_LAYER_ENDPOINT_CLOSURE;
+			e->ipver = in->ipver;
+			event_who_sk(e, s);
+			ring_submit(e);
+		}
+	}
+	scratch_put(sc);
+	return 1;
 }

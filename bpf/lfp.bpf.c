@@ -1333,6 +1333,13 @@ int lfp_bind6(struct bpf_sock_addr *ctx)
 	return ale_bind_redirect(ctx, true);
 }
 
+/* endpoint-closure of UDP sockets (ale_flow.bpf.h) */
+SEC("cgroup/sock_release")
+int lfp_sock_release(struct bpf_sock *sk)
+{
+	return ale_sock_release(sk);
+}
+
 SEC("cgroup/sock_create")
 int lfp_sock_create(struct bpf_sock *sk)
 {

@@ -143,6 +143,7 @@ static const struct hook_desc hook_descs[] = {
 	/* observe only: events of the flows a `log` filter at these layers decides */
 	{ "sock_ops established callbacks", "lfp_sockops", LFP_LAYER_FLOW_ESTABLISHED, HOOK_ALIAS },
 	{ "sock_ops state callback", "lfp_sockops", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_ALIAS },
+	{ "sock_release", "lfp_sock_release", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_CGROUP },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))

@@ -100,7 +100,7 @@ static const struct lfp_layer_info layers[LFP_LAYER_COUNT] = {
 					 "a flow is established" },
 	[LFP_LAYER_ENDPOINT_CLOSURE] = { LFP_LAYER_ENDPOINT_CLOSURE, "endpoint-closure",
 					 "ALE_ENDPOINT_CLOSURE",
-					 "sock_ops state callback, TCP (observe only)",
+					 "sock_ops state callback (TCP), cgroup sock_release (UDP); observe only",
 					 F_WHO | F_IP | F_LOCAL | F_REMOTE | B(LFP_F_FLAGS),
 					 A(LFP_ACT_PERMIT) | A(LFP_ACT_CALLOUT), false,
 					 "an endpoint is closed" },

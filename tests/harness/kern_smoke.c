@@ -902,12 +902,12 @@ static void test_open_fresh(void **state)
 	 * exec, discard (skb:kfree_skb), reauth tcp, pend match and pend match in (pinned for
 	 * iptables), the two pend end iterators, auth-recv-accept's three (ingress, sock_ops, the
 	 * iterator again), resource-assignment's post_bind4/6 and sock_create (and connect4/6,
-	 * sendmsg4/6 again for implicit binds), the established and
-	 * state callbacks (sock_ops again), bind-redirect's bind4/6, the packet layers
+	 * sendmsg4/6 again for implicit binds), the established and state callbacks (sock_ops
+	 * again), sock_release (UDP endpoint-closure), bind-redirect's bind4/6, the packet layers
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
 	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
 	 * (IPv4, IPv6) */
-	assert_int_equal(st.n_hooks, 51);
+	assert_int_equal(st.n_hooks, 52);
 	assert_int_equal(hook(&st, "discard tracepoint skb:kfree_skb")->layer, -1);
 	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
 	assert_int_equal(hook(&st, "packet-ingress ip")->layer, LFP_LAYER_INBOUND_IPPACKET);
@@ -924,6 +924,7 @@ static void test_open_fresh(void **state)
 	assert_int_equal(hook(&st, "sendmsg4/6 implicit bind")->layer,
 			 LFP_LAYER_RESOURCE_ASSIGNMENT);
 	assert_int_equal(hook(&st, "sock_ops state callback")->layer, LFP_LAYER_ENDPOINT_CLOSURE);
+	assert_int_equal(hook(&st, "sock_release")->layer, LFP_LAYER_ENDPOINT_CLOSURE);
 	for (size_t i = 0; i < st.n_hooks; i++) {
 		/* netfilter links are per namespace, and this test opens the kernel
 		 * side in the machine's: never asked for, reported as such */

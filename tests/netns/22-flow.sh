@@ -58,7 +58,7 @@ for l in flow-established endpoint-closure; do
 print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == sys.argv[1]][0])' $l)"
 done
 t_expect "status: the mechanisms are the sock_ops callbacks" \
-	"sock_ops established callbacks|sock_ops state callback" "$(echo "$st" | $PY -c 'import json,sys
+	"sock_ops established callbacks|sock_ops state callback + sock_release" "$(echo "$st" | $PY -c 'import json,sys
 m = {l["name"]: l["mechanism"] for l in json.load(sys.stdin)["layers"]}
 print(m["flow-established"] + "|" + m["endpoint-closure"])')"
 

@@ -595,6 +595,52 @@ static int parse_tuple(const uint8_t *pkt, int len, struct lfp_pend_tuple *t)
 
 static int parse_tuple(const uint8_t *pkt, int len, struct lfp_pend_tuple *t);
 
+/*
+ * Hold packet @id of the flow whose kernel record is @key (@klen bytes: a
+ * pend key outbound, the 5-tuple inbound) with value @v: beside the flow's
+ * earlier packets when it is held already, else as a new held flow. The key
+ * is compared zero-padded to the table's key size, so both kinds of key
+ * find their flow (and a short key never compares bytes past its end).
+ */
+static int pend_hold(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const void *key,
+		     size_t klen, const struct lfp_pend_val *v, const struct lfp_pend_tuple *flow,
+		     bool inbound)
+{
+	struct pend *p = d->pend;
+	uint8_t kbuf[sizeof(((struct pend_flow *)0)->key)] = { 0 };
+	struct pend_flow *f;
+
+	if (v->state != LFP_PEND_WAITING)
+		return nfq_set_verdict(qh, id, v->state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP,
+				       0, NULL);
+	memcpy(kbuf, key, klen < sizeof(kbuf) ? klen : sizeof(kbuf));
+	f = pend_table_find_key(&p->table, kbuf);
+	if (f) {
+		if (f->n_pkts == PEND_PKTS_MAX) {
+			p->pkts_dropped++;
+			return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+		}
+		f->pkts[f->n_pkts++] = id;
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
+	memcpy(f->key, kbuf, sizeof(kbuf));
+	memcpy(f->val, v, sizeof(*v));
+	f->inbound = inbound;
+	f->proto = flow->proto;
+	memcpy(f->raddr, flow->raddr, 16);
+	memcpy(f->laddr, flow->laddr, 16);
+	f->rport = flow->rport;
+	f->lport = flow->lport;
+	f->pkts[f->n_pkts++] = id;
+	flow_start(d, f);
+	return 0;
+}
+
 /* A retry of an inbound flow the ingress hook recorded (INPUT, lfp_pend_in_match). */
 static int on_packet_in(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const uint8_t *pkt,
 			int len)
@@ -602,7 +648,6 @@ static int on_packet_in(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, co
 	struct pend *p = d->pend;
 	struct lfp_pend_tuple t, in;
 	struct lfp_pend_val v;
-	struct pend_flow *f;
 
 	/* parse_tuple reads source as local: swap for a packet coming in */
 	if (len < 0 || parse_tuple(pkt, len, &t)) {
@@ -619,34 +664,7 @@ static int on_packet_in(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, co
 		p->pkts_dropped++;
 		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
 	}
-	if (v.state != LFP_PEND_WAITING)
-		return nfq_set_verdict(qh, id, v.state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP, 0,
-				       NULL);
-	f = pend_table_find_key(&p->table, &in);
-	if (f) {
-		if (f->n_pkts == PEND_PKTS_MAX) {
-			p->pkts_dropped++;
-			return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
-		}
-		f->pkts[f->n_pkts++] = id;
-		return 0;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		p->pkts_dropped++;
-		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
-	}
-	memcpy(f->key, &in, sizeof(in));
-	memcpy(f->val, &v, sizeof(v));
-	f->inbound = true;
-	f->proto = in.proto;
-	memcpy(f->raddr, in.raddr, 16);
-	memcpy(f->laddr, in.laddr, 16);
-	f->rport = in.rport;
-	f->lport = in.lport;
-	f->pkts[f->n_pkts++] = id;
-	flow_start(d, f);
-	return 0;
+	return pend_hold(d, qh, id, &in, sizeof(in), &v, &in, true);
 }
 
 static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa,
@@ -655,10 +673,9 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq
 	struct lfpd *d = data;
 	struct pend *p = d->pend;
 	struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
-	struct lfp_pend_tuple t;
+	struct lfp_pend_tuple t, flow = { 0 };
 	struct lfp_pend_key k;
 	struct lfp_pend_val v;
-	struct pend_flow *f;
 	unsigned char *pkt;
 	uint32_t id;
 	int len;
@@ -677,33 +694,13 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq
 	}
 	if (bpf_map_lookup_elem(p->m.pend, &k, &v)) /* completed with permit meanwhile */
 		return nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL);
-	if (v.state != LFP_PEND_WAITING)
-		return nfq_set_verdict(qh, id, v.state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP, 0,
-				       NULL);
-	f = pend_table_find_key(&p->table, &k);
-	if (f) {
-		if (f->n_pkts == PEND_PKTS_MAX) {
-			p->pkts_dropped++;
-			return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
-		}
-		f->pkts[f->n_pkts++] = id;
-		return 0;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		p->pkts_dropped++;
-		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
-	}
-	memcpy(f->key, &k, sizeof(k));
-	memcpy(f->val, &v, sizeof(v));
-	f->proto = k.proto;
-	memcpy(f->raddr, k.raddr, 16);
-	f->rport = k.rport;
-	memcpy(f->laddr, t.laddr, 16);
-	f->lport = t.lport;
-	f->pkts[f->n_pkts++] = id;
-	flow_start(d, f);
-	return 0;
+	/* the flow as the table shows it: remote from the record, local end from the packet */
+	memcpy(flow.raddr, k.raddr, 16);
+	flow.rport = k.rport;
+	memcpy(flow.laddr, t.laddr, 16);
+	flow.lport = t.lport;
+	flow.proto = k.proto;
+	return pend_hold(d, qh, id, &k, sizeof(k), &v, &flow, false);
 }
 
 int pend_init(struct lfpd *d, uint32_t queue, uint32_t queue_max)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "explain.h"
 
 static void print_result(struct cli *cli, json_t *res)
 {
@@ -67,59 +68,16 @@ static void print_result(struct cli *cli, json_t *res)
 	}
 }
 
-static json_t *filter_ref(const struct lfp_filter *f)
-{
-	if (!f)
-		return json_null();
-	return json_pack("{s:I, s:s?}", "id", (json_int_t)f->id, "name", f->name);
-}
-
-/*
- * Which layer acts (as lfpd's explain says it): the layer that runs first
- * on the same operation, classified too; a redirect there comes first in
- * "acts".
- */
-static int explain_before(json_t *out, const struct lfp_policy *p, const struct lfp_conn *conn)
-{
-	struct lfp_classify_result pres = { 0 };
-	int pre = lfp_oracle_layer_before(conn->layer);
-	json_t *acts = json_array();
-	struct lfp_conn c2;
-	int r;
-
-	json_object_set_new(out, "before", json_null());
-	if (pre >= 0) {
-		c2 = *conn; /* borrowed: never finalized */
-		c2.layer = (enum lfp_layer)pre;
-		r = lfp_oracle_classify(p, &c2, &pres);
-		if (r) {
-			json_decref(acts);
-			return r;
-		}
-		json_object_set_new(out, "before",
-				    json_pack("{s:s, s:s, s:o}", "layer", lfp_layer_info(pre)->name,
-					      "verdict", lfp_verdict_name(pres.verdict), "filter",
-					      filter_ref(pres.filter)));
-		if (pres.verdict == LFP_V_REDIRECT)
-			json_array_append_new(acts, json_string(lfp_layer_info(pre)->name));
-		lfp_classify_result_fini(&pres);
-	}
-	json_array_append_new(acts, json_string(lfp_layer_info(conn->layer)->name));
-	json_object_set_new(out, "acts", acts);
-	return 0;
-}
-
 /* offline: ids in file order, the default sublayer added when the file lacks it */
 static int explain_offline(struct cli *cli, const char *file, const char *conn_text)
 {
 	LFP_OPTS(lfp_parse_opts, po, .file = file);
-	struct lfp_classify_result res = { 0 };
 	struct lfp_ruleset *rs = NULL;
 	struct lfp_diags d = { 0 };
 	struct lfp_conn conn = { 0 };
 	struct lfp_policy p = { 0 };
 	struct lfp_sublayer *subs = NULL;
-	json_t *out, *arr;
+	json_t *out;
 	char *text;
 	int r;
 
@@ -166,28 +124,8 @@ static int explain_offline(struct cli *cli, const char *file, const char *conn_t
 	r = lfp_conn_parse(conn_text, &conn, &d);
 	if (r)
 		goto diag;
-	r = lfp_oracle_classify(&p, &conn, &res);
-	if (r)
-		goto diag;
-	out = json_pack("{s:s, s:b, s:s, s:o}", "verdict", lfp_verdict_name(res.verdict), "hard",
-			res.hard, "layer", lfp_layer_info(conn.layer)->name, "filter",
-			filter_ref(res.filter));
-	arr = json_array();
-	for (size_t i = 0; i < res.n_subs; i++) {
-		const struct lfp_sublayer_result *s = &res.subs[i];
-		const char *ans = s->pend			    ? "pend"
-				  : s->answer.ans == LFP_ANS_PERMIT ? "permit"
-				  : s->answer.ans == LFP_ANS_BLOCK  ? "block"
-								    : "none";
-
-		json_array_append_new(
-			arr, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name", s->sublayer->name,
-				       "weight", s->sublayer->weight, "answer", ans, "hard",
-				       s->answer.hard, "filter", filter_ref(s->filter)));
-	}
-	json_object_set_new(out, "sublayers", arr);
-	lfp_classify_result_fini(&res);
-	r = explain_before(out, &p, &conn);
+	out = json_object();
+	r = lfp_explain_json(&p, &conn, out);
 	if (r) {
 		json_decref(out);
 		goto diag;

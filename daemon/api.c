@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "event.h"
+#include "explain.h"
 #include "exe.h"
 #include "kern.h"
 #include "lfpd.h"
@@ -962,66 +963,12 @@ static void conn_cgroup_ids(struct lfp_conn *c)
 	}
 }
 
-static json_t *filter_ref(const struct lfp_filter *f)
-{
-	if (!f)
-		return json_null();
-	return json_pack("{s:I, s:s?}", "id", (json_int_t)f->id, "name", f->name);
-}
-
-static const char *answer_name(const struct lfp_sublayer_result *s)
-{
-	if (s->pend)
-		return "pend";
-	return s->answer.ans == LFP_ANS_PERMIT	? "permit"
-	       : s->answer.ans == LFP_ANS_BLOCK ? "block"
-						: "none";
-}
-
-/*
- * Which layer acts: the layer that runs first on the same operation
- * (connect-redirect before auth-connect) classified too. A redirect there
- * means the layer asked about sees the rewritten operation: "acts" lists
- * both, in order, and "before" says how the first one decided.
- */
-static int explain_before(json_t *reply, const struct lfp_policy *p, const struct lfp_conn *conn)
-{
-	struct lfp_classify_result pres = { 0 };
-	int pre = lfp_oracle_layer_before(conn->layer);
-	json_t *acts = json_array();
-	struct lfp_conn c2;
-	int ret;
-
-	json_object_set_new(reply, "before", json_null());
-	if (pre >= 0) {
-		c2 = *conn; /* borrowed: never finalized */
-		c2.layer = (enum lfp_layer)pre;
-		ret = lfp_oracle_classify(p, &c2, &pres);
-		if (ret) {
-			json_decref(acts);
-			return ret;
-		}
-		json_object_set_new(reply, "before",
-				    json_pack("{s:s, s:s, s:o}", "layer", lfp_layer_info(pre)->name,
-					      "verdict", lfp_verdict_name(pres.verdict), "filter",
-					      filter_ref(pres.filter)));
-		if (pres.verdict == LFP_V_REDIRECT)
-			json_array_append_new(acts, json_string(lfp_layer_info(pre)->name));
-		lfp_classify_result_fini(&pres);
-	}
-	json_array_append_new(acts, json_string(lfp_layer_info(conn->layer)->name));
-	json_object_set_new(reply, "acts", acts);
-	return 0;
-}
-
 static int api_explain(struct api_req *r)
 {
-	struct lfp_classify_result res = { 0 };
 	struct lfp_conn conn = { 0 };
 	struct lfp_policy p;
 	const char *text;
 	struct stat st;
-	json_t *subs;
 	int ret;
 
 	if ((ret = need_text(r, &text)))
@@ -1037,27 +984,7 @@ static int api_explain(struct api_req *r)
 	ret = engine_policy_view(&r->d->eng, &p);
 	if (ret)
 		goto out;
-	ret = lfp_oracle_classify(&p, &conn, &res);
-	if (ret) {
-		engine_policy_free(&p);
-		goto out;
-	}
-	json_object_set_new(r->reply, "verdict", json_string(lfp_verdict_name(res.verdict)));
-	json_object_set_new(r->reply, "hard", json_boolean(res.hard));
-	json_object_set_new(r->reply, "layer", json_string(lfp_layer_info(conn.layer)->name));
-	json_object_set_new(r->reply, "filter", filter_ref(res.filter));
-	subs = json_array();
-	for (size_t i = 0; i < res.n_subs; i++) {
-		const struct lfp_sublayer_result *s = &res.subs[i];
-
-		json_array_append_new(
-			subs, json_pack("{s:s, s:i, s:s, s:b, s:o}", "name", s->sublayer->name,
-					"weight", s->sublayer->weight, "answer", answer_name(s),
-					"hard", s->answer.hard, "filter", filter_ref(s->filter)));
-	}
-	json_object_set_new(r->reply, "sublayers", subs);
-	lfp_classify_result_fini(&res);
-	ret = explain_before(r->reply, &p, &conn);
+	ret = lfp_explain_json(&p, &conn, r->reply);
 	engine_policy_free(&p);
 out:
 	lfp_conn_fini(&conn);

@@ -135,10 +135,28 @@ void redir_addr_from16(const __u8 *a, __u16 port, struct sockaddr_storage *ss)
 	}
 }
 
-static socklen_t ss_len(const struct sockaddr_storage *ss)
+socklen_t redir_ss_len(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					 : sizeof(struct sockaddr_in);
+}
+
+void redir_loopback(int family, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = htons(port);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = htons(port);
+	}
 }
 
 /* ---- events ---- */
@@ -639,7 +657,7 @@ static void on_accept(struct redir *r, int lfd)
 		setsockopt(c->fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->deadline_ms = redir_now_ms() + r->connect_timeout_ms;
 		c->st = C_CONNECTING;
-		if (connect(c->fd[1], (const struct sockaddr *)to, ss_len(to)) &&
+		if (connect(c->fd[1], (const struct sockaddr *)to, redir_ss_len(to)) &&
 		    errno != EINPROGRESS) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(errno));
 			conn_fail(r, c, why);
@@ -718,27 +736,14 @@ static int listen_on(int family, uint16_t port, int *fd_out, uint16_t *bound)
 	socklen_t len;
 	int fd, one = 1, r;
 
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		a->sin_port = htons(port);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_loopback;
-		a->sin6_port = htons(port);
-	}
+	redir_loopback(family, port, &ss);
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, ss_len(&ss)) || listen(fd, BACKLOG)) {
+	if (bind(fd, (struct sockaddr *)&ss, redir_ss_len(&ss)) || listen(fd, BACKLOG)) {
 		r = -errno;
 		close(fd);
 		return r;

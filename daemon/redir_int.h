@@ -3,6 +3,8 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include "redir.h"
 
 /** An upstream the policy named: ids are stable while lfpd runs, never reused. */
@@ -92,3 +94,9 @@ int redir_upstream_get(struct redir *r, uint32_t id, struct redir_url *url, char
 
 /** Free the upstream table. */
 void redir_upstreams_free(struct redir *r);
+
+/** The length of @p ss's address for its family (bind, connect, sendto). */
+socklen_t redir_ss_len(const struct sockaddr_storage *ss);
+
+/** Fill @p ss with the loopback address of @p family (AF_INET or AF_INET6) and @p port. */
+void redir_loopback(int family, uint16_t port, struct sockaddr_storage *ss);

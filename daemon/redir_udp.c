@@ -81,12 +81,6 @@ struct usess {
 
 static uint8_t dgram[UDGRAM_MAX]; /* relay thread only */
 
-static socklen_t sslen(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					 : sizeof(struct sockaddr_in);
-}
-
 static unsigned bucket(const struct lfp_redir_key *k)
 {
 	uint32_t h = 2166136261u;
@@ -104,26 +98,13 @@ static int bind_udp(int family, uint16_t port)
 	struct sockaddr_storage ss;
 	int fd, one = 1;
 
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		a->sin_port = htons(port);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_loopback;
-		a->sin6_port = htons(port);
-	}
+	redir_loopback(family, port, &ss);
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sslen(&ss))) {
+	if (bind(fd, (struct sockaddr *)&ss, redir_ss_len(&ss))) {
 		int e = -errno;
 
 		close(fd);
@@ -297,7 +278,7 @@ static int udp_to(const struct sockaddr_storage *to)
 
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (const struct sockaddr *)to, sslen(to))) {
+	if (connect(fd, (const struct sockaddr *)to, redir_ss_len(to))) {
 		int e = -errno;
 
 		close(fd);
@@ -525,7 +506,7 @@ static void sess_upstream(struct redir *r, struct usess *s)
 			n -= h;
 		}
 		if (sendto(s->slot->fd, p, (size_t)n, 0, (struct sockaddr *)&s->app,
-			   sslen(&s->app)) < 0)
+			   redir_ss_len(&s->app)) < 0)
 			s->dropped++;
 		else
 			s->bytes[1] += (uint64_t)n;

@@ -20,127 +20,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <lfp/oracle.h>
+#include "../common/gen.h"
 
-#define AC LFP_LAYER_AUTH_CONNECT
-
-/* ---- a small policy builder ---- */
-
-#define TP_MAX 32
-
-struct tp {
-	struct lfp_policy p;
-	struct lfp_sublayer sl[TP_MAX];
-	struct lfp_filter f[TP_MAX];
-	struct lfp_callout co[TP_MAX];
-	uint64_t next_id;
-};
-
-static struct tp *tp_new(void)
-{
-	struct tp *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	t->p.sublayers = t->sl;
-	t->p.filters = t->f;
-	t->p.callouts = t->co;
-	return t;
-}
-
-static void tp_free(struct tp *t)
-{
-	for (size_t i = 0; i < t->p.n_filters; i++)
-		lfp_filter_fini(&t->f[i]);
-	for (size_t i = 0; i < t->p.n_sublayers; i++)
-		lfp_sublayer_fini(&t->sl[i]);
-	for (size_t i = 0; i < t->p.n_callouts; i++)
-		free(t->co[i].name);
-	free(t);
-}
-
-static struct lfp_sublayer *tp_sublayer(struct tp *t, uint32_t id, const char *name,
-					uint16_t weight)
-{
-	struct lfp_sublayer *s = &t->sl[t->p.n_sublayers++];
-
-	assert_true(t->p.n_sublayers <= TP_MAX);
-	s->id = id;
-	s->name = strdup(name);
-	s->weight = weight;
-	return s;
-}
-
-static void tp_callout(struct tp *t, const char *name, enum lfp_callout_type type)
-{
-	struct lfp_callout *c = &t->co[t->p.n_callouts++];
-
-	c->name = strdup(name);
-	c->type = type;
-}
-
-/* A filter at auth-connect with an explicit weight and the next id. */
-static struct lfp_filter *tp_filter(struct tp *t, const char *sublayer, enum lfp_action_type act,
-				    uint32_t flags, uint64_t weight)
-{
-	struct lfp_filter *f = &t->f[t->p.n_filters++];
-
-	assert_true(t->p.n_filters <= TP_MAX);
-	f->id = ++t->next_id;
-	f->layer = AC;
-	f->sublayer = sublayer ? strdup(sublayer) : NULL;
-	f->action.type = act;
-	f->flags = flags;
-	f->wkind = LFP_W_EXPLICIT;
-	f->weight_arg = f->weight = weight;
-	return f;
-}
-
-static struct lfp_filter *tp_callout_filter(struct tp *t, const char *sublayer, const char *name,
-					    uint32_t flags, uint64_t weight)
-{
-	struct lfp_filter *f = tp_filter(t, sublayer, LFP_ACT_CALLOUT, flags, weight);
-
-	f->action.callout = strdup(name);
-	return f;
-}
-
-/* Append a condition; the values (passed by value) are taken over, str included. */
-static void cond(struct lfp_filter *f, enum lfp_field field, enum lfp_op op, size_t n, ...)
-{
-	struct lfp_cond *c;
-	va_list ap;
-
-	f->conds = realloc(f->conds, (f->n_conds + 1) * sizeof(*f->conds));
-	assert_non_null(f->conds);
-	c = &f->conds[f->n_conds++];
-	memset(c, 0, sizeof(*c));
-	c->field = field;
-	c->op = op;
-	c->set = n > 1;
-	c->n = n;
-	c->v = calloc(n, sizeof(*c->v));
-	assert_non_null(c->v);
-	va_start(ap, n);
-	for (size_t i = 0; i < n; i++)
-		c->v[i] = va_arg(ap, struct lfp_value);
-	va_end(ap);
-}
-
-/* ---- values ---- */
-
-static struct lfp_value vi(uint64_t x)
-{
-	return (struct lfp_value){ .form = LFP_VF_NUMBER, .lo = x, .hi = x };
-}
-
-static struct lfp_value vr(uint64_t lo, uint64_t hi)
-{
-	return (struct lfp_value){ .form = LFP_VF_RANGE, .lo = lo, .hi = hi };
-}
-
-static struct lfp_value vf(uint64_t mask)
-{
-	return (struct lfp_value){ .form = LFP_VF_FLAGS, .lo = mask, .hi = mask };
-}
+/* the policy builder and value constructors are the differential tests' (tests/common/gen.h) */
 
 static struct lfp_value vs(enum lfp_value_form form, const char *s)
 {
@@ -154,54 +36,6 @@ static struct lfp_value vn(const char *s, uint64_t id)
 
 	v.lo = v.hi = id;
 	v.resolved = true;
-	return v;
-}
-
-/* an app path resolved to an identity */
-static struct lfp_value vapp(const char *path, uint64_t dev, uint64_t ino)
-{
-	struct lfp_value v = vs(LFP_VF_PATH, path);
-
-	v.lo = dev;
-	v.hi = ino;
-	v.resolved = true;
-	return v;
-}
-
-/* "10.0.0.1" -> ::ffff:10.0.0.1, "2001:db8::1" as is */
-static void addr(uint8_t a[16], const char *s)
-{
-	memset(a, 0, 16);
-	if (strchr(s, ':')) {
-		assert_int_equal(inet_pton(AF_INET6, s, a), 1);
-	} else {
-		a[10] = a[11] = 0xff;
-		assert_int_equal(inet_pton(AF_INET, s, a + 12), 1);
-	}
-}
-
-/* a prefix as the parser writes it: v4 prefixes as ::ffff:a.b.c.d/(96+n) */
-static struct lfp_value vp(const char *cidr)
-{
-	struct lfp_value v = { .form = LFP_VF_PREFIX };
-	char buf[64];
-	char *slash;
-	unsigned int n, off;
-
-	snprintf(buf, sizeof(buf), "%s", cidr);
-	slash = strchr(buf, '/');
-	v.v4 = !strchr(buf, ':');
-	if (slash)
-		*slash = '\0';
-	n = slash ? (unsigned int)atoi(slash + 1) : (v.v4 ? 32 : 128);
-	v.plen = (uint8_t)n;
-	addr(v.alo, buf);
-	off = v.v4 ? 96 : 0;
-	memcpy(v.ahi, v.alo, 16);
-	for (unsigned int bit = off + n; bit < 128; bit++) {
-		v.alo[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
-		v.ahi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-	}
 	return v;
 }
 
@@ -264,10 +98,10 @@ enum spec { NONE, SP, HP, SB, HB, CB /* unregistered callout: soft block from a 
 static struct lfp_filter *add_spec(struct tp *t, const char *sublayer, enum spec s)
 {
 	switch (s) {
-	case SP: return tp_filter(t, sublayer, LFP_ACT_PERMIT, 0, 10);
-	case HP: return tp_filter(t, sublayer, LFP_ACT_PERMIT, LFP_FF_HARD, 10);
-	case SB: return tp_filter(t, sublayer, LFP_ACT_BLOCK, LFP_FF_SOFT, 10);
-	case HB: return tp_filter(t, sublayer, LFP_ACT_BLOCK, 0, 10);
+	case SP: return tp_filter(t, AC, sublayer, LFP_ACT_PERMIT, 0, 10);
+	case HP: return tp_filter(t, AC, sublayer, LFP_ACT_PERMIT, LFP_FF_HARD, 10);
+	case SB: return tp_filter(t, AC, sublayer, LFP_ACT_BLOCK, LFP_FF_SOFT, 10);
+	case HB: return tp_filter(t, AC, sublayer, LFP_ACT_BLOCK, 0, 10);
 	case CB: return tp_callout_filter(t, sublayer, "not-registered", 0, 10);
 	default: return NULL;
 	}
@@ -365,9 +199,9 @@ static void test_wfp_soft_block_overridden(void **state)
 
 	tp_sublayer(t, 2, "firewall", 0x9000);
 	tp_sublayer(t, 3, "apps", 0x100);
-	fw = tp_filter(t, "firewall", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
+	fw = tp_filter(t, AC, "firewall", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
 	cond(fw, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(3389));
-	app = tp_filter(t, "apps", LFP_ACT_PERMIT, 0, 1);
+	app = tp_filter(t, AC, "apps", LFP_ACT_PERMIT, 0, 1);
 	cond(app, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(3389));
 
 	r = run(t, &c);
@@ -387,8 +221,8 @@ static void test_wfp_hard_block_final(void **state)
 
 	tp_sublayer(t, 2, "firewall", 0x9000);
 	tp_sublayer(t, 3, "apps", 0x100);
-	fw = tp_filter(t, "firewall", LFP_ACT_BLOCK, 0, 1);
-	tp_filter(t, "apps", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	fw = tp_filter(t, AC, "firewall", LFP_ACT_BLOCK, 0, 1);
+	tp_filter(t, AC, "apps", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
 
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_BLOCK);
@@ -411,9 +245,9 @@ static void test_wfp_remote_admin_hard_permit(void **state)
 
 	tp_sublayer(t, 2, "admin", 0x9000);
 	tp_sublayer(t, 3, "thirdparty-fw", 0x100);
-	admin = tp_filter(t, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	admin = tp_filter(t, AC, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
 	cond(admin, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(22));
-	tp_filter(t, "thirdparty-fw", LFP_ACT_BLOCK, 0, 1); /* block everything, hard */
+	tp_filter(t, AC, "thirdparty-fw", LFP_ACT_BLOCK, 0, 1); /* block everything, hard */
 
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_PERMIT);
@@ -437,7 +271,7 @@ static void test_wfp_veto(void **state)
 
 	tp_sublayer(t, 2, "admin", 0x9000);
 	tp_sublayer(t, 3, "ids", 0x100);
-	tp_filter(t, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	tp_filter(t, AC, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
 	co = tp_callout_filter(t, "ids", "ids-inspect", 0, 1); /* not registered: blocks */
 
 	r = run(t, &c);
@@ -457,8 +291,8 @@ static void test_wfp_higher_sublayer_overrides_silently(void **state)
 
 	tp_sublayer(t, 2, "firewall", 0xa000);
 	tp_sublayer(t, 3, "admin", 0x9000);
-	fw = tp_filter(t, "firewall", LFP_ACT_BLOCK, 0, 1);
-	tp_filter(t, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	fw = tp_filter(t, AC, "firewall", LFP_ACT_BLOCK, 0, 1);
+	tp_filter(t, AC, "admin", LFP_ACT_PERMIT, LFP_FF_HARD, 1);
 
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_BLOCK); /* not a veto */
@@ -478,11 +312,11 @@ static void test_wfp_order_within_sublayer(void **state)
 	struct lfp_filter *hi_nomatch, *mid, *lo;
 	struct lfp_classify_result r;
 
-	hi_nomatch = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 30);
+	hi_nomatch = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 30);
 	cond(hi_nomatch, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(443));
-	mid = tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 20);
+	mid = tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 20);
 	cond(mid, LFP_F_REMOTE_ADDR, LFP_OP_EQ, 1, vp("10.0.0.0/8"));
-	lo = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 10);
+	lo = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 10);
 
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
@@ -518,10 +352,10 @@ static void test_wfp_all_sublayers_evaluated(void **state)
 
 	tp_sublayer(t, 2, "top", 0xf000);
 	tp_sublayer(t, 3, "watch", 0x10);
-	hb = tp_filter(t, "top", LFP_ACT_BLOCK, 0, 9);
-	bypassed = tp_filter(t, "top", LFP_ACT_PERMIT, 0, 1);
-	tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 1);
-	watch = tp_filter(t, "watch", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
+	hb = tp_filter(t, AC, "top", LFP_ACT_BLOCK, 0, 9);
+	bypassed = tp_filter(t, AC, "top", LFP_ACT_PERMIT, 0, 1);
+	tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 1);
+	watch = tp_filter(t, AC, "watch", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
 
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_BLOCK);
@@ -550,7 +384,7 @@ static void test_continue_moves_on(void **state)
 	tp_callout(t, "ids", LFP_CALLOUT_INSPECTION);
 	tp_callout_filter(t, NULL, "count", 0, 30); /* built-in inspection */
 	tp_callout_filter(t, NULL, "ids", 0, 20);   /* registered inspection */
-	blk = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 10);
+	blk = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 10);
 
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_BLOCK);
@@ -586,13 +420,13 @@ static void test_no_match_permits(void **state)
 	assert_int_equal(r.subs[0].answer.ans, LFP_ANS_NONE);
 	lfp_classify_result_fini(&r);
 
-	f = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
+	f = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
 	cond(f, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(443));
 	/* a filter of another layer never takes part */
-	f = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
+	f = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
 	f->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
 	/* a filter in a sublayer the policy does not hold is not present */
-	tp_filter(t, "nowhere", LFP_ACT_BLOCK, 0, 1);
+	tp_filter(t, AC, "nowhere", LFP_ACT_BLOCK, 0, 1);
 
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
@@ -629,7 +463,7 @@ static void test_unregistered_callout(void **state)
 	/* the soft block is overridden by a permit in a lower sublayer */
 	closed->flags = 0;
 	tp_sublayer(t, 5, "low", 0x10);
-	open = tp_filter(t, "low", LFP_ACT_PERMIT, 0, 1);
+	open = tp_filter(t, AC, "low", LFP_ACT_PERMIT, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
 	assert_ptr_equal(r.filter, open);
@@ -651,7 +485,7 @@ static void test_registered_callout_pends(void **state)
 
 		tp_callout(t, "vpn-check", types[i]);
 		co = tp_callout_filter(t, NULL, "vpn-check", 0, 5);
-		tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1); /* not reached */
+		tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1); /* not reached */
 		assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 		assert_int_equal(r.verdict, LFP_V_PEND);
 		assert_ptr_equal(r.filter, co);
@@ -671,8 +505,8 @@ static void test_equal_weights_oldest_first(void **state)
 	struct res r;
 
 	/* listed newest first, so position in the array cannot be what decides */
-	newer = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 7);
-	older = tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 7);
+	newer = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 7);
+	older = tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 7);
 	newer->id = 9;
 	older->id = 4;
 	r = run(t, &c);
@@ -708,13 +542,13 @@ static void test_equal_sublayer_weights_by_id(void **state)
 	assert_int_equal(order[2], 0); /* b: id 7 */
 
 	/* soft answers: the later sublayer's answer wins, so the order shows */
-	in_b = tp_filter(t, "b", LFP_ACT_PERMIT, 0, 1);
-	in_a = tp_filter(t, "a", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
+	in_b = tp_filter(t, AC, "b", LFP_ACT_PERMIT, 0, 1);
+	in_a = tp_filter(t, AC, "a", LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_PERMIT);
 	assert_ptr_equal(r.f, in_b);
 
-	t->sl[0].id = 2; /* b is now older than a: evaluated first */
+	t->p.sublayers[0].id = 2; /* b is now older than a: evaluated first */
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_BLOCK);
 	assert_ptr_equal(r.f, in_a);
@@ -732,9 +566,9 @@ static void test_default_sublayer(void **state)
 	tp_sublayer(t, 2, "high", 0x9000);
 	tp_sublayer(t, 3, "low", 0x100);
 	tp_sublayer(t, 4, "same-weight", 0x8000); /* id 4 > 1: after default */
-	hi = tp_filter(t, "high", LFP_ACT_PERMIT, 0, 1);
-	def = tp_filter(t, NULL, LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
-	lo = tp_filter(t, "low", LFP_ACT_PERMIT, 0, 1);
+	hi = tp_filter(t, AC, "high", LFP_ACT_PERMIT, 0, 1);
+	def = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, LFP_FF_SOFT, 1);
+	lo = tp_filter(t, AC, "low", LFP_ACT_PERMIT, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.n_subs, 4);
 	assert_string_equal(r.subs[0].sublayer->name, "high");
@@ -753,7 +587,7 @@ static void test_default_sublayer(void **state)
 	tp_sublayer(t, 1, "default", 0x50);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.n_subs, 4);
-	assert_ptr_equal(r.subs[3].sublayer, &t->sl[3]);
+	assert_ptr_equal(r.subs[3].sublayer, &t->p.sublayers[3]);
 	assert_ptr_equal(r.subs[3].filter, def);
 	assert_ptr_equal(r.filter, def); /* the default sublayer now answers last */
 	assert_int_equal(r.verdict, LFP_V_BLOCK);
@@ -778,7 +612,7 @@ static void test_ask_pends(void **state)
 	struct lfp_classify_result r;
 
 	tp_sublayer(t, 2, "user", 0x100);
-	ask = tp_filter(t, "user", LFP_ACT_ASK, 0, 1);
+	ask = tp_filter(t, AC, "user", LFP_ACT_ASK, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PEND);
 	assert_false(r.hard);
@@ -787,7 +621,7 @@ static void test_ask_pends(void **state)
 	lfp_classify_result_fini(&r);
 
 	/* behind a soft permit the answer still matters: pend */
-	tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 1);
+	tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PEND);
 	assert_ptr_equal(r.filter, ask);
@@ -804,8 +638,8 @@ static void test_ask_behind_hard_permit(void **state)
 	struct lfp_classify_result r;
 
 	tp_sublayer(t, 2, "user", 0x100);
-	hp = tp_filter(t, NULL, LFP_ACT_PERMIT, LFP_FF_HARD, 1);
-	tp_filter(t, "user", LFP_ACT_ASK, 0, 1);
+	hp = tp_filter(t, AC, NULL, LFP_ACT_PERMIT, LFP_FF_HARD, 1);
+	tp_filter(t, AC, "user", LFP_ACT_ASK, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
 	assert_true(r.hard);
@@ -832,9 +666,9 @@ static void test_ask_not_reached(void **state)
 	struct lfp_filter *p, *ask, *low;
 	struct lfp_classify_result r;
 
-	p = tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 9);
+	p = tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 9);
 	cond(p, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(80));
-	ask = tp_filter(t, NULL, LFP_ACT_ASK, 0, 1);
+	ask = tp_filter(t, AC, NULL, LFP_ACT_ASK, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
 	assert_ptr_equal(r.filter, p);
@@ -852,7 +686,7 @@ static void test_ask_not_reached(void **state)
 	 * it, a hard block in a lower sublayer decides (docs/arbitration.md).
 	 */
 	tp_sublayer(t, 5, "low", 0x10);
-	low = tp_filter(t, "low", LFP_ACT_PERMIT, 0, 1);
+	low = tp_filter(t, AC, "low", LFP_ACT_PERMIT, 0, 1);
 	assert_int_equal(lfp_oracle_classify(&t->p, &c, &r), 0);
 	assert_int_equal(r.verdict, LFP_V_PERMIT);
 	assert_ptr_equal(r.filter, low);
@@ -874,7 +708,7 @@ static void test_redirect(void **state)
 	struct res r;
 
 	c.layer = LFP_LAYER_CONNECT_REDIRECT;
-	rd = tp_filter(t, NULL, LFP_ACT_REDIRECT, 0, 1);
+	rd = tp_filter(t, AC, NULL, LFP_ACT_REDIRECT, 0, 1);
 	rd->layer = LFP_LAYER_CONNECT_REDIRECT;
 	rd->action.redirect = strdup("socks5://127.0.0.1:1080");
 	r = run(t, &c);
@@ -884,7 +718,7 @@ static void test_redirect(void **state)
 
 	/* another soft permit below: the redirect stays the deciding filter */
 	tp_sublayer(t, 5, "low", 0x10);
-	low = tp_filter(t, "low", LFP_ACT_PERMIT, 0, 1);
+	low = tp_filter(t, AC, "low", LFP_ACT_PERMIT, 0, 1);
 	low->layer = LFP_LAYER_CONNECT_REDIRECT;
 	r = run(t, &c);
 	assert_int_equal(r.v, LFP_V_REDIRECT);
@@ -1132,15 +966,6 @@ static void test_match_app(void **state)
 	cond(&f, LFP_F_APP, LFP_OP_EQ, 1, vs(LFP_VF_PATH, "/usr/bin/curl"));
 	assert_false(lfp_filter_matches(&f, &c));
 	lfp_filter_fini(&f);
-}
-
-static struct lfp_value vcg(const char *path, uint64_t id)
-{
-	struct lfp_value v = vs(LFP_VF_PATH, path);
-
-	v.lo = v.hi = id;
-	v.resolved = true;
-	return v;
 }
 
 static void test_match_cgroup(void **state)
@@ -1419,12 +1244,12 @@ static void test_resolve_fake(void **state)
 	struct lfp_filter *curl, *wget, *who;
 	const struct lfp_value *v;
 
-	curl = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 2);
+	curl = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 2);
 	curl->name = strdup("no-curl");
 	cond(curl, LFP_F_APP, LFP_OP_EQ, 1, vs(LFP_VF_PATH, "/usr/bin/curl"));
-	wget = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 3);
+	wget = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 3);
 	cond(wget, LFP_F_APP, LFP_OP_EQ, 1, vs(LFP_VF_PATH, "/usr/bin/wget"));
-	who = tp_filter(t, NULL, LFP_ACT_PERMIT, 0, 1);
+	who = tp_filter(t, AC, NULL, LFP_ACT_PERMIT, 0, 1);
 	cond(who, LFP_F_USER, LFP_OP_EQ, 2, vs(LFP_VF_NAME, "alice"), vi(0));
 	cond(who, LFP_F_GROUP, LFP_OP_EQ, 1, vs(LFP_VF_NAME, "staff"));
 	cond(who, LFP_F_CGROUP, LFP_OP_EQ, 2, vs(LFP_VF_PATH, "/srv"), vs(LFP_VF_PATH, "/nope"));
@@ -1487,14 +1312,15 @@ static void test_resolve_errors_name_the_filter(void **state)
 	struct lfp_resolver r = { fake_app, fake_user, fake_group, fake_cgroup, &fk, NULL };
 	struct lfp_diags d = { 0 };
 	struct tp *t = tp_new();
-	struct lfp_filter *named, *anon, *denied;
+	struct lfp_filter *named, *anon, *denied, *all;
 	struct lfp_value mallory = vs(LFP_VF_NAME, "mallory");
 
 	mallory.loc = (struct lfp_loc){ 4, 21 };
-	named = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
+	named = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
 	named->name = strdup("no-mallory");
 	cond(named, LFP_F_USER, LFP_OP_EQ, 1, mallory);
-	anon = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
+	anon = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
+	named = &t->p.filters[0]; /* tp_filter may move the array */
 	anon->id = 42;
 	cond(anon, LFP_F_GROUP, LFP_OP_EQ, 1, vs(LFP_VF_NAME, "wheel"));
 	/* without an iface resolver the name stays unresolved (and matches nothing) */
@@ -1514,15 +1340,16 @@ static void test_resolve_errors_name_the_filter(void **state)
 	lfp_diags_fini(&d);
 
 	/* a system failure is reported too, and returned as is */
-	denied = tp_filter(t, NULL, LFP_ACT_BLOCK, 0, 1);
+	denied = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
 	denied->name = strdup("denied");
 	cond(denied, LFP_F_APP, LFP_OP_EQ, 1, vs(LFP_VF_PATH, "/denied"));
+	all = t->p.filters;
 	t->p.filters = denied;
 	t->p.n_filters = 1;
 	assert_int_equal(lfp_policy_resolve(&t->p, &r, &d), -EACCES);
 	assert_int_equal(lfp_diags_errors(&d), 1);
 	assert_non_null(strstr(d.v[0].msg, "denied"));
-	t->p.filters = t->f;
+	t->p.filters = all;
 	t->p.n_filters = 3;
 	lfp_diags_fini(&d);
 	tp_free(t);

@@ -13,20 +13,9 @@ t_lfpd_start
 mon_start || t_bail "monitor stream did not show a probe event"
 
 PING=/usr/bin/ping
-EXT=${T_NS}-x
 A4=10.231.0.1 B4=10.231.0.2 A6=fd31::1 B6=fd31::2
 
-ext_cleanup() { ip netns del "$EXT" 2>/dev/null; return 0; }
-T_CLEANUPS+=(ext_cleanup)
-ip netns add "$EXT" || t_bail "ip netns add $EXT"
-ext_run() { nsenter --net="/run/netns/$EXT" -- "$@"; }
-ns_run ip link add veth-a type veth peer name veth-b || t_bail "veth"
-ns_run ip link set veth-b netns "$EXT" || t_bail "veth into the peer namespace"
-ns_run ip addr add $A4/24 dev veth-a && ns_run ip -6 addr add $A6/64 dev veth-a nodad &&
-	ns_run ip link set veth-a up || t_bail "addresses (test side)"
-ext_run ip link set lo up && ext_run ip addr add $B4/24 dev veth-b &&
-	ext_run ip -6 addr add $B6/64 dev veth-b nodad && ext_run ip link set veth-b up ||
-	t_bail "addresses (peer side)"
+t_peer_ns $A4 $B4 $A6 $B6
 
 status_hook() { # NAME: active | the reason
 	lfp status --json | $PY -c 'import json,sys

@@ -12,21 +12,10 @@ t_setup
 t_lfpd_start
 mon_start || t_bail "monitor stream did not show a probe event"
 
-EXT=${T_NS}-x
 A4=10.232.0.1 B4=10.232.0.2 A6=fd32::1 B6=fd32::2
 CLOSED=9999 OTHER=9998
 
-ext_cleanup() { ip netns del "$EXT" 2>/dev/null; return 0; }
-T_CLEANUPS+=(ext_cleanup)
-ip netns add "$EXT" || t_bail "ip netns add $EXT"
-ext_run() { nsenter --net="/run/netns/$EXT" -- "$@"; }
-ns_run ip link add veth-a type veth peer name veth-b || t_bail "veth"
-ns_run ip link set veth-b netns "$EXT" || t_bail "veth into the peer namespace"
-ns_run ip addr add $A4/24 dev veth-a && ns_run ip -6 addr add $A6/64 dev veth-a nodad &&
-	ns_run ip link set veth-a up || t_bail "addresses (test side)"
-ext_run ip link set lo up && ext_run ip addr add $B4/24 dev veth-b &&
-	ext_run ip -6 addr add $B6/64 dev veth-b nodad && ext_run ip link set veth-b up ||
-	t_bail "addresses (peer side)"
+t_peer_ns $A4 $B4 $A6 $B6
 # the kernel rate-limits ICMP errors per destination: not in this test
 ns_run sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
 ext_run sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0

@@ -105,6 +105,24 @@ t_setup() {
 # ns_run CMD...: in the test's netns, in this script's cgroup (not filtered)
 ns_run() { nsenter --net="/run/netns/$T_NS" -- "$@"; }
 
+# t_peer_ns A4 B4 A6 B6: a second namespace $EXT (ext_run runs in it) joined to the
+# test namespace by veth-a (test side: A4/24, A6/64) and veth-b (peer side: B4, B6);
+# removed by t_cleanup, also on failure
+ext_run() { nsenter --net="/run/netns/$EXT" -- "$@"; }
+ext_cleanup() { ip netns del "$EXT" 2>/dev/null; return 0; }
+t_peer_ns() {
+	EXT=${T_NS}-x
+	T_CLEANUPS+=(ext_cleanup)
+	ip netns add "$EXT" || t_bail "ip netns add $EXT"
+	ns_run ip link add veth-a type veth peer name veth-b || t_bail "veth"
+	ns_run ip link set veth-b netns "$EXT" || t_bail "veth into the peer namespace"
+	ns_run ip addr add "$1/24" dev veth-a && ns_run ip -6 addr add "$3/64" dev veth-a nodad &&
+		ns_run ip link set veth-a up || t_bail "addresses (test side)"
+	ext_run ip link set lo up && ext_run ip addr add "$2/24" dev veth-b &&
+		ext_run ip -6 addr add "$4/64" dev veth-b nodad && ext_run ip link set veth-b up ||
+		t_bail "addresses (peer side)"
+}
+
 # t_bg CMD...: start CMD in the background, remember its pid for cleanup
 t_bg() {
 	"$@" &

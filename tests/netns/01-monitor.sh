@@ -8,11 +8,9 @@ t_listen
 t_lfpd_start
 
 t_expect "no policy: status says monitor mode" true "$(status_get monitor_mode)"
-st=$(lfp status --json | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-connect"][0])')
+st=$(layer_status auth-connect state)
 t_expect "status: auth-connect is enforced" enforced "$st"
-mech=$(lfp status --json | $PY -c 'import json,sys
-print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-connect"][0])')
+mech=$(layer_status auth-connect mechanism)
 t_check "status: auth-connect's mechanism names its attached hooks" eval \
 	"[[ \"\$mech\" == *connect4*connect6*sendmsg4*sendmsg6* ]]"
 

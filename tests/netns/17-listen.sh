@@ -72,15 +72,13 @@ T_CLEANUPS+=(kill_listeners)
 cli() { ns_run $PY "$T_TMP/cli.py" "$1" "$2"; }
 accepted() { grep -c '^accepted' "$T_TMP/$1.out"; }
 
-t_expect "status: auth-listen is enforced" enforced "$(lfp status --json | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-listen"][0])')"
+t_expect "status: auth-listen is enforced" enforced "$(layer_status auth-listen state)"
 t_expect "status: the listen callback and the ingress hook are active" "true true" \
 	"$(lfp status --json | $PY -c 'import json,sys
 h = {x["name"]: x for x in json.load(sys.stdin)["hooks"]}
 print(str(h["sock_ops listen callback"]["active"]).lower(), str(h["ingress"]["active"]).lower())')"
 
-mech=$(lfp status --json | $PY -c 'import json,sys
-print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-listen"][0])')
+mech=$(layer_status auth-listen mechanism)
 t_check "status: auth-listen's mechanism names the attached hooks and why not LSM" eval \
 	"[[ \"\$mech\" == *'sock_ops listen callback'*ingress*'BPF LSM'* ]]"
 echo "mechanism: $mech" | t_diag

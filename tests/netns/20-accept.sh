@@ -121,11 +121,8 @@ cli() { ns_run $PY "$T_TMP/cli.py" "$@"; }
 count() { grep -c "^$2\$" "$T_TMP/$1.out"; }
 spid() { cat "$T_TMP/$1.pid"; }
 
-st=$(lfp status --json)
-t_expect "status: auth-recv-accept is enforced" enforced "$(echo "$st" | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-recv-accept"][0])')"
-mech=$(echo "$st" | $PY -c 'import json,sys
-print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "auth-recv-accept"][0])')
+t_expect "status: auth-recv-accept is enforced" enforced "$(layer_status auth-recv-accept state)"
+mech=$(layer_status auth-recv-accept mechanism)
 t_check "status: auth-recv-accept names ingress, sock_ops and the iterator" eval \
 	"[[ \"\$mech\" == *'ingress accept'*'passive-established'*'reauth tcp accepted'* ]]"
 echo "mechanism: $mech" | t_diag

@@ -39,11 +39,8 @@ try() {
 }
 spid() { cat "$T_TMP/$1.pid"; }
 
-st=$(lfp status --json)
-t_expect "status: resource-assignment is enforced" enforced "$(echo "$st" | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "resource-assignment"][0])')"
-mech=$(echo "$st" | $PY -c 'import json,sys
-print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "resource-assignment"][0])')
+t_expect "status: resource-assignment is enforced" enforced "$(layer_status resource-assignment state)"
+mech=$(layer_status resource-assignment mechanism)
 t_check "status: resource-assignment names post_bind4/6 and sock_create" eval \
 	"[[ \"\$mech\" == *post_bind4*post_bind6*sock_create* ]]"
 echo "mechanism: $mech" | t_diag

@@ -54,8 +54,7 @@ EOF
 
 st=$(lfp status --json)
 for l in flow-established endpoint-closure; do
-	t_expect "status: $l is enforced" enforced "$(echo "$st" | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == sys.argv[1]][0])' $l)"
+	t_expect "status: $l is enforced" enforced "$(layer_status $l state)"
 done
 t_expect "status: the mechanisms are the sock_ops callbacks" \
 	"sock_ops established callbacks|sock_ops state callback + sock_release" "$(echo "$st" | $PY -c 'import json,sys

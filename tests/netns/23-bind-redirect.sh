@@ -82,11 +82,8 @@ line2() {
 	sed -n 2p "$T_TMP/$1.out"
 }
 
-st=$(lfp status --json)
-t_expect "status: bind-redirect is enforced" enforced "$(echo "$st" | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "bind-redirect"][0])')"
-t_expect "status: by bind4 and bind6" "bind4 + bind6" "$(echo "$st" | $PY -c 'import json,sys
-print([l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "bind-redirect"][0])')"
+t_expect "status: bind-redirect is enforced" enforced "$(layer_status bind-redirect state)"
+t_expect "status: by bind4 and bind6" "bind4 + bind6" "$(layer_status bind-redirect mechanism)"
 
 id4=$(lfp filter add name b4 layer bind-redirect local.port 9400 redirect to 127.0.0.1:9401)
 t_check "filter add redirect to prints an id" is_num "$id4"

@@ -38,8 +38,7 @@ spid() { cat "$T_TMP/$1.pid"; }
 # nothing listens on this port: a permitted TCP connect is refused by the peer
 PORT=9241
 
-mech=$(lfp status --json | $PY -c 'import json,sys
-print(" ".join(l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "resource-assignment"))')
+mech=$(layer_status resource-assignment mechanism)
 t_check "status: resource-assignment names the connect and sendmsg implicit binds" eval \
 	"[[ \"\$mech\" == *connect4/6\ implicit\ bind* && \"\$mech\" == *sendmsg4/6\ implicit\ bind* ]]"
 echo "mechanism: $mech" | t_diag

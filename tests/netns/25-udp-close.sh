@@ -38,8 +38,7 @@ mark() {
 	ev_find pid="$(spid "$1")" layer=auth-connect >/dev/null || t_fail "marker $1: its event"
 }
 
-mech=$(lfp status --json | $PY -c 'import json,sys
-print(" ".join(l["mechanism"] for l in json.load(sys.stdin)["layers"] if l["name"] == "endpoint-closure"))')
+mech=$(layer_status endpoint-closure mechanism)
 t_check "status: endpoint-closure names sock_release" eval "[[ \"\$mech\" == *sock_release* ]]"
 echo "mechanism: $mech" | t_diag
 

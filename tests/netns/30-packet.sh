@@ -18,10 +18,6 @@ mon_start || t_bail "monitor stream did not show a probe event"
 PING=/usr/bin/ping
 IPERF=/usr/bin/iperf3
 
-layer_state() {
-	lfp status --json | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == sys.argv[1]][0])' "$1"
-}
 stat_get() {
 	lfp status --json | $PY -c 'import json,sys
 print(json.load(sys.stdin)["stats"].get(sys.argv[1], "missing"))' "$1"
@@ -41,7 +37,7 @@ add() { lfp filter add "$@" || t_bail "filter add $*"; }
 del() { lfp filter delete "$1" || t_fail "filter delete $1"; }
 
 for l in inbound-transport outbound-transport inbound-ippacket outbound-ippacket; do
-	t_expect "status: $l is enforced" enforced "$(layer_state $l)"
+	t_expect "status: $l is enforced" enforced "$(layer_status $l state)"
 done
 t_check "status: the packet counters are reported" eval \
 	'[ "$(stat_get packets_truncated)" != missing ] && [ "$(stat_get packet_events_limited)" != missing ]'

@@ -43,8 +43,7 @@ add() { lfp filter add "$@" || t_bail "filter add $*"; }
 del() { lfp filter delete "$1" || t_fail "filter delete $1"; }
 
 for l in inbound-icmp-error outbound-icmp-error; do
-	t_expect "status: $l is enforced" enforced "$(lfp status --json | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == sys.argv[1]][0])' $l)"
+	t_expect "status: $l is enforced" enforced "$(layer_status $l state)"
 done
 t_expect "baseline: UDP to the peer's closed port is refused" ECONNREFUSED "$(udp_in $B4 $CLOSED)"
 t_expect "baseline: IPv6 too" ECONNREFUSED "$(udp_in $B6 $CLOSED)"

@@ -51,8 +51,7 @@ del() { lfp filter delete "$1" || t_fail "filter delete $1"; }
 
 # neighbor discovery on both legs first (a ping's 1 s may not cover it on a loaded machine)
 for i in 1 2 3; do c_run $PING -n -c 1 -W 2 $S6 >/dev/null 2>&1 && break; done
-t_expect "status: ipforward is enforced" enforced "$(lfp status --json | $PY -c 'import json,sys
-print([l["state"] for l in json.load(sys.stdin)["layers"] if l["name"] == "ipforward"][0])')"
+t_expect "status: ipforward is enforced" enforced "$(layer_status ipforward state)"
 t_expect "baseline: the client pings the server through the router" ok "$(ping_c $S4)"
 t_expect "baseline: IPv6 too" ok "$(ping_c $S6)"
 t_expect "baseline: curl to the server's closed port is refused" fail:7 "$(curl_c http://$S4:7/)"

@@ -351,4 +351,9 @@ for f in sorted(json.load(sys.stdin), key=lambda f: f["id"]):
 }
 
 # status_get KEY: one top-level value of `lfp status --json`
+# layer_status LAYER KEY: that layer's KEY (state, mechanism, ...) from `lfp status --json`
+layer_status() {
+	lfp status --json | $PY -c 'import json,sys
+print([l[sys.argv[2]] for l in json.load(sys.stdin)["layers"] if l["name"] == sys.argv[1]][0])' "$1" "$2"
+}
 status_get() { json_get "$(lfp status --json)" "$1"; }

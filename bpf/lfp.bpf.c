@@ -1155,16 +1155,19 @@ int lfp_exec(struct bpf_raw_tracepoint_args *ctx)
  *  - leaves alone every socket whose cgroup is not the scope cgroup or one
  *    of its descendants (the socket's own cgroup, compared by id at every
  *    level of its ancestry);
- *  - leaves alone sockets without a record of a permitted auth-connect
- *    classification (accepted connections, flows older than lfp, sockets
- *    whose record could not be stored) and records already of this
- *    generation;
+ *  - leaves alone sockets without a record of a permitted classification
+ *    (flows older than lfp, sockets whose record could not be stored) and
+ *    records already of this generation;
  *  - classifies the rest again with the `reauthorize` flag, as the flow's
- *    connect was classified (the owner recorded at connect, the remote it
- *    asked for), with the local end the socket has now;
+ *    connect (or its SYN, for an accepted flow) was classified (the owner
+ *    recorded then, the remote it asked for), with the local end the
+ *    socket has now;
  *  - ends each flow the new generation does not permit with
  *    bpf_sock_destroy() (the application sees ECONNABORTED) and reports it
- *    (verdict, deciding filter, flags reauthorize).
+ *    (verdict, deciding filter, flags reauthorize);
+ *  - classifies listeners again at auth-listen, blocked or not, and moves
+ *    their SYN-drop mark to the new verdict (reauth_listener), with an
+ *    event when it changes. A listener is never destroyed.
  * Re-authorization never pends: anything but permit ends the flow.
  */
 #define TCP_ESTABLISHED_ 1
@@ -1215,6 +1218,23 @@ static __always_inline bool reauth_cgroup(struct sock *sk, struct lfp_eval_in *i
 	return in_scope;
 }
 
+/*
+ * A listener under the new generation (auth-listen, as at listen(): the
+ * owner stamped then, the local end it listens on, no remote). WFP keeps a
+ * listener the policy no longer permits and refuses its new connections:
+ * here the mark ingress drops SYNs by follows the verdict, both ways, and
+ * already accepted connections are left to their own re-authorization.
+ * @return whether the listener's mark changed (then an event is due).
+ */
+static __always_inline bool reauth_listener(struct lfp_sk *s, const struct scratch *sc)
+{
+	bool block = !verdict_allows(sc->out.verdict), changed = s->listen_block != block;
+
+	s->listen_block = block;
+	s->verdict = sc->out.verdict;
+	return changed;
+}
+
 SEC("iter/tcp")
 int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -1228,6 +1248,7 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	struct sock *sk;
 	struct lfp_sk *s;
 	__u64 gen, own_cg;
+	bool listener;
 	__u8 state;
 
 	if (!skc)
@@ -1237,14 +1258,19 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 		return 0; /* request and time-wait sockets */
 	sk = (struct sock *)tp;
 	state = sk->__sk_common.skc_state;
-	if (state == TCP_LISTEN_ || state == TCP_CLOSE_)
+	if (state == TCP_CLOSE_)
 		return 0;
+	listener = state == TCP_LISTEN_;
 	st = state_get();
 	if (!st)
 		return 0;
 	gen = st->gen;
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	if (!s || s->proto != IPPROTO_TCP || !pend_reauth_candidate(s->verdict) || s->gen == gen)
+	if (!s || s->proto != IPPROTO_TCP || s->gen == gen)
+		return 0;
+	/* a flow is re-authorized while permitted (a blocked one never got
+	 * going); a listener either way: a blocked one may be permitted now */
+	if (!listener && !pend_reauth_candidate(s->verdict))
 		return 0;
 	sc = scratch_get();
 	if (!sc) {
@@ -1255,27 +1281,40 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	out = &sc->out;
 	if (!reauth_cgroup(sk, in, st->scope_cgroup, gen, &own_cg))
 		goto out;
-	if (s->inbound) {
+	in->direction = LFP_DIR_INBOUND;
+	if (listener)
+		in->layer = LFP_LAYER_AUTH_LISTEN;
+	else if (s->inbound)
 		/* an accepted flow: auth-recv-accept, as its SYN was classified */
 		in->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
-		in->direction = LFP_DIR_INBOUND;
-	} else {
+	else {
 		in->layer = LFP_LAYER_AUTH_CONNECT;
 		in->direction = LFP_DIR_OUTBOUND;
 	}
 	in->proto = IPPROTO_TCP;
-	__builtin_memcpy(in->raddr, s->raddr, 16);
-	in->rport = s->rport;
-	in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
-	in->flags = (s->cflags & ~LFP_CF_REAUTHORIZE) | LFP_CF_REAUTHORIZE;
 	in->lport = sk->__sk_common.skc_num;
 	in->ifindex = sk->__sk_common.skc_bound_dev_if;
-	if (s->inbound)
-		in->ifindex = s->ifindex; /* the arrival interface, as its SYN was judged */
-	if (in->ipver == 4 && sk->__sk_common.skc_family == AF_INET)
+	/* an IPv6 socket's local end is in the v6 field, v4-mapped for IPv4 flows */
+	if (sk->__sk_common.skc_family == AF_INET)
 		addr_v4mapped(in->laddr, sk->__sk_common.skc_rcv_saddr);
 	else
 		__builtin_memcpy(in->laddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+	if (listener) {
+		/* as the listen callback saw it: no remote, ipver from the local end */
+		in->ipver = sk->__sk_common.skc_family == AF_INET6 && !addr_is_v4mapped(in->laddr)
+				    ? 6
+				    : 4;
+		in->flags = LFP_CF_REAUTHORIZE;
+		if (addr_is_loopback(in->laddr))
+			in->flags |= LFP_CF_LOOPBACK;
+	} else {
+		__builtin_memcpy(in->raddr, s->raddr, 16);
+		in->rport = s->rport;
+		in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
+		in->flags = (s->cflags & ~LFP_CF_REAUTHORIZE) | LFP_CF_REAUTHORIZE;
+		if (s->inbound)
+			in->ifindex = s->ifindex; /* the arrival interface, as its SYN was judged */
+	}
 	in->pid = s->pid;
 	in->uid = s->uid;
 	in->gid = s->gid;
@@ -1285,6 +1324,16 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	stat_inc(LFP_STAT_REAUTH);
 	s->gen = sc->gen;
 	s->filter_id = out_filter_id(out);
+	if (listener) {
+		if (!reauth_listener(s, sc))
+			goto out;
+		/* no remote: the unspecified address of the listener's family */
+		if (in->ipver == 4)
+			addr_v4mapped(in->raddr, 0);
+		e = event_flow(out->verdict, s->filter_id, in->flags, IPPROTO_TCP, in->laddr,
+			       in->lport, in->raddr, 0, bpf_get_socket_cookie(sk));
+		goto event;
+	}
 	if (verdict_allows(out->verdict) || pend_reauth_keeps(s->verdict, out->verdict))
 		goto out;
 	s->verdict = out->verdict;
@@ -1295,8 +1344,10 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	stat_inc(LFP_STAT_REAUTH_ENDED);
 	e = event_flow(out->verdict, s->filter_id, in->flags, IPPROTO_TCP, in->laddr, in->lport,
 		       in->raddr, in->rport, bpf_get_socket_cookie(sk));
+event:
 	if (e) {
 		e->layer = in->layer;
+		e->ipver = in->ipver;
 		event_who_sk(e, s);
 		e->cgroup = own_cg;
 		ring_submit(e);

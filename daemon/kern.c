@@ -130,6 +130,9 @@ static const struct hook_desc hook_descs[] = {
 	{ "sock_ops passive-established callback", "lfp_sockops", LFP_LAYER_AUTH_RECV_ACCEPT,
 	  HOOK_ALIAS },
 	{ "reauth tcp accepted", "lfp_reauth_tcp", LFP_LAYER_AUTH_RECV_ACCEPT, HOOK_ALIAS },
+	/* auth-listen again: the walk moves a listener's SYN-drop mark after each commit
+	 * (an alias comes after the hook it names) */
+	{ "reauth tcp listeners", "lfp_reauth_tcp", LFP_LAYER_AUTH_LISTEN, HOOK_ALIAS },
 	/* resource-assignment: explicit binds (which also stamp the owner of a UDP
 	 * socket for auth-recv-accept), raw and ICMP socket creation */
 	{ "post_bind4", "lfp_post_bind4", LFP_LAYER_RESOURCE_ASSIGNMENT, HOOK_CGROUP },

@@ -907,12 +907,13 @@ static void test_open_fresh(void **state)
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
 	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
 	 * (IPv4, IPv6) */
-	assert_int_equal(st.n_hooks, 52);
+	assert_int_equal(st.n_hooks, 53); /* and reauth tcp again for listeners */
 	assert_int_equal(hook(&st, "discard tracepoint skb:kfree_skb")->layer, -1);
 	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
 	assert_int_equal(hook(&st, "packet-ingress ip")->layer, LFP_LAYER_INBOUND_IPPACKET);
 	assert_int_equal(hook(&st, "sock_ops listen callback")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress")->layer, LFP_LAYER_AUTH_LISTEN);
+	assert_int_equal(hook(&st, "reauth tcp listeners")->layer, LFP_LAYER_AUTH_LISTEN);
 	assert_int_equal(hook(&st, "ingress accept")->layer, LFP_LAYER_AUTH_RECV_ACCEPT);
 	assert_int_equal(hook(&st, "sock_ops passive-established callback")->layer,
 			 LFP_LAYER_AUTH_RECV_ACCEPT);

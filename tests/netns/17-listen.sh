@@ -4,8 +4,8 @@
 # listener is marked and every SYN to it is dropped at ingress, so a client's connect
 # times out and nothing is ever accepted; a block event (layer auth-listen) reports the
 # listen. Another port, another application and the same port after the filter is
-# deleted listen normally; a listener that was blocked stays marked until it is closed
-# (it is not re-authorized). A permitted listen is reported only when its filter says
+# deleted listen normally; a listener that was blocked is re-authorized when the
+# filter is deleted. A permitted listen is reported only when its filter says
 # `log`. IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -143,9 +143,10 @@ t_expect "app: another application listens normally" listening \
 	"$(lsn_start n4 $PY 127.0.0.1 $PN)"
 t_expect "app: ... and is accepted" ok "$(cli 127.0.0.1 $PN)"
 
-# deleting the filter: a new listen works; the old listener stays marked until closed
+# deleting the filter: the old listener is re-authorized (tests/netns/26-listen-reauth.sh
+# has the details), and a new listen works
 lfp filter delete no-listen || t_fail "filter delete no-listen"
-t_expect "after delete: the listener blocked before still accepts nothing" timeout \
+t_expect "after delete: the listener blocked before is re-authorized and accepts" ok \
 	"$(cli 127.0.0.1 $PB)"
 lsn_stop b4
 t_expect "after delete: a new listen() on $PB" listening "$(lsn_start r4 $PY 127.0.0.1 $PB)"

@@ -240,8 +240,8 @@ static __always_inline struct lfp_event *event_flow(__u8 verdict, __u64 filter_i
 	e->rport = rport;
 	e->icmp_type = 0;
 	e->icmp_code = 0;
+	e->direction = 0;
 	e->pad[0] = 0;
-	e->pad[1] = 0;
 	__builtin_memset(e->oaddr, 0,
 			 sizeof(e->oaddr) + sizeof(e->oport) + sizeof(e->pad2) + sizeof(e->reason));
 	return e;

@@ -146,6 +146,8 @@ static __noinline void pkt_event(const struct scratch *sc, const struct lfp_sk *
 		return;
 	e->layer = in->layer;
 	e->ipver = in->ipver;
+	if (in->layer == LFP_LAYER_DATAGRAM_DATA)
+		e->direction = in->direction; /* the layer serves both directions */
 	e->icmp_type = in->icmp_type;
 	e->icmp_code = in->icmp_code;
 	if (s) {
@@ -260,8 +262,13 @@ static __noinline struct lfp_sk *pkt_flow_owner(const struct lfp_pkt *q)
 	return bpf_map_lookup_elem(&lfp_pkt_flow_owner, &k);
 }
 
+/* datagram-data: UDP payloads, classified in this program's loop */
+#include "datagram.bpf.h"
+
 /*
- * The packet layers for one packet of a scope socket (cgroup_skb).
+ * The packet layers for one packet of a scope socket (cgroup_skb), and
+ * datagram-data for a UDP datagram (outbound before the transport layer,
+ * inbound after it: WFP's order).
  * @return 1 to let it pass, 0 to drop it.
  */
 static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
@@ -276,7 +283,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	struct lfp_sk *s = NULL;
 	struct scratch *sc;
 	struct lfp_pkt *p;
-	__u32 n1, n2, used;
+	__u32 n1, n2, nd, used;
 	__u64 gen, cookie;
 	bool exempt, owners;
 	int allow = 1;
@@ -290,7 +297,8 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	n2 = pkt_layer_tuples(gen, second);
 	/* outbound packets name the owners of the flows ICMP errors may quote */
 	owners = dir == LFP_DIR_OUTBOUND && pkt_layer_tuples(gen, LFP_LAYER_INBOUND_ICMP_ERROR);
-	if (!n1 && !n2 && !owners)
+	nd = pkt_layer_tuples(gen, LFP_LAYER_DATAGRAM_DATA);
+	if (!n1 && !n2 && !owners && !nd)
 		return 1;
 	if (bpf_dynptr_from_skb(skb, 0, &dp)) {
 		stat_inc(LFP_STAT_ERRORS);
@@ -310,6 +318,8 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	}
 	if (p->status == LFP_PKT_TRUNCATED)
 		stat_inc(LFP_STAT_PKT_TRUNCATED);
+	if (!dgram_is_udp(p))
+		nd = 0;
 	pkt_to_in(p, &sc->in, dir);
 	sc->in.ifindex = skb->ifindex;
 	sk = skb->sk;
@@ -331,15 +341,17 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		sc->in.uid = bpf_get_socket_uid(skb);
 	}
 	used = pkt_layer_fields(gen, first) | pkt_layer_fields(gen, second);
+	if (nd)
+		used |= pkt_layer_fields(gen, LFP_LAYER_DATAGRAM_DATA);
 	pkt_cgroup(skb, &sc->in, gen, used & (1u << LFP_F_CGROUP));
 	cookie = bpf_get_socket_cookie(skb);
 
-	/* not unrolled: one copy of the inlined evaluator in this frame, not two */
+	/* not unrolled: one copy of the inlined evaluator in this frame, not three */
 #pragma clang loop unroll(disable)
-	for (int i = 0; i < 2; i++) {
-		__u32 layer = i ? second : first;
+	for (int i = 0; i < 3; i++) {
+		__u32 layer = dgram_layer_at(dir, i, first, second);
 
-		if (!(i ? n2 : n1))
+		if (!(layer == first ? n1 : layer == second ? n2 : nd))
 			continue;
 		sc->in.layer = layer;
 		sc->gen = lfp_pkt_classify(&sc->in, &sc->out);

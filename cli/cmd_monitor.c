@@ -82,7 +82,7 @@ int cmd_monitor(struct cli *cli, int argc, char **argv)
 				puts(s);
 				free(s);
 			} else {
-				char line[1024];
+				char line[2048];
 
 				lfp_event_rec_format(&rec, line, sizeof(line));
 				puts(line);

@@ -94,6 +94,10 @@ struct lfp_rule_val {
 
 /* lfp_kfilter.flags beside LFP_FF_LOG / LFP_FF_NOLOG: set by the lowering */
 #define LFP_KF_NAMES_ICMP (1u << 6) /* has an icmp.type condition (ND/PMTU exemption) */
+/* an inspection callout (`count`, a registered inspection callout) at a layer
+ * that reports payloads (datagram-data, stream): its rules live in tuples of
+ * their own and never decide; the evaluator reports the hit (inspect_id) */
+#define LFP_KF_INSPECT (1u << 5)
 
 /* per-generation filter table entry */
 struct lfp_kfilter {
@@ -154,6 +158,8 @@ enum lfp_event_type {
 	LFP_EV_EXEC = 2,     /* a process in scope exec'd a binary not seen before */
 	LFP_EV_DISCARD = 3,  /* the kernel dropped a packet of lfpd's netns (skb:kfree_skb);
 				struct lfp_event with reason set (bpf/discard.bpf.h) */
+	LFP_EV_DATA = 4,     /* an inspection callout's excerpt of a payload (datagram-data,
+				stream): struct lfp_data_event */
 };
 
 struct lfp_event {
@@ -178,12 +184,31 @@ struct lfp_event {
 	__u16 rport;
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 pad[2];
+	__u8 direction; /* LFP_DIR_*: events of the datagram-data and stream layers, else 0 */
+	__u8 pad[1];
 	char comm[16]; /* display only; identity is exe_dev/exe_ino */
 	__u8 oaddr[16]; /* original destination of a redirected flow (flags redirected) */
 	__u16 oport;
 	__u8 pad2[2];
 	__u32 reason; /* LFP_EV_DISCARD: the kernel's enum skb_drop_reason value, else 0 */
+};
+
+/*
+ * LFP_EV_DATA: the first bytes of a payload an inspection callout filter
+ * (`callout count`, a registered inspection callout) matched at the
+ * datagram-data or stream layer. ev is filled as for a classification
+ * (layer, direction, flow, owner); ev.filter_id is the inspection filter,
+ * ev.verdict the layer's verdict on the payload. Rate-limited with the
+ * packet layers' events.
+ */
+#define LFP_DATA_EXCERPT 128
+
+struct lfp_data_event {
+	struct lfp_event ev;
+	__u32 len;	/* the payload's length (a UDP datagram: without its header) */
+	__u16 captured; /* bytes of it in data[]: min(len, LFP_DATA_EXCERPT) */
+	__u16 pad;
+	__u8 data[LFP_DATA_EXCERPT];
 };
 
 /* LFP_EV_EXEC: pid + exe identity + the filename given to execve (display) */
@@ -329,6 +354,7 @@ _Static_assert(sizeof(struct lfp_tuple) == 16, "tuple");
 _Static_assert(sizeof(struct lfp_rule_key) == 36, "rule key");
 _Static_assert(sizeof(struct lfp_kfilter) == 32, "kfilter");
 _Static_assert(sizeof(struct lfp_event) % 8 == 0, "event");
+_Static_assert(sizeof(struct lfp_data_event) % 8 == 0, "data event");
 _Static_assert(sizeof(struct lfp_udp_key) == 32, "udp key");
 _Static_assert(sizeof(struct lfp_sk) == 104, "socket storage");
 _Static_assert(sizeof(struct lfp_udp_val) == 24, "udp val");

@@ -99,6 +99,9 @@ static const struct hook_desc hook_descs[] = {
 	{ "packet-egress ip", "lfp_pkt_egress", LFP_LAYER_OUTBOUND_IPPACKET, HOOK_ALIAS },
 	{ "packet-ingress", "lfp_pkt_ingress", LFP_LAYER_INBOUND_TRANSPORT, HOOK_CGROUP },
 	{ "packet-ingress ip", "lfp_pkt_ingress", LFP_LAYER_INBOUND_IPPACKET, HOOK_ALIAS },
+	/* datagram-data: UDP datagrams in the same programs (bpf/datagram.bpf.h) */
+	{ "packet-egress udp", "lfp_pkt_egress", LFP_LAYER_DATAGRAM_DATA, HOOK_ALIAS },
+	{ "packet-ingress udp", "lfp_pkt_ingress", LFP_LAYER_DATAGRAM_DATA, HOOK_ALIAS },
 	/* the packet layers for traffic without a scope socket: netfilter (netfilter.bpf.h) */
 	{ "nf-local-out4", "lfp_nf_out", LFP_LAYER_OUTBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV4_,
 	  NF_LOCAL_OUT_ },

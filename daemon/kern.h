@@ -42,7 +42,7 @@ struct lfp_kern_hook {
 	char reason[128]; /**< why not active ("" when active) */
 };
 
-#define LFP_KERN_MAX_HOOKS 64
+#define LFP_KERN_MAX_HOOKS 80
 
 struct lfp_kern_status {
 	bool adopted; /**< pins existed and were adopted */

@@ -454,6 +454,8 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 		   ke->layer == LFP_LAYER_OUTBOUND_ICMP_ERROR;
 	rec.icmp_type = ke->icmp_type;
 	rec.icmp_code = ke->icmp_code;
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+		rec.direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
 	if (ke->type == LFP_EV_DISCARD) {
 		rec.verdict = "discard";
 		rec.layer = "discard";
@@ -461,7 +463,7 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 		rec.reason = discard_reason_name(ke->reason);
 	}
 	if (d->opts.foreground && !d->opts.quiet) {
-		char line[1024];
+		char line[2048];
 
 		lfp_event_rec_format(&rec, line, sizeof(line));
 		printf("%s\n", line);

@@ -60,6 +60,17 @@ json_t *lfp_event_rec_to_json(const struct lfp_event_rec *e)
 		json_object_set_new(j, "icmp_type", json_integer(e->icmp_type));
 		json_object_set_new(j, "icmp_code", json_integer(e->icmp_code));
 	}
+	if (e->direction)
+		json_object_set_new(j, "direction", json_string(e->direction));
+	if (e->has_data) {
+		char hex[2 * sizeof(e->data) + 1];
+
+		for (size_t i = 0; i < e->n_data && i < sizeof(e->data); i++)
+			snprintf(hex + 2 * i, 3, "%02x", e->data[i]);
+		hex[2 * (e->n_data < sizeof(e->data) ? e->n_data : sizeof(e->data))] = 0;
+		json_object_set_new(j, "length", json_integer(e->data_len));
+		json_object_set_new(j, "data_hex", json_string(hex));
+	}
 	return j;
 }
 
@@ -119,7 +130,46 @@ int lfp_event_rec_from_json(struct lfp_event_rec *e, const json_t *j)
 	e->icmp = json_is_integer(json_object_get(j, "icmp_type"));
 	e->icmp_type = (uint8_t)jint(j, "icmp_type");
 	e->icmp_code = (uint8_t)jint(j, "icmp_code");
+	e->direction = jstr(j, "direction");
+	s = jstr(j, "data_hex");
+	if (s) {
+		size_t n = strlen(s) / 2;
+
+		e->has_data = true;
+		e->data_len = (uint32_t)jint(j, "length");
+		for (e->n_data = 0; e->n_data < n && e->n_data < sizeof(e->data); e->n_data++) {
+			unsigned int b;
+
+			if (sscanf(s + 2 * e->n_data, "%2x", &b) != 1)
+				return -EINVAL;
+			e->data[e->n_data] = (uint8_t)b;
+		}
+	}
 	return 0;
+}
+
+/* A payload excerpt as text: printable ASCII as is, the rest (and quote and
+ * backslash) as \xNN, so one event stays one line. */
+static void data_format(const struct lfp_event_rec *e, char *buf, size_t size)
+{
+	size_t off;
+
+	buf[0] = 0;
+	if (!e->has_data)
+		return;
+	off = (size_t)snprintf(buf, size, " len=%u data=\"", e->data_len);
+	for (size_t i = 0; i < e->n_data && i < sizeof(e->data) && off + 5 < size; i++) {
+		uint8_t c = e->data[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			buf[off++] = (char)c;
+		else
+			off += (size_t)snprintf(buf + off, size - off, "\\x%02x", c);
+	}
+	if (off + 2 < size) {
+		buf[off++] = '"';
+		buf[off] = 0;
+	}
 }
 
 static void endpoint(char *buf, size_t size, const char *addr, uint16_t port)
@@ -133,6 +183,7 @@ static void endpoint(char *buf, size_t size, const char *addr, uint16_t port)
 int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 {
 	char ts[40], filt[160], loc[80], rem[80], orig[96] = "", bytes[64] = "", icmp[40] = "";
+	char dir[16] = "", data[4 * 128 + 32];
 	time_t secs = (time_t)(e->time_ns / 1000000000ull);
 	struct tm tm;
 
@@ -155,15 +206,18 @@ int lfp_event_rec_format(const struct lfp_event_rec *e, char *buf, size_t size)
 			 e->bytes_out, e->bytes_in);
 	if (e->icmp)
 		snprintf(icmp, sizeof(icmp), " icmp=%u/%u", e->icmp_type, e->icmp_code);
+	if (e->direction)
+		snprintf(dir, sizeof(dir), " dir=%s", e->direction);
+	data_format(e, data, sizeof(data));
 	return snprintf(buf, size,
 			"%s.%03uZ %s %s filter=%s pid=%u path=%s uid=%u proto=%s local=%s "
-			"remote=%s%s%s%s%s%s%s%s%s%s",
+			"remote=%s%s%s%s%s%s%s%s%s%s%s%s",
 			ts, (unsigned int)(e->time_ns / 1000000 % 1000), e->verdict, e->layer, filt,
 			e->pid, e->path ? e->path : (e->comm ? e->comm : "?"), e->uid,
-			e->proto ? e->proto : "?", loc, rem, icmp, orig,
+			e->proto ? e->proto : "?", loc, rem, dir, icmp, orig,
 			e->flags[0] ? " flags=" : "", e->flags, bytes, e->note ? " note=" : "",
 			e->note ? e->note : "", e->reason ? " reason=" : "",
-			e->reason ? e->reason : "");
+			e->reason ? e->reason : "", data);
 }
 
 void lfp_event_flags_format(uint32_t flags, char *buf, size_t size)

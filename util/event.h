@@ -36,6 +36,11 @@ struct lfp_event_rec {
 	bool icmp;	/**< ICMP or ICMPv6: icmp_type and icmp_code are set */
 	uint8_t icmp_type, icmp_code;
 	const char *reason; /**< a discard: the kernel's drop reason ("NO_SOCKET"), or NULL */
+	const char *direction; /**< datagram-data, stream: "in" or "out"; else NULL */
+	bool has_data;	       /**< a payload excerpt (inspection callout): data_len, data */
+	uint32_t data_len;     /**< the payload's length */
+	size_t n_data;	       /**< bytes of it in data[] */
+	uint8_t data[128];     /**< its first bytes (LFP_DATA_EXCERPT) */
 };
 
 /** Names of the LFP_CF_* bits in @p flags joined with '+' ("" for none). */

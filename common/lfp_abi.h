@@ -109,7 +109,7 @@ struct lfp_kfilter {
 	__u8 callout; /* answer counts as a callout's (veto rule) */
 	__u8 flags;   /* LFP_FF_LOG / LFP_FF_NOLOG, LFP_KF_PEND */
 	__u8 sublayer_rank;
-	__u8 action; /* enum lfp_action_type as written */
+	__u8 action;  /* enum lfp_action_type as written */
 	__u16 target; /* redirect: index in lfp_redir_targets' half (common/lfp_redirect.h) */
 	__u8 pad[4];
 };
@@ -186,7 +186,7 @@ struct lfp_event {
 	__u8 icmp_code;
 	__u8 direction; /* LFP_DIR_*: events of the datagram-data and stream layers, else 0 */
 	__u8 pad[1];
-	char comm[16]; /* display only; identity is exe_dev/exe_ino */
+	char comm[16];	/* display only; identity is exe_dev/exe_ino */
 	__u8 oaddr[16]; /* original destination of a redirected flow (flags redirected) */
 	__u16 oport;
 	__u8 pad2[2];
@@ -243,7 +243,7 @@ struct lfp_sk {
 	char comm[16];
 	__u32 udp_pending; /* unconnected UDP: (socket, remote) events waiting for their first
 			      packet */
-	__u32 ifindex; /* accepted flows: the interface the SYN arrived on */
+	__u32 ifindex;	   /* accepted flows: the interface the SYN arrived on */
 };
 
 /* Unconnected UDP: decision per (socket, remote), with the generation. Datagrams

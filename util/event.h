@@ -32,10 +32,10 @@ struct lfp_event_rec {
 	uint16_t oport;
 	bool has_bytes;		      /**< a finished redirected flow: bytes_out/bytes_in are set */
 	uint64_t bytes_out, bytes_in; /**< bytes the application sent / received through it */
-	const char *note;	      /**< redirector: the upstream, or why the flow failed; or NULL */
-	bool icmp;	/**< ICMP or ICMPv6: icmp_type and icmp_code are set */
+	const char *note; /**< redirector: the upstream, or why the flow failed; or NULL */
+	bool icmp;	  /**< ICMP or ICMPv6: icmp_type and icmp_code are set */
 	uint8_t icmp_type, icmp_code;
-	const char *reason; /**< a discard: the kernel's drop reason ("NO_SOCKET"), or NULL */
+	const char *reason;    /**< a discard: the kernel's drop reason ("NO_SOCKET"), or NULL */
 	const char *direction; /**< datagram-data, stream: "in" or "out"; else NULL */
 	bool has_data;	       /**< a payload excerpt (inspection callout): data_len, data */
 	uint32_t data_len;     /**< the payload's length */

@@ -305,9 +305,12 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	if (proto == IPPROTO_TCP) {
 		if (sk->state != BPF_TCP_LISTEN)
 			return 1;
-	} else if (proto != IPPROTO_UDP || sk->state == BPF_TCP_ESTABLISHED) {
-		/* a connected UDP socket hears only from the peer its connect() authorized */
+	} else if (proto != IPPROTO_UDP) {
 		return 1;
+	} else if (sk->state == BPF_TCP_ESTABLISHED) {
+		/* a connected UDP socket hears only from the peer its connect()
+		 * authorized, unless a re-authorization blocked it since */
+		return reauth_udp_rx(sk);
 	}
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
 	if (proto == IPPROTO_TCP && s && s->listen_block)

@@ -469,6 +469,8 @@ static __always_inline int connect_sk(struct bpf_sock_addr *ctx, const struct sc
 	s->rport = in->rport;
 	s->cflags = in->flags;
 	s->pending_event = 0;
+	if (allow)
+		s->udp_block = 0; /* a new peer: no re-authorization has blocked it */
 	if (event_wanted(out)) {
 		if (allow && (in->proto == IPPROTO_TCP ? lfp_late_tcp : lfp_late_udp))
 			s->pending_event = 1;
@@ -846,6 +848,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 	scratch_put(sc);
 }
 
+#include "reauth_udp.bpf.h"
 #include "ale_accept.bpf.h"
 #include "ale_resource.bpf.h"
 #include "ale_flow.bpf.h"
@@ -995,7 +998,8 @@ static __always_inline int pkt_parse_udp(struct __sk_buff *skb, struct pkt *p)
  * cgroup_skb egress: the first packet of a permitted UDP flow carries the
  * real local address and port; emit the event that connect/sendmsg left
  * pending. Sockets with nothing pending cost a storage lookup and no map
- * work. Observe only: always lets the packet pass.
+ * work. Drops only the datagrams of a connected UDP socket whose remote a
+ * re-authorization blocked (send() fails with EPERM).
  */
 SEC("cgroup_skb/egress")
 int lfp_egress(struct __sk_buff *skb)
@@ -1014,10 +1018,13 @@ int lfp_egress(struct __sk_buff *skb)
 	if (!sk || sk->protocol != IPPROTO_UDP)
 		return 1;
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	if (!s || (!s->pending_event && !s->udp_pending))
+	if (!s || (!s->pending_event && !s->udp_pending && !s->udp_block))
 		return 1;
 	if (pkt_parse_udp(skb, &p))
 		return 1;
+	/* a connected socket whose remote a re-authorization blocked (reauth_udp.bpf.h) */
+	if (s->udp_block && !reauth_udp_tx(sk, s, p.daddr, p.dport))
+		return 0;
 	cookie = bpf_get_socket_cookie(skb);
 
 	if (s->pending_event) {

@@ -238,7 +238,7 @@ struct lfp_sk {
 	__u8 raddr[16];
 	__u16 rport;
 	__u8 inbound; /* 1: an accepted flow (auth-recv-accept), 0: a connect (auth-connect) */
-	__u8 pad2;
+	__u8 udp_block; /* connected UDP: 1 while a re-authorization blocks its remote */
 	__u32 cflags;
 	char comm[16];
 	__u32 udp_pending; /* unconnected UDP: (socket, remote) events waiting for their first

@@ -121,6 +121,8 @@ static const struct hook_desc hook_descs[] = {
 	/* discard events: the kernel's drops in lfpd's netns (bpf/discard.bpf.h) */
 	{ "discard tracepoint skb:kfree_skb", "lfp_discard", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
+	/* connected UDP: the record egress and ingress drop by (bpf/reauth_udp.bpf.h) */
+	{ "reauth udp", "lfp_reauth_udp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* pend and complete (docs/callouts.md): lfpd's iptables rule runs the match,
 	 * the iterators end the sockets of blocked pends */
 	{ "pend match", "lfp_pend_match", LFP_LAYER_AUTH_CONNECT, HOOK_PINPROG },
@@ -973,6 +975,8 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 	k->skel->data->lfp_late_tcp = hook_active(k, "sock_ops");
 	k->skel->data->lfp_discard_netns = discard_netns();
 	k->skel->data->lfp_late_udp = hook_active(k, "egress");
+	/* adopted sockets may carry a re-authorization's UDP block already */
+	k->skel->data->lfp_udp_blocked = k->adopted;
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		if ((hook_descs[i].flags & HOOK_REQUIRED) && !k->hooks[i].active) {
 			r = -ENOLINK;

@@ -907,7 +907,7 @@ static void test_open_fresh(void **state)
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
 	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
 	 * (IPv4, IPv6), datagram-data (the packet programs again, egress and ingress) */
-	assert_int_equal(st.n_hooks, 55); /* and reauth tcp again for listeners */
+	assert_int_equal(st.n_hooks, 56); /* and reauth tcp again for listeners, reauth udp */
 	assert_int_equal(hook(&st, "packet-egress udp")->layer, LFP_LAYER_DATAGRAM_DATA);
 	assert_true(hook(&st, "packet-ingress udp")->active);
 	assert_int_equal(hook(&st, "discard tracepoint skb:kfree_skb")->layer, -1);

@@ -1162,9 +1162,10 @@ int lfp_exec(struct bpf_raw_tracepoint_args *ctx)
  *  - leaves alone every socket whose cgroup is not the scope cgroup or one
  *    of its descendants (the socket's own cgroup, compared by id at every
  *    level of its ancestry);
- *  - leaves alone sockets without a record of a permitted classification
+ *  - leaves alone flows without a record of a permitted classification
  *    (flows older than lfp, sockets whose record could not be stored) and
- *    records already of this generation;
+ *    records already of this generation; a listener without a record is
+ *    older than lfpd and gets one (reauth_stamp, reauth_udp.bpf.h);
  *  - classifies the rest again with the `reauthorize` flag, as the flow's
  *    connect (or its SYN, for an accepted flow) was classified (the owner
  *    recorded then, the remote it asked for), with the local end the
@@ -1273,11 +1274,15 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 	gen = st->gen;
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	if (!s || s->proto != IPPROTO_TCP || s->gen == gen)
+	/* a listener without a record predates lfpd: stamped below. A flow
+	 * without one is left alone (which end opened it is not known) */
+	if (!s && !listener)
+		return 0;
+	if (s && (s->proto != IPPROTO_TCP || s->gen == gen))
 		return 0;
 	/* a flow is re-authorized while permitted (a blocked one never got
 	 * going); a listener either way: a blocked one may be permitted now */
-	if (!listener && !pend_reauth_candidate(s->verdict))
+	if (s && !listener && !pend_reauth_candidate(s->verdict))
 		return 0;
 	sc = scratch_get();
 	if (!sc) {
@@ -1288,6 +1293,11 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	out = &sc->out;
 	if (!reauth_cgroup(sk, in, st->scope_cgroup, gen, &own_cg))
 		goto out;
+	if (!s) {
+		s = reauth_stamp(sk, IPPROTO_TCP, own_cg);
+		if (!s)
+			goto out;
+	}
 	in->direction = LFP_DIR_INBOUND;
 	if (listener)
 		in->layer = LFP_LAYER_AUTH_LISTEN;

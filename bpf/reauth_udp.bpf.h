@@ -9,7 +9,9 @@
  * answer in the record: `udp_block` set makes egress drop the socket's
  * datagrams to that remote (send() fails with EPERM) and ingress drop the
  * peer's, cleared it lets them through again. UDP sockets are never
- * destroyed (WFP-MODEL.md). Included by lfp.bpf.c before ale_accept.bpf.h,
+ * destroyed (WFP-MODEL.md). Both walks give a scope socket they meet
+ * without a record (one older than lfpd) what it still tells of its owner
+ * (reauth_stamp). Included by lfp.bpf.c before ale_accept.bpf.h,
  * after its helpers (scratch, events, addresses, verdicts); docs/kernel.md,
  * "Re-authorization after a commit", describes it.
  */
@@ -29,6 +31,35 @@ static __always_inline bool reauth_cgroup(struct sock *sk, struct lfp_eval_in *i
 volatile __u32 lfp_udp_blocked SEC(".data") = 1;
 
 #define UDP_CONNECTED_ 1 /* TCP_ESTABLISHED: a UDP socket with a peer */
+
+/*
+ * A socket of the scope that a walk meets without a record: it predates
+ * lfpd (or its record could not be stored then). Stamp what the socket
+ * itself still tells, so that later classifications of it (auth-recv-accept
+ * of its SYNs and datagrams, the walks) see its owner: the uid (sk_uid, the
+ * creator's fsuid at socket()), the gid of the credentials its file was
+ * opened with (0 without a file), and the cgroup it was created in. Who
+ * created it (pid, executable, name) is not kept by the kernel: those stay
+ * 0, as for any socket nothing stamped. The record is of no generation, so
+ * the walk classifies it now. @return the record, or NULL (counted).
+ */
+static __always_inline struct lfp_sk *reauth_stamp(struct sock *sk, __u8 proto, __u64 cgroup)
+{
+	struct lfp_sk *s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!s) {
+		stat_inc(LFP_STAT_ERRORS);
+		return NULL;
+	}
+	s->uid = sk->sk_uid.val;
+	/* typed loads through possibly NULL links read as 0 */
+	s->gid = sk->sk_socket->file->f_cred->gid.val;
+	s->cgroup = cgroup;
+	s->proto = proto;
+	s->gen = 0;
+	s->verdict = LFP_V_PERMIT;
+	return s;
+}
 
 static __always_inline bool reauth_addr_eq(const __u8 *a, const __u8 *b)
 {
@@ -95,21 +126,22 @@ int lfp_reauth_udp(struct bpf_iter__udp *ctx)
 	struct sock *sk;
 	struct lfp_sk *s;
 	__u64 gen, own_cg;
-	bool block;
+	bool block, connected;
 
 	if (!up)
 		return 0;
 	sk = (struct sock *)up;
-	if (sk->__sk_common.skc_state != UDP_CONNECTED_)
-		return 0;
+	connected = sk->__sk_common.skc_state == UDP_CONNECTED_;
 	st = state_get();
 	if (!st)
 		return 0;
 	gen = st->gen;
 	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
-	/* a record of connect(): permitted (or pended), or blocked by an earlier walk */
-	if (!s || s->proto != IPPROTO_UDP || s->gen == gen || s->inbound ||
-	    (!pend_reauth_candidate(s->verdict) && !s->udp_block) || !reauth_udp_same_peer(sk, s))
+	/* a record of connect(): permitted (or pended), or blocked by an earlier
+	 * walk; a socket without any record is stamped (reauth_stamp) */
+	if (s &&
+	    (!connected || s->proto != IPPROTO_UDP || s->gen == gen || s->inbound ||
+	     (!pend_reauth_candidate(s->verdict) && !s->udp_block) || !reauth_udp_same_peer(sk, s)))
 		return 0;
 	sc = scratch_get();
 	if (!sc) {
@@ -120,6 +152,18 @@ int lfp_reauth_udp(struct bpf_iter__udp *ctx)
 	out = &sc->out;
 	if (!reauth_cgroup(sk, in, st->scope_cgroup, gen, &own_cg))
 		goto out;
+	if (!s) {
+		s = reauth_stamp(sk, IPPROTO_UDP, own_cg);
+		if (!s || !connected)
+			goto out;
+		/* the connect() nobody saw: its remote is the socket's peer */
+		s->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+		if (sk->__sk_common.skc_family == AF_INET)
+			addr_v4mapped(s->raddr, sk->__sk_common.skc_daddr);
+		else
+			__builtin_memcpy(s->raddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
+		s->cflags = addr_is_loopback(s->raddr) ? LFP_CF_LOOPBACK : 0;
+	}
 	/* as connect() classified it: the recorded owner, remote and flags, the
 	 * local end the socket has now (connect() may have seen port 0) */
 	in->layer = LFP_LAYER_AUTH_CONNECT;

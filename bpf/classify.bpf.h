@@ -155,6 +155,7 @@ static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp
 	out->verdict = LFP_V_PERMIT;
 	out->hard = 0;
 	out->filter_idx = -1;
+	out->inspect_idx = -1;
 	*gen_out = 0;
 	st = bpf_map_lookup_elem(&lfp_state, &zero);
 	if (!st) {
@@ -175,6 +176,7 @@ static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp
 		out->verdict = LFP_V_PERMIT;
 		out->hard = 0;
 		out->filter_idx = -1;
+		out->inspect_idx = -1;
 		lfp_stat_inc(LFP_STAT_ERRORS);
 		return err;
 	}

@@ -283,7 +283,7 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 	struct lfp_sk *s = NULL;
 	struct scratch *sc;
 	struct lfp_pkt *p;
-	__u32 n1, n2, nd, used;
+	__u32 n1, n2, nd, used, plen;
 	__u64 gen, cookie;
 	bool exempt, owners;
 	int allow = 1;
@@ -320,6 +320,8 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		stat_inc(LFP_STAT_PKT_TRUNCATED);
 	if (!dgram_is_udp(p))
 		nd = 0;
+	/* the UDP payload: after the 8-byte header, to the end of the skb */
+	plen = skb->len > p->l4off + 8 ? skb->len - p->l4off - 8 : 0;
 	pkt_to_in(p, &sc->in, dir);
 	sc->in.ifindex = skb->ifindex;
 	sk = skb->sk;
@@ -359,6 +361,8 @@ static __always_inline int lfp_packet_skb(struct __sk_buff *skb, __u32 dir)
 		allow = verdict_allows(sc->out.verdict) || exempt;
 		if (!exempt)
 			pkt_event(sc, s, cookie);
+		if (layer == LFP_LAYER_DATAGRAM_DATA)
+			dgram_inspect(sc, s, &dp, (__u64)(p->l4off + 8) << 32 | plen, cookie);
 		if (!allow)
 			break;
 	}

@@ -91,6 +91,13 @@ struct lfp_eval_out {
 	__u8 pad[2];
 	__s32 filter_idx;      /* deciding filter in the generation's filter table, -1 = none */
 	struct lfp_kfilter kf; /* copy of the deciding filter, valid when filter_idx >= 0 */
+	/* an inspection callout filter (LFP_KF_INSPECT) the classification reached: the
+	 * heaviest of the first sublayer with one whose match no heavier terminating
+	 * filter of that sublayer overrode (WFP calls it before that filter decides);
+	 * -1 = none. Never changes the verdict. */
+	__s32 inspect_idx;
+	__u32 pad2;
+	struct lfp_kfilter inspect_kf; /* valid when inspect_idx >= 0 */
 };
 
 #ifndef __bpf__
@@ -203,11 +210,21 @@ struct lfp_eval_acc {
 	__u32 pad;
 	/* the filter behind cur: the answer needs no lookup of its own */
 	struct lfp_kfilter cur_kf;
+	/* the inspection callout reached so far (lfp_eval_out.inspect_idx) */
+	__u32 insp;	 /* its filter index + 1; 0 = none */
+	__u32 insp_rank; /* its sublayer rank */
+	struct lfp_kfilter insp_kf;
 };
 
-/* lfp_fold() that keeps @dec_kf the deciding filter's entry (lfp_eval_out.kf). */
+/* lfp_fold() that keeps @dec_kf the deciding filter's entry (lfp_eval_out.kf). The
+ * sublayer ends here: an inspection callout of it that weighs less than its
+ * decider was never reached (WFP evaluates a sublayer's filters by weight). */
 static __always_inline void lfp_eval_fold(struct lfp_eval_acc *acc, struct lfp_kfilter *dec_kf)
 {
+	if (acc->insp && acc->insp_rank == acc->rank && acc->cur.ans != LFP_ANS_NONE &&
+	    (acc->cur_w > acc->insp_kf.weight ||
+	     (acc->cur_w == acc->insp_kf.weight && acc->cur_id < acc->insp_kf.id)))
+		acc->insp = 0;
 	if (lfp_fold(&acc->dec, &acc->cur))
 		*dec_kf = acc->cur_kf;
 }
@@ -388,6 +405,19 @@ static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
 	kf = LFP_EVAL_LOOKUP_FILTER(env, rv->filter_idx);
 	if (!kf)
 		return -LFP_EVAL_ENOENT;
+	/* an inspection callout's tuple: noted, never folded; the first sublayer's
+	 * heaviest (its tuples hold nothing else, docs/classification.md) */
+	if (kf->flags & LFP_KF_INSPECT) {
+		if (!acc->insp ||
+		    (acc->insp_rank == t->sublayer_rank &&
+		     (kf->weight > acc->insp_kf.weight ||
+		      (kf->weight == acc->insp_kf.weight && kf->id < acc->insp_kf.id)))) {
+			acc->insp = rv->filter_idx + 1;
+			acc->insp_rank = t->sublayer_rank;
+			acc->insp_kf = *kf;
+		}
+		return 0;
+	}
 	/* Within a sublayer the highest weight wins, then the oldest (lowest id). */
 	if (kf->weight > acc->cur_w || (kf->weight == acc->cur_w && kf->id < acc->cur_id)) {
 		acc->cur.ans = kf->ans;
@@ -434,6 +464,7 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 	out->hard = 0;
 	out->filter_idx = -1;
 	__builtin_memset(&out->kf, 0, sizeof(out->kf));
+	out->inspect_idx = -1;
 	if (in->layer >= LFP_LAYER_COUNT)
 		return -LFP_EVAL_EINVAL;
 	cfg = LFP_EVAL_LOOKUP_LAYER_CFG(env, in->layer);
@@ -468,6 +499,10 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 			break;
 	}
 	lfp_eval_fold(&acc, &out->kf);
+	if (acc.insp) {
+		out->inspect_idx = (__s32)(acc.insp - 1);
+		out->inspect_kf = acc.insp_kf;
+	}
 
 	if (acc.dec.ans == LFP_ANS_NONE)
 		return 0;

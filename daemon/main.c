@@ -377,7 +377,11 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 		exe_cache_learn(&d->exes, (pid_t)xe->pid, xe->exe_dev, xe->exe_ino, fn);
 		return 0;
 	}
-	if ((ke->type != LFP_EV_CLASSIFY && ke->type != LFP_EV_DISCARD) || size < sizeof(*ke))
+	if (ke->type == LFP_EV_DATA && size < sizeof(struct lfp_data_event))
+		return 0;
+	if ((ke->type != LFP_EV_CLASSIFY && ke->type != LFP_EV_DISCARD &&
+	     ke->type != LFP_EV_DATA) ||
+	    size < sizeof(*ke))
 		return 0;
 	publish_event(d, ke, NULL);
 	return 0;
@@ -456,6 +460,19 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 	rec.icmp_code = ke->icmp_code;
 	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
 		rec.direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
+	/* a payload excerpt: the record begins with the event (on_kernel_event checked
+	 * its size) */
+	if (ke->type == LFP_EV_DATA) {
+		const struct lfp_data_event *de = (const struct lfp_data_event *)ke;
+
+		/* what the callout saw, not a decision: the layer's block, if any, is
+		 * its own event */
+		rec.verdict = "inspect";
+		rec.has_data = true;
+		rec.data_len = de->len;
+		rec.n_data = de->captured < sizeof(rec.data) ? de->captured : sizeof(rec.data);
+		memcpy(rec.data, de->data, rec.n_data);
+	}
 	if (ke->type == LFP_EV_DISCARD) {
 		rec.verdict = "discard";
 		rec.layer = "discard";

@@ -104,12 +104,11 @@ static __u64 env_cgroup_ancestor(const struct lfp_eval_env *env, __u32 level)
 
 #include "lfp_eval.h"
 
-int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c, int *verdict,
-			 int *filter_idx)
+static int lowered_eval(const struct lfp_lowered *lw, const struct lfp_conn *c,
+			struct lfp_eval_out *out)
 {
 	struct lfp_eval_env env = { lw, c };
 	struct lfp_eval_in in = { 0 };
-	struct lfp_eval_out out;
 	int r;
 
 	if (!lw || !c || !lw->port_labels || !lw->small_labels ||
@@ -139,12 +138,35 @@ int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c,
 	in.icmp_code = c->icmp_code;
 	in.flags = c->flags;
 
-	r = lfp_eval(&env, &in, &out);
+	r = lfp_eval(&env, &in, out);
 	if (r)
 		return r == -LFP_EVAL_EINVAL ? -EINVAL : -ENOENT;
+	return 0;
+}
+
+int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c, int *verdict,
+			 int *filter_idx)
+{
+	struct lfp_eval_out out;
+	int r = lowered_eval(lw, c, &out);
+
+	if (r)
+		return r;
 	if (verdict)
 		*verdict = out.verdict;
 	if (filter_idx)
 		*filter_idx = out.filter_idx;
+	return 0;
+}
+
+int lfp_lowered_inspection(const struct lfp_lowered *lw, const struct lfp_conn *c, int *inspect_idx)
+{
+	struct lfp_eval_out out;
+	int r = lowered_eval(lw, c, &out);
+
+	if (r)
+		return r;
+	if (inspect_idx)
+		*inspect_idx = out.inspect_idx;
 	return 0;
 }

@@ -262,7 +262,8 @@ struct cand {
 	uint32_t sub; /* position of its sublayer in evaluation order */
 	struct lfp_answer ans;
 	size_t cref_off, n_cref;
-	bool pend; /* the answer waits for user space (LFP_KF_PEND) */
+	bool pend;    /* the answer waits for user space (LFP_KF_PEND) */
+	bool inspect; /* an inspection callout where payloads are reported (LFP_KF_INSPECT) */
 };
 
 struct sub {
@@ -1231,10 +1232,11 @@ struct layer_state {
 	int last_sub;  /* sublayer position of the current rank, -1 before the first */
 	uint32_t rank; /* number of ranks handed out */
 	size_t tuple_base;
+	uint64_t inspect; /* bit i: tuple tuple_base + i holds inspection callouts only */
 };
 
 static int tuple_get(struct lower *L, struct layer_state *ls, const struct lfp_filter *f,
-		     uint32_t fieldmask, uint32_t *tid)
+		     uint32_t fieldmask, bool inspect, uint32_t *tid)
 {
 	struct lfp_lowered *o = L->out;
 	struct lfp_tuple t = { 0 };
@@ -1246,6 +1248,10 @@ static int tuple_get(struct lower *L, struct layer_state *ls, const struct lfp_f
 
 		if (o->tuples[i].sublayer_rank != ls->rank - 1)
 			break;
+		/* inspection filters never share a tuple with terminating ones: a
+		 * rule key names one filter, and neither may hide the other */
+		if (!!(ls->inspect >> (i - ls->tuple_base) & 1) != inspect)
+			continue;
 		for (unsigned int j = 0; j < o->tuples[i].nfields; j++)
 			m |= 1u << o->tuples[i].fields[j];
 		if (m == fieldmask) {
@@ -1265,6 +1271,8 @@ static int tuple_get(struct lower *L, struct layer_state *ls, const struct lfp_f
 	r = PUSH(o->tuples, o->n_tuples, L->cap_tuples, t);
 	if (r)
 		return r;
+	if (inspect)
+		ls->inspect |= 1ull << (t.id - ls->tuple_base);
 	o->layer_cfg[ls->layer].used_fields |= fieldmask;
 	o->layer_cfg[ls->layer].n_tuples++;
 	*tid = t.id;
@@ -1338,7 +1346,7 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 		ls->last_sub = (int)cd->sub;
 		o->layer_cfg[ls->layer].n_sublayers = ls->rank;
 	}
-	r = tuple_get(L, ls, f, mask, &tid);
+	r = tuple_get(L, ls, f, mask, cd->inspect, &tid);
 	if (r)
 		goto out;
 
@@ -1350,6 +1358,8 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 	kf.flags = f->flags & (LFP_FF_LOG | LFP_FF_NOLOG);
 	if (cd->pend)
 		kf.flags |= LFP_KF_PEND;
+	if (cd->inspect)
+		kf.flags |= LFP_KF_INSPECT;
 	/* a block naming ICMP types holds for ND and PMTU messages too (packet layers) */
 	if (mask & (1u << LFP_F_ICMP_TYPE))
 		kf.flags |= LFP_KF_NAMES_ICMP;
@@ -1571,8 +1581,12 @@ static int cands_build(struct lower *L)
 		r = filter_effect(L, f, &cd.ans, &eff);
 		if (r)
 			return r;
-		if (eff == EFF_CONTINUE)
+		/* inspection callouts never decide; where the layer reports payloads
+		 * to them (datagram-data, stream) the kernel must still see them match */
+		if (eff == EFF_CONTINUE && f->layer != LFP_LAYER_DATAGRAM_DATA &&
+		    f->layer != LFP_LAYER_STREAM)
 			continue;
+		cd.inspect = eff == EFF_CONTINUE;
 		cd.pend = eff == EFF_PEND;
 		sub = sub_find(L, f->sublayer);
 		if (sub < 0)

@@ -92,6 +92,18 @@ struct lfp_eval_in;
 int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c, int *verdict,
 			 int *filter_idx);
 
+/**
+ * The inspection callout filter (`callout count`, a registered inspection
+ * callout) that classifying @p c with the kernel's algorithm reaches, at the
+ * layers where the kernel reports payloads to them (datagram-data, stream):
+ * the heaviest of the first sublayer with one that no heavier terminating
+ * filter of its sublayer decided before. It never changes the verdict.
+ * @param inspect_idx out: index into lw->filters, or -1 for none
+ * @return 0, -EINVAL (bad layer or arrays), -ENOENT (inconsistent arrays)
+ */
+int lfp_lowered_inspection(const struct lfp_lowered *lw, const struct lfp_conn *c,
+			   int *inspect_idx);
+
 #ifdef __cplusplus
 }
 #endif

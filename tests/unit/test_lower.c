@@ -723,6 +723,80 @@ static void test_limits(void **state)
 	tp_free(t);
 }
 
+/* The id of the inspection filter lfp_lowered_inspection() reports, 0 = none. */
+static uint64_t inspected(const struct lfp_lowered *lw, const struct lfp_conn *c)
+{
+	int idx = -2;
+
+	assert_int_equal(lfp_lowered_inspection(lw, c, &idx), 0);
+	assert_true(idx >= -1 && idx < (int)lw->n_filters);
+	return idx < 0 ? 0 : lw->filters[idx].id;
+}
+
+/*
+ * At datagram-data, inspection callouts (count, a registered inspection callout) are
+ * lowered into tuples of their own (LFP_KF_INSPECT): they never change the verdict, and
+ * the evaluator reports the one reached: not when a heavier terminating filter of its
+ * sublayer decided first, the heaviest of the first sublayer that has one.
+ */
+static void test_inspection(void **state)
+{
+	struct tp *t = tp_new();
+	struct lfp_lowered lw;
+	struct lfp_filter *peek, *audit, *blk, *later;
+	struct lfp_conn c = conn_tcp("10.0.0.1", 53);
+
+	c.layer = LFP_LAYER_DATAGRAM_DATA;
+	c.proto = 17;
+	tp_sublayer(t, 2, "top", 0xf000);
+	tp_sublayer(t, 3, "low", 0x10);
+	tp_callout(t, "audit", LFP_CALLOUT_INSPECTION);
+	peek = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "top", LFP_ACT_CALLOUT, 0, 50);
+	peek->action.callout = strdup("count");
+	cond(peek, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(53));
+	audit = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "top", LFP_ACT_CALLOUT, 0, 40);
+	audit->action.callout = strdup("audit");
+	blk = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "top", LFP_ACT_BLOCK, 0, 45);
+	cond(blk, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(53));
+	later = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "low", LFP_ACT_CALLOUT, 0, 1);
+	later->action.callout = strdup("count");
+	/* the same at auth-connect: not lowered (no payloads to report there) */
+	tp_callout_filter(t, NULL, "count", 0, 100);
+	lower_ok(t, &lw);
+	assert_int_equal(lw.n_filters, 4);
+	for (size_t i = 0; i < lw.n_filters; i++)
+		assert_int_equal(!!(lw.filters[i].flags & LFP_KF_INSPECT),
+				 lw.filters[i].id != blk->id);
+
+	/* port 53: peek (50) is reached before the block (45) decides; the block stands */
+	expect(t, &lw, &c, LFP_V_BLOCK, blk->id);
+	assert_int_equal(inspected(&lw, &c), peek->id);
+	/* port 54: peek does not match; audit (40) would come after nothing: reached */
+	c.rport = 54;
+	expect(t, &lw, &c, LFP_V_PERMIT, 0);
+	assert_int_equal(inspected(&lw, &c), audit->id);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	/* a heavier permit in the callout's sublayer decides first: the next sublayer's is met */
+	t = tp_new();
+	tp_sublayer(t, 2, "top", 0xf000);
+	tp_sublayer(t, 3, "low", 0x10);
+	peek = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "top", LFP_ACT_CALLOUT, 0, 10);
+	peek->action.callout = strdup("count");
+	blk = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "top", LFP_ACT_PERMIT, 0, 20);
+	later = tp_filter(t, LFP_LAYER_DATAGRAM_DATA, "low", LFP_ACT_CALLOUT, 0, 1);
+	later->action.callout = strdup("count");
+	lower_ok(t, &lw);
+	expect(t, &lw, &c, LFP_V_PERMIT, blk->id);
+	assert_int_equal(inspected(&lw, &c), later->id);
+	/* elsewhere nothing is inspected */
+	c.layer = AC;
+	assert_int_equal(inspected(&lw, &c), 0);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+}
+
 /* Layers outside opts->layers are not lowered: their pend actions do not matter. */
 static void test_layer_mask(void **state)
 {
@@ -922,7 +996,7 @@ int main(void)
 		cmocka_unit_test(test_ints_lpm),       cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_pend_lowered),   cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_layer_mask),     cmocka_unit_test(test_differential),
-		cmocka_unit_test(test_perf_100k),
+		cmocka_unit_test(test_perf_100k),      cmocka_unit_test(test_inspection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,9 @@ _Static_assert(sizeof(struct lfp_pkt) <= sizeof(((struct scratch *)0)->pkt), "sc
 #define TCP_NEW_SYN_RECV_ 12
 #define TCP_TIME_WAIT_	  6
 
+/* inbound packets no socket takes, judged by the kernel's answer */
+#include "unclaimed.bpf.h"
+
 /* A packet of no socket, or of one of the kernel's control sockets (RSTs,
  * ICMP, ND). Request and time-wait sockets answer for a user's listener or
  * connection: the cgroup programs' business (or nobody's), not ours. */
@@ -108,7 +111,7 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 	struct net_device *dev;
 	struct bpf_dynptr dp;
 	struct scratch *sc;
-	__u32 n_ip, n_tr, n_er, qoff;
+	__u32 n_ip, n_tr, n_er, n_un, qoff;
 	struct lfp_pkt *p;
 	bool exempt, err, nd;
 	__u64 gen;
@@ -122,7 +125,10 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 	n_ip = pkt_layer_tuples(gen, ip);
 	n_tr = pkt_layer_tuples(gen, tr);
 	n_er = pkt_layer_tuples(gen, er);
-	if (!n_ip && !n_tr && !n_er)
+	/* an answer to an inbound packet no socket took is that packet's last trace */
+	n_un = dir == LFP_DIR_OUTBOUND && (pkt_layer_tuples(gen, LFP_LAYER_INBOUND_IPPACKET) ||
+					   pkt_layer_tuples(gen, LFP_LAYER_INBOUND_TRANSPORT));
+	if (!n_ip && !n_tr && !n_er && !n_un)
 		return NF_ACCEPT_;
 	if (dir == LFP_DIR_OUTBOUND && !nf_kernel_owned(skb))
 		return NF_ACCEPT_;
@@ -141,6 +147,16 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 		stat_inc(LFP_STAT_PKT_MALFORMED);
 		goto out;
 	}
+	dev = dir == LFP_DIR_OUTBOUND ? ctx->state->out : ctx->state->in;
+	if (n_un) {
+		allow = nf_unclaimed(sc, &dp, p, dev ? BPF_CORE_READ(dev, ifindex) : 0, gen);
+		if (!allow)
+			goto out;
+		lfp_pkt_parse(&dp, 0, p); /* the quote may have replaced it */
+		__builtin_memset(&sc->in, 0, sizeof(sc->in));
+		if (!n_ip && !n_tr && !n_er)
+			goto out;
+	}
 	/* inbound, only what the kernel consumes itself: ICMP but echo replies */
 	if (dir == LFP_DIR_INBOUND && (!lfp_pkt_is_icmp(p->ipver, p->proto) ||
 				       (p->l4 && p->icmp_type == (p->ipver == 4 ? 0 : 129))))
@@ -154,7 +170,6 @@ static __always_inline int nf_packet(struct bpf_nf_ctx *ctx, __u8 dir)
 		stat_inc(LFP_STAT_PKT_TRUNCATED);
 	nd = pkt_nd_pmtu(p);
 	qoff = p->l4off + LFP_PKT_ICMP_HDR;
-	dev = dir == LFP_DIR_OUTBOUND ? ctx->state->out : ctx->state->in;
 
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < 2; i++) {

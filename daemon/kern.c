@@ -109,6 +109,10 @@ static const struct hook_desc hook_descs[] = {
 	  NF_LOCAL_OUT_ },
 	{ "nf-local-out ip", "lfp_nf_out", LFP_LAYER_OUTBOUND_IPPACKET, HOOK_ALIAS },
 	{ "nf-local-out icmp-error", "lfp_nf_out", LFP_LAYER_OUTBOUND_ICMP_ERROR, HOOK_ALIAS },
+	/* inbound packets no socket took, judged when the kernel's RST or port
+	 * unreachable answering them leaves (bpf/unclaimed.bpf.h) */
+	{ "nf-local-out answers (unclaimed inbound)", "lfp_nf_out", LFP_LAYER_INBOUND_TRANSPORT,
+	  HOOK_ALIAS },
 	{ "nf-local-in4", "lfp_nf_in", LFP_LAYER_INBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV4_,
 	  NF_LOCAL_IN_ },
 	{ "nf-local-in6", "lfp_nf_in", LFP_LAYER_INBOUND_TRANSPORT, HOOK_NF, NFPROTO_IPV6_,

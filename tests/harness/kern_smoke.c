@@ -836,8 +836,8 @@ static int tcp_from(const char *exe, const char *cgroup, const char *addr, int p
 /* ---- attachment ---- */
 
 static const enum bpf_attach_type cg_types[] = {
-	BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP4_SENDMSG,
-	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,	    BPF_CGROUP_INET_EGRESS,
+	BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_INET6_CONNECT,	BPF_CGROUP_UDP4_SENDMSG,
+	BPF_CGROUP_UDP6_SENDMSG,  BPF_CGROUP_SOCK_OPS,		BPF_CGROUP_INET_EGRESS,
 	BPF_CGROUP_INET_INGRESS,  BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME,
 	BPF_CGROUP_UDP4_RECVMSG,  BPF_CGROUP_UDP6_RECVMSG,
 };
@@ -906,9 +906,13 @@ static void test_open_fresh(void **state)
 	 * again), sock_release (UDP endpoint-closure), bind-redirect's bind4/6, the packet layers
 	 * (two programs, each listed again for its IP packet layer), the netfilter links
 	 * (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
-	 * (IPv4, IPv6), datagram-data (the packet programs again, egress and ingress) */
-	assert_int_equal(st.n_hooks, 56); /* and reauth tcp again for listeners, reauth udp */
+	 * (IPv4, IPv6), datagram-data (the packet programs again, egress and ingress), LOCAL_OUT's
+	 * answers to unclaimed inbound packets (an alias) */
+	assert_int_equal(st.n_hooks, 57); /* and reauth tcp again for listeners, reauth udp */
 	assert_int_equal(hook(&st, "packet-egress udp")->layer, LFP_LAYER_DATAGRAM_DATA);
+	/* inbound packets no socket took: the LOCAL_OUT program again */
+	assert_int_equal(hook(&st, "nf-local-out answers (unclaimed inbound)")->layer,
+			 LFP_LAYER_INBOUND_TRANSPORT);
 	assert_true(hook(&st, "packet-ingress udp")->active);
 	assert_int_equal(hook(&st, "discard tracepoint skb:kfree_skb")->layer, -1);
 	assert_int_equal(hook(&st, "packet-egress")->layer, LFP_LAYER_OUTBOUND_TRANSPORT);
@@ -1474,10 +1478,11 @@ static void test_refused_program(void **state)
 	assert_true(hook(&st, "exec tracepoint")->active);
 	attached(g.cg2, cnt, ids);
 	for (size_t i = 0; i < N_CG_TYPES; i++)
-		assert_int_equal(cnt[i], cg_progs[i] - (cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
-								 cg_types[i] == BPF_CGROUP_SOCK_OPS
-							 ? 1
-							 : 0));
+		assert_int_equal(cnt[i],
+				 cg_progs[i] - (cg_types[i] == BPF_CGROUP_UDP4_SENDMSG ||
+								cg_types[i] == BPF_CGROUP_SOCK_OPS
+							? 1
+							: 0));
 
 	lw_build(&lw, pol, 2);
 	assert_int_equal(kcommit(k2, &lw, &gen), 0);

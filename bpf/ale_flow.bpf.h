@@ -89,8 +89,8 @@ static __always_inline void ale_flow_event(struct bpf_sock_ops *ctx, __u8 layer,
 	if (tp)
 		reauth_cgroup((struct sock *)tp, in, st->scope_cgroup, st->gen, &own_cg);
 	lfp_classify(in, out, &sc->gen);
-	if (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG) &&
-	    !(out->kf.flags & LFP_FF_NOLOG)) {
+	if (out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG) &&
+			    !(out->kf.flags & LFP_FF_NOLOG))) {
 		e = event_flow(out->verdict, out_filter_id(out), in->flags, IPPROTO_TCP, in->laddr,
 			       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(ctx));
 		if (e) {
@@ -203,8 +203,8 @@ static __always_inline int ale_sock_release(struct bpf_sock *sk)
 	in->app_dev = s->exe_dev;
 	in->app_ino = s->exe_ino;
 	lfp_classify(in, out, &sc->gen);
-	if (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG) &&
-	    !(out->kf.flags & LFP_FF_NOLOG)) {
+	if (out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG) &&
+			    !(out->kf.flags & LFP_FF_NOLOG))) {
 		e = event_flow(out->verdict, out_filter_id(out), in->flags, IPPROTO_UDP, in->laddr,
 			       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(sk));
 		if (e) {

@@ -103,7 +103,7 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode, __u64 coo
 	ident_current(in, &sc->tid, sc->comm);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
-	if (!allow || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
+	if (!allow || out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
 		/* no remote: the unspecified address of the socket's family, in
 		 * the input's oaddr (unused at this layer, classified already) */
 		__builtin_memset(in->oaddr, 0, 16);

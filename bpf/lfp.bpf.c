@@ -188,7 +188,8 @@ static __always_inline bool event_wanted(const struct lfp_eval_out *out)
 {
 	struct lfp_state *st;
 
-	if (out->verdict != LFP_V_PERMIT)
+	/* an external callout is told through the event (docs/callouts.md) */
+	if (out->verdict != LFP_V_PERMIT || out->notify)
 		return true;
 	if (out->filter_idx >= 0) {
 		if (out->kf.flags & LFP_FF_NOLOG)
@@ -829,7 +830,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 	}
 	/* a permit only when its filter says `log`: not the global switch,
 	 * which is about connections (a server's listens are not its clients') */
-	if (!allow || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
+	if (!allow || out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
 		/* no remote: the unspecified address of the listener's family, built
 		 * in the input's oaddr (unused at this layer, classified already)
 		 * rather than on the stack the evaluator's frames need */

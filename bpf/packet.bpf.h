@@ -136,7 +136,8 @@ static __noinline void pkt_event(const struct scratch *sc, const struct lfp_sk *
 	const struct lfp_eval_out *out = &sc->out;
 	struct lfp_event *e;
 
-	if (out->verdict == LFP_V_PERMIT && (out->filter_idx < 0 || !(out->kf.flags & LFP_FF_LOG)))
+	if (out->verdict == LFP_V_PERMIT && !out->notify &&
+	    (out->filter_idx < 0 || !(out->kf.flags & LFP_FF_LOG)))
 		return;
 	if (!pkt_event_allowed())
 		return;

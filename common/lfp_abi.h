@@ -98,6 +98,11 @@ struct lfp_rule_val {
  * that reports payloads (datagram-data, stream): its rules live in tuples of
  * their own and never decide; the evaluator reports the hit (inspect_id) */
 #define LFP_KF_INSPECT (1u << 5)
+/* an external callout that cannot decide at this layer (inspection, or a layer that cannot
+ * pend): it answers nothing (lib/lower.c puts it in one rank after the layer's sublayers),
+ * a hit sets lfp_eval_out.notify and the hook reports the classification, so lfpd tells
+ * the callout's client (daemon/pend.c lfp_callout_notify(), docs/callouts.md) */
+#define LFP_KF_NOTIFY (1u << 3)
 
 /* per-generation filter table entry */
 struct lfp_kfilter {

@@ -88,7 +88,8 @@ struct lfp_eval_in {
 struct lfp_eval_out {
 	__u8 verdict; /* enum lfp_verdict: permit, block, veto or redirect */
 	__u8 hard;
-	__u8 pad[2];
+	__u8 notify; /* a notify filter (LFP_KF_NOTIFY) matched: report it, lfpd tells callouts */
+	__u8 pad;
 	__s32 filter_idx;      /* deciding filter in the generation's filter table, -1 = none */
 	struct lfp_kfilter kf; /* copy of the deciding filter, valid when filter_idx >= 0 */
 	/* an inspection callout filter (LFP_KF_INSPECT) the classification reached: the
@@ -206,8 +207,8 @@ struct lfp_eval_acc {
 	struct lfp_answer cur; /* best hit of the current sublayer */
 	__u64 cur_w;	       /* its weight and id; (0, ~0) = no hit yet */
 	__u64 cur_id;
-	__u32 rank; /* current sublayer rank, ~0 before the first tuple */
-	__u32 pad;
+	__u32 rank;   /* current sublayer rank, ~0 before the first tuple */
+	__u32 notify; /* some LFP_KF_NOTIFY filter matched (they answer nothing) */
 	/* the filter behind cur: the answer needs no lookup of its own */
 	struct lfp_kfilter cur_kf;
 	/* the inspection callout reached so far (lfp_eval_out.inspect_idx) */
@@ -405,6 +406,8 @@ static __always_inline int lfp_eval_tuple(struct lfp_eval_env *env, __u32 idx,
 	kf = LFP_EVAL_LOOKUP_FILTER(env, rv->filter_idx);
 	if (!kf)
 		return -LFP_EVAL_ENOENT;
+	if (kf->flags & LFP_KF_NOTIFY)
+		acc->notify = 1;
 	/* an inspection callout's tuple: noted, never folded; the first sublayer's
 	 * heaviest (its tuples hold nothing else, docs/classification.md) */
 	if (kf->flags & LFP_KF_INSPECT) {
@@ -462,6 +465,8 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 
 	out->verdict = LFP_V_PERMIT;
 	out->hard = 0;
+	out->notify = 0;
+	out->pad = 0;
 	out->filter_idx = -1;
 	__builtin_memset(&out->kf, 0, sizeof(out->kf));
 	out->inspect_idx = -1;
@@ -503,6 +508,7 @@ static __always_inline int lfp_eval(struct lfp_eval_env *env, const struct lfp_e
 		out->inspect_idx = (__s32)(acc.insp - 1);
 		out->inspect_kf = acc.insp_kf;
 	}
+	out->notify = !!acc.notify;
 
 	if (acc.dec.ans == LFP_ANS_NONE)
 		return 0;

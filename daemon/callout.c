@@ -5,6 +5,7 @@
  * around them is daemon/pend.c; the model is docs/callouts.md.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lfp/oracle.h>
@@ -264,4 +265,67 @@ int pend_verdict_parse(const char *s)
 	if (!strcmp(s, "continue"))
 		return 2;
 	return -EINVAL;
+}
+
+/* ---- asynchronous notifications ---- */
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *callout_base64(const void *bytes, size_t n)
+{
+	const uint8_t *b = bytes;
+	char *out, *o;
+
+	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
+		return NULL;
+	out = malloc((n + 2) / 3 * 4 + 1);
+	if (!out)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)b[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)b[i + 1] << 8;
+		if (i + 2 < n)
+			v |= b[i + 2];
+		*o++ = b64_alphabet[v >> 18 & 63];
+		*o++ = b64_alphabet[v >> 12 & 63];
+		*o++ = i + 1 < n ? b64_alphabet[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? b64_alphabet[v & 63] : '=';
+	}
+	*o = 0;
+	return out;
+}
+
+json_t *callout_notify_msg(const char *callout, uint64_t filter_id, json_t *event,
+			   const void *bytes, size_t n)
+{
+	json_t *body = json_object(), *msg;
+	char *data = NULL;
+
+	if (!body || !event || !callout || (n && !bytes))
+		goto fail;
+	if (n && !(data = callout_base64(bytes, n)))
+		goto fail;
+	if (json_object_set_new(body, "callout", json_string(callout)) ||
+	    json_object_set_new(body, "filter", json_integer((json_int_t)filter_id)) ||
+	    json_object_set(body, "event", event) ||
+	    (data && (json_object_set_new(body, "data", json_string(data)) ||
+		      json_object_set_new(body, "data_len", json_integer((json_int_t)n)))))
+		goto fail;
+	free(data);
+	json_decref(event);
+	msg = json_object();
+	if (!msg || json_object_set_new(msg, "classify_notify", body)) {
+		json_decref(msg);
+		return NULL;
+	}
+	return msg;
+fail:
+	free(data);
+	json_decref(body);
+	json_decref(event);
+	return NULL;
 }

@@ -384,6 +384,8 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 	    size < sizeof(*ke))
 		return 0;
 	publish_event(d, ke, NULL);
+	/* external callouts that cannot decide here are told (docs/callouts.md) */
+	pend_event_notify(d, ke);
 	return 0;
 }
 

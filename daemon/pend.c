@@ -32,7 +32,9 @@
 
 #include <lfp/common.h>
 #include <lfp/oracle.h>
+#include <lfp/layer.h>
 #include <lfp/rule.h>
+#include "event.h"
 #include "lfpd.h"
 #include "kern.h"
 #include "pend.h"
@@ -66,6 +68,11 @@ struct pend {
 	struct flow_watches watches; /* permitted callout flows, until they end */
 	uint64_t watch_next_ms;
 	uint64_t held, permitted, blocked_n, timeouts, pkts_dropped;
+	/* layers with notify filters (bit per enum lfp_layer), as of generation notify_gen */
+	uint32_t notify_layers;
+	uint64_t notify_gen;
+	bool notify_dirty;
+	uint64_t notified, notify_failed;
 };
 
 static uint64_t mono_ms(void)
@@ -101,6 +108,7 @@ static int sync_engine(struct lfpd *d)
 	free(d->eng.callouts);
 	d->eng.callouts = v;
 	d->eng.n_callouts = r->n;
+	d->pend->notify_dirty = true;
 	return 0;
 }
 
@@ -1007,12 +1015,172 @@ json_t *pend_status_json(struct lfpd *d)
 
 	if (!p)
 		return json_null();
-	return json_pack("{s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "active", p->active,
-			 "reason", p->why, "queue", (int)p->queue, "queue_max", (int)p->queue_max,
-			 "waiting", (json_int_t)p->table.n, "held", (json_int_t)p->held,
-			 "permitted", (json_int_t)p->permitted, "blocked", (json_int_t)p->blocked_n,
-			 "timeouts", (json_int_t)p->timeouts, "packets_dropped",
-			 (json_int_t)p->pkts_dropped);
+	return json_pack("{s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "active",
+			 p->active, "reason", p->why, "queue", (int)p->queue, "queue_max",
+			 (int)p->queue_max, "waiting", (json_int_t)p->table.n, "held",
+			 (json_int_t)p->held, "permitted", (json_int_t)p->permitted, "blocked",
+			 (json_int_t)p->blocked_n, "timeouts", (json_int_t)p->timeouts,
+			 "packets_dropped", (json_int_t)p->pkts_dropped, "notified",
+			 (json_int_t)p->notified, "notify_failed", (json_int_t)p->notify_failed);
+}
+
+/* ---- asynchronous notifications (docs/callouts.md, "Notified, not held") ---- */
+
+/* A callout filter that cannot decide here: its external callout is told instead. */
+static const struct callout_reg *notify_reg(struct lfpd *d, const struct lfp_filter *f)
+{
+	const struct callout_reg *reg;
+	const struct lfp_layer_info *li;
+
+	if (f->action.type != LFP_ACT_CALLOUT)
+		return NULL;
+	reg = callout_registry_find(&d->pend->reg, f->action.callout);
+	if (!reg || !reg->session) /* built-ins: count counts, ask is a person */
+		return NULL;
+	li = lfp_layer_info(f->layer);
+	if (reg->type != LFP_CALLOUT_INSPECTION && li && li->can_pend)
+		return NULL; /* it pends: the classify request is its notification */
+	return reg;
+}
+
+/* Which layers have notify filters: recomputed after a commit or a registry change. */
+static uint32_t notify_layers(struct lfpd *d)
+{
+	struct pend *p = d->pend;
+
+	if (p->notify_dirty || p->notify_gen != d->eng.gen) {
+		p->notify_layers = 0;
+		for (size_t i = 0; i < d->eng.n_filters; i++) {
+			const struct lfp_filter *f = &d->eng.filters[i]->f;
+
+			if ((unsigned int)f->layer < 32 && notify_reg(d, f))
+				p->notify_layers |= 1u << f->layer;
+		}
+		p->notify_layers &= d->eng.enforced_layers;
+		p->notify_gen = d->eng.gen;
+		p->notify_dirty = false;
+	}
+	return p->notify_layers;
+}
+
+/* The event as lfpd reports it (main.c's publish_event fills the same record). */
+static json_t *event_json(struct lfpd *d, const struct lfp_event *ke)
+{
+	struct lfp_event_rec rec;
+	char comm[17], pbuf[8];
+	const char *pn;
+
+	memset(&rec, 0, sizeof(rec));
+	memcpy(comm, ke->comm, 16);
+	comm[16] = 0;
+	rec.time_ns = ke->ts_ns + d->mono_to_real_ns;
+	rec.verdict = lfp_verdict_name(ke->verdict);
+	rec.layer = lfp_layer_info(ke->layer) ? lfp_layer_info(ke->layer)->name : "?";
+	rec.filter_id = ke->filter_id;
+	rec.filter_name = ke->filter_id ? engine_filter_name(&d->eng, ke->filter_id) : NULL;
+	rec.pid = ke->pid;
+	rec.uid = ke->uid;
+	rec.gid = ke->gid;
+	rec.cgroup = ke->cgroup;
+	rec.path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
+	if (!rec.path && ke->exe_ino)
+		rec.path =
+			exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
+	rec.comm = comm;
+	pn = lfp_proto_name(ke->proto);
+	if (!pn) {
+		snprintf(pbuf, sizeof(pbuf), "%u", ke->proto);
+		pn = pbuf;
+	}
+	rec.proto = pn;
+	rec.ipver = ke->ipver;
+	lfp_addr_format(ke->laddr, rec.laddr, sizeof(rec.laddr));
+	lfp_addr_format(ke->raddr, rec.raddr, sizeof(rec.raddr));
+	rec.lport = ke->lport;
+	rec.rport = ke->rport;
+	rec.cookie = ke->cookie;
+	lfp_event_flags_format(ke->flags, rec.flags, sizeof(rec.flags));
+	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58);
+	rec.icmp_type = ke->icmp_type;
+	rec.icmp_code = ke->icmp_code;
+	return lfp_event_rec_to_json(&rec);
+}
+
+int lfp_callout_notify(struct lfpd *d, const char *callout, uint64_t filter_id,
+		       const struct lfp_event *ev, const void *bytes, size_t n)
+{
+	const struct callout_reg *reg;
+	struct client *c;
+	json_t *msg;
+	int r;
+
+	if (!d->pend || !callout || !ev || (n && !bytes))
+		return -EINVAL;
+	reg = callout_registry_find(&d->pend->reg, callout);
+	if (!reg || !reg->session || !(c = client_of(d, reg->session)))
+		return -ENOENT;
+	msg = callout_notify_msg(reg->name, filter_id, event_json(d, ev), bytes, n);
+	if (!msg)
+		return -ENOMEM;
+	r = client_send(d, c, msg);
+	json_decref(msg);
+	if (r)
+		d->pend->notify_failed++;
+	else
+		d->pend->notified++;
+	return r;
+}
+
+/* The flow of @ke as the filters' conditions see it. */
+static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->layer = (enum lfp_layer)ke->layer;
+	c->app_dev = ke->exe_dev;
+	c->app_ino = ke->exe_ino;
+	c->uid = ke->uid;
+	c->gid = ke->gid;
+	c->pid = ke->pid;
+	/* the socket's own cgroup: a condition naming an ancestor does not see it (docs) */
+	if (ke->cgroup) {
+		c->cgroup_ids[0] = ke->cgroup;
+		c->cgroup_depth = 1;
+	}
+	c->proto = ke->proto;
+	c->ipver = ke->ipver;
+	memcpy(c->laddr, ke->laddr, 16);
+	memcpy(c->raddr, ke->raddr, 16);
+	memcpy(c->oaddr, ke->oaddr, 16);
+	c->lport = ke->lport;
+	c->rport = ke->rport;
+	c->oport = ke->oport;
+	c->direction = ke->layer == LFP_LAYER_AUTH_RECV_ACCEPT ||
+				       ke->layer == LFP_LAYER_INBOUND_TRANSPORT ||
+				       ke->layer == LFP_LAYER_INBOUND_IPPACKET ||
+				       ke->layer == LFP_LAYER_INBOUND_ICMP_ERROR
+			       ? LFP_DIR_INBOUND
+			       : LFP_DIR_OUTBOUND;
+	c->icmp_type = ke->icmp_type;
+	c->icmp_code = ke->icmp_code;
+	c->flags = ke->flags;
+}
+
+void pend_event_notify(struct lfpd *d, const struct lfp_event *ke)
+{
+	struct lfp_conn conn;
+
+	if (!d->pend || ke->type != LFP_EV_CLASSIFY || ke->layer >= 32 ||
+	    !(notify_layers(d) & (1u << ke->layer)))
+		return;
+	event_conn(ke, &conn);
+	for (size_t i = 0; i < d->eng.n_filters; i++) {
+		const struct lfp_filter *f = &d->eng.filters[i]->f;
+
+		if (f->layer != (enum lfp_layer)ke->layer || !notify_reg(d, f) ||
+		    !lfp_filter_matches(f, &conn))
+			continue;
+		lfp_callout_notify(d, f->action.callout, f->id, ke, NULL, 0);
+	}
 }
 
 /* ---- API ---- */

@@ -123,6 +123,22 @@ size_t flow_watch_sweep(struct flow_watches *w, const uint64_t *live, size_t n_l
 			void (*ended)(void *ctx, const struct flow_watch *fw), void *ctx);
 void flow_watches_fini(struct flow_watches *w);
 
+/**
+ * @p n bytes as standard base64 with padding, NUL-terminated.
+ * @return a string the caller frees, or NULL (out of memory).
+ */
+char *callout_base64(const void *bytes, size_t n);
+
+/**
+ * The `classify_notify` message to a callout's client (docs/callouts.md):
+ * `{"classify_notify": {"callout", "filter", "event": EVENT, "data", "data_len"}}`,
+ * data (base64) only when @p n > 0. Takes @p event's reference, also on failure.
+ * @return a new message, or NULL (bad arguments: no callout or event, bytes NULL with
+ * @p n > 0; out of memory).
+ */
+json_t *callout_notify_msg(const char *callout, uint64_t filter_id, json_t *event,
+			   const void *bytes, size_t n);
+
 /** Parse a verdict word of an answer: "permit", "block", "continue". @return 0/1/2 or -EINVAL. */
 int pend_verdict_parse(const char *s);
 
@@ -155,6 +171,27 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 			      struct lfp_diags *diags);
 int pend_api_callout_unregister(struct lfpd *d, struct client *c, json_t *req, json_t *reply,
 				struct lfp_diags *diags);
+struct lfp_event;
+/**
+ * Tell the client that registered @p callout about a classification it cannot
+ * change (WFP: an inspection callout's classifyFn, or any callout at a layer
+ * that cannot pend): a `classify_notify` message with @p ev as lfpd reports
+ * events, the filter @p filter_id that named the callout, and @p n bytes of
+ * data (a stream's bytes; NULL/0 for none). Nothing is held and no answer is
+ * expected. Non-blocking: the message joins the client's output buffer.
+ * @return 0; -ENOENT when @p callout is not registered by a connected client
+ * (built-ins have no client); -ENOBUFS when the client's buffer is full (the
+ * client is being disconnected, docs/callouts.md); -EINVAL, -ENOMEM.
+ */
+int lfp_callout_notify(struct lfpd *d, const char *callout, uint64_t filter_id,
+		       const struct lfp_event *ev, const void *bytes, size_t n);
+/**
+ * A classification the kernel reported (lfpd's event reader): tell every external
+ * callout whose notify filter (inspection, or a callout at a layer that cannot pend)
+ * at that layer matches it. Costs nothing at layers without such filters.
+ */
+void pend_event_notify(struct lfpd *d, const struct lfp_event *ev);
+
 /** A filter was committed or deleted: tell the owner of the callout it names (WFP notifyFn). */
 void pend_filter_changed(struct lfpd *d, const struct eng_filter *ef, bool added);
 /** The registry for `callout.list`: name, type, builtin, session. */

@@ -37,6 +37,8 @@ struct lfp_session {
 	void *classify_ctx;
 	lfp_flow_delete_fn flow_delete_cb;
 	void *flow_delete_ctx;
+	lfp_classify_notify_fn cnotify_cb; /* notifications of callouts that cannot decide */
+	void *cnotify_ctx;
 };
 
 static const char *lifetime_name(enum lfp_obj_lifetime lt)
@@ -124,7 +126,8 @@ static bool deliverable(const struct lfp_session *s, const json_t *j)
 	return (s->cb && json_is_object(json_object_get(j, "filter_change"))) ||
 	       (s->classify_cb && (json_is_object(json_object_get(j, "classify")) ||
 				   json_is_object(json_object_get(j, "callout_notify")))) ||
-	       (s->flow_delete_cb && json_is_object(json_object_get(j, "callout_flow_deleted")));
+	       (s->flow_delete_cb && json_is_object(json_object_get(j, "callout_flow_deleted"))) ||
+	       (s->cnotify_cb && json_is_object(json_object_get(j, "classify_notify")));
 }
 
 /* a line that is not a reply: keep what dispatch delivers, drop anything else */
@@ -646,8 +649,77 @@ static void deliver_flow_delete(struct lfp_session *s, const json_t *c)
 		s->flow_delete_cb(s->flow_delete_ctx, &fd);
 }
 
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* standard base64 with padding; @return the length, or -1 for text that is not base64 */
+static ssize_t base64_decode(const char *in, uint8_t *out)
+{
+	uint32_t v = 0;
+	size_t n = 0;
+	int bits = 0;
+
+	for (; *in && *in != '='; in++) {
+		const char *p = strchr(b64_alphabet, *in);
+
+		if (!p)
+			return -1;
+		v = v << 6 | (uint32_t)(p - b64_alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (uint8_t)(v >> bits);
+		}
+	}
+	return (ssize_t)n;
+}
+
+static void deliver_classify_notify(struct lfp_session *s, const json_t *c)
+{
+	const json_t *e = json_object_get(c, "event");
+	const char *data = json_string_value(json_object_get(c, "data"));
+	uint8_t *bytes = NULL;
+	ssize_t n = 0;
+	struct lfp_classify_notify cn = {
+		.callout = json_string_value(json_object_get(c, "callout")) ?: "",
+		.filter_id = get_u64(c, "filter"),
+		.layer = json_string_value(json_object_get(e, "layer")) ?: "",
+		.verdict = json_string_value(json_object_get(e, "verdict")) ?: "",
+		.decided_by = get_u64(e, "filter_id"),
+		.pid = (uint32_t)get_u64(e, "pid"),
+		.uid = (uint32_t)get_u64(e, "uid"),
+		.path = json_string_value(json_object_get(e, "path")),
+		.comm = json_string_value(json_object_get(e, "comm")) ?: "",
+		.proto = json_string_value(json_object_get(e, "proto")) ?: "",
+		.local = json_string_value(json_object_get(e, "local_addr")) ?: "",
+		.lport = (uint16_t)get_u64(e, "local_port"),
+		.remote = json_string_value(json_object_get(e, "remote_addr")) ?: "",
+		.rport = (uint16_t)get_u64(e, "remote_port"),
+		.cookie = get_u64(e, "cookie"),
+	};
+
+	if (data) {
+		bytes = malloc(strlen(data) / 4 * 3 + 3);
+		n = bytes ? base64_decode(data, bytes) : -1;
+		if (n < 0) { /* not lfpd's: deliver the rest without data */
+			free(bytes);
+			bytes = NULL;
+			n = 0;
+		}
+	}
+	cn.data = bytes;
+	cn.data_len = (size_t)n;
+	if (s->cnotify_cb)
+		s->cnotify_cb(s->cnotify_ctx, &cn);
+	free(bytes);
+}
+
 static void deliver(struct lfp_session *s, const json_t *j)
 {
+	if (json_is_object(json_object_get(j, "classify_notify"))) {
+		deliver_classify_notify(s, json_object_get(j, "classify_notify"));
+		return;
+	}
 	if (json_is_object(json_object_get(j, "callout_flow_deleted"))) {
 		deliver_flow_delete(s, json_object_get(j, "callout_flow_deleted"));
 		return;
@@ -761,6 +833,15 @@ int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callo
 	s->classify_cb = cb;
 	s->notify_cb = notify;
 	s->classify_ctx = ctx;
+	return 0;
+}
+
+int lfp_session_on_classify_notify(struct lfp_session *s, lfp_classify_notify_fn cb, void *ctx)
+{
+	if (!cb)
+		return -EINVAL;
+	s->cnotify_cb = cb;
+	s->cnotify_ctx = ctx;
 	return 0;
 }
 

@@ -170,3 +170,15 @@ int lfp_lowered_inspection(const struct lfp_lowered *lw, const struct lfp_conn *
 		*inspect_idx = out.inspect_idx;
 	return 0;
 }
+
+int lfp_lowered_notifies(const struct lfp_lowered *lw, const struct lfp_conn *c, bool *notify)
+{
+	struct lfp_eval_out out;
+	int r = lowered_eval(lw, c, &out);
+
+	if (r)
+		return r;
+	if (notify)
+		*notify = out.notify;
+	return 0;
+}

@@ -264,6 +264,7 @@ struct cand {
 	size_t cref_off, n_cref;
 	bool pend;    /* the answer waits for user space (LFP_KF_PEND) */
 	bool inspect; /* an inspection callout where payloads are reported (LFP_KF_INSPECT) */
+	bool notify;  /* never answers; its client is told (LFP_KF_NOTIFY) */
 };
 
 struct sub {
@@ -395,7 +396,16 @@ enum effect {
 	EFF_CONTINUE,	 /* inspection: never decides */
 	EFF_PEND,	 /* ask, a registered callout: a soft block that never vetoes, a pend
 			    when it decides (the oracle's EFFECT_PEND) */
+	EFF_NOTIFY,	 /* an external callout that cannot decide here (inspection, or any
+			    type at a layer that cannot pend): continue, its client is told */
 };
+
+static bool layer_can_pend(enum lfp_layer l)
+{
+	const struct lfp_layer_info *li = lfp_layer_info(l);
+
+	return li && li->can_pend;
+}
 
 static const struct lfp_callout *callout_find(const struct lfp_policy *p, const char *name)
 {
@@ -436,8 +446,14 @@ static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp
 			return 0;
 		}
 		co = callout_find(L->p, f->action.callout);
-		if (co && co->type == LFP_CALLOUT_INSPECTION) {
-			*eff = EFF_CONTINUE;
+		/* the built-in `ask` is a person: it pends or is refused, never notified */
+		if (co && strcmp(co->name, "ask") &&
+		    (co->type == LFP_CALLOUT_INSPECTION || !layer_can_pend(f->layer))) {
+			/* where payloads are reported, the kernel's inspection path
+			 * (LFP_KF_INSPECT, an LFP_EV_DATA event with the bytes) tells it */
+			*eff = f->layer == LFP_LAYER_DATAGRAM_DATA || f->layer == LFP_LAYER_STREAM
+				       ? EFF_CONTINUE
+				       : EFF_NOTIFY;
 			return 0;
 		}
 		if (co)
@@ -451,7 +467,7 @@ static int filter_effect(struct lower *L, const struct lfp_filter *f, struct lfp
 	}
 	return diag_filter(L, f, -EINVAL, "unknown action %d", (int)f->action.type);
 pend:
-	if (f->layer != LFP_LAYER_AUTH_CONNECT && f->layer != LFP_LAYER_AUTH_RECV_ACCEPT)
+	if (!layer_can_pend(f->layer))
 		return diag_filter(L, f, -EOPNOTSUPP,
 				   "action '%s%s' pends, and flows are held at auth-connect and "
 				   "auth-recv-accept only",
@@ -1360,6 +1376,11 @@ static int cand_lower(struct lower *L, struct layer_state *ls, const struct cand
 		kf.flags |= LFP_KF_PEND;
 	if (cd->inspect)
 		kf.flags |= LFP_KF_INSPECT;
+	if (cd->notify) {
+		kf.flags |= LFP_KF_NOTIFY;
+		kf.ans = LFP_ANS_NONE;
+		kf.hard = 0;
+	}
 	/* a block naming ICMP types holds for ND and PMTU messages too (packet layers) */
 	if (mask & (1u << LFP_F_ICMP_TYPE))
 		kf.flags |= LFP_KF_NAMES_ICMP;
@@ -1588,10 +1609,17 @@ static int cands_build(struct lower *L)
 			continue;
 		cd.inspect = eff == EFF_CONTINUE;
 		cd.pend = eff == EFF_PEND;
+		cd.notify = eff == EFF_NOTIFY;
 		sub = sub_find(L, f->sublayer);
 		if (sub < 0)
 			continue; /* in no sublayer: never evaluated (as in the oracle) */
-		cd.sub = (uint32_t)sub;
+		/*
+		 * Notify filters answer nothing, so where they sit cannot change a
+		 * verdict: they all go into one rank after the layer's last sublayer,
+		 * where a hit only marks the classification for lfpd (which finds
+		 * the callouts to tell by matching the event, docs/callouts.md).
+		 */
+		cd.sub = cd.notify ? (uint32_t)L->n_subs : (uint32_t)sub;
 		r = cand_collect_values(L, f);
 		if (r)
 			return r;

@@ -263,6 +263,13 @@ static bool filter_in_sublayer(const struct lfp_filter *f, const struct lfp_subl
 	return s->name && !strcmp(name, s->name);
 }
 
+static bool layer_can_pend(enum lfp_layer l)
+{
+	const struct lfp_layer_info *li = lfp_layer_info(l);
+
+	return li && li->can_pend;
+}
+
 static const struct lfp_callout *callout_find(const struct lfp_policy *p, const char *name)
 {
 	for (size_t i = 0; name && i < p->n_callouts; i++)
@@ -299,7 +306,11 @@ static enum effect filter_effect(const struct lfp_policy *p, const struct lfp_fi
 		if (f->action.callout && !strcmp(f->action.callout, "count"))
 			return EFFECT_CONTINUE;
 		co = callout_find(p, f->action.callout);
-		if (co && co->type == LFP_CALLOUT_INSPECTION)
+		/* an external callout answers only where its flow can wait for it (auth-connect,
+		 * auth-recv-accept, not inspection); elsewhere it is told and cannot change the
+		 * verdict (WFP-MODEL.md, Objects). The built-in `ask` is a person: it pends. */
+		if (co && strcmp(co->name, "ask") &&
+		    (co->type == LFP_CALLOUT_INSPECTION || !layer_can_pend(f->layer)))
 			return EFFECT_CONTINUE;
 		if (co)
 			goto pend; /* its answer comes from its client, later */

@@ -275,14 +275,18 @@ bool lfp_session_pending(const struct lfp_session *s);
 /** What a callout's client is: how its answers count (WFP-MODEL.md, Objects). */
 enum lfp_callout_kind {
 	LFP_CALLOUT_KIND_TERMINATING, /**< must answer permit or block (continue counts as block) */
-	LFP_CALLOUT_KIND_INSPECTION,  /**< never decides; classify requests are not sent */
+	LFP_CALLOUT_KIND_INSPECTION,  /**< never decides: told of its flows, never asked
+					   (lfp_session_on_classify_notify()) */
 	LFP_CALLOUT_KIND_UNKNOWN,     /**< may answer anything */
 };
 
 /**
- * Register callout @p name for this session: filters `callout NAME` at
- * auth-connect then hold each flow they decide until this session answers
- * (lfp_session_classify_answer()). The callout vanishes with the session;
+ * Register callout @p name for this session. A terminating or unknown
+ * callout's filters at auth-connect and auth-recv-accept then hold each flow
+ * they decide until this session answers (lfp_session_classify_answer()). An
+ * inspection callout's filters, and any callout's filters at the other
+ * layers, hold nothing: the session is told of each classification they match
+ * (lfp_session_on_classify_notify()) and cannot change its verdict. The callout vanishes with the session;
  * its held flows then complete as for an unregistered callout (block, or
  * permit with `permit-if-callout-unregistered`). Needs root or group lfp.
  * @return 0, -EEXIST (taken), -EINVAL (bad name), -EACCES, or another -errno.
@@ -349,6 +353,42 @@ typedef void (*lfp_flow_delete_fn)(void *ctx, const struct lfp_flow_delete *fd);
  * session gone) are not watched. @return 0, -EINVAL for a NULL @p cb.
  */
 int lfp_session_on_flow_delete(struct lfp_session *s, lfp_flow_delete_fn cb, void *ctx);
+
+/**
+ * A classification one of the session's callouts was told about but cannot
+ * change (WFP: an inspection callout's classifyFn, or a callout at a layer that
+ * cannot pend). Nothing waits for an answer. Valid during the callback.
+ */
+struct lfp_classify_notify {
+	const char *callout;	 /**< which of the session's callouts */
+	uint64_t filter_id;	 /**< the filter that names it */
+	const char *layer;	 /**< "auth-connect", "flow-established", ... */
+	const char *verdict;	 /**< what the layer decided: "permit", "block", "pend", ... */
+	uint64_t decided_by;	 /**< the deciding filter, 0 when none matched */
+	uint32_t pid, uid;	 /**< the process, as the kernel hook saw it (0: none) */
+	const char *path;	 /**< the executable, NULL when unknown */
+	const char *comm;
+	const char *proto;	 /**< "tcp", "udp", "icmp", or a number */
+	const char *local;	 /**< local address (text) */
+	uint16_t lport;
+	const char *remote;	 /**< remote address (text) */
+	uint16_t rport;
+	uint64_t cookie;	 /**< socket cookie, 0 without a socket */
+	const uint8_t *data;	 /**< bytes that came with it (a stream's), or NULL */
+	size_t data_len;
+};
+
+/** Called by lfp_session_dispatch() for each classify notification. */
+typedef void (*lfp_classify_notify_fn)(void *ctx, const struct lfp_classify_notify *n);
+
+/**
+ * Receive classify notifications through lfp_session_dispatch(): one per
+ * classification a filter naming one of the session's callouts matched where
+ * the callout cannot decide (docs/callouts.md). They are sent whether or not
+ * a callback is set; without one they are dropped here.
+ * @return 0, -EINVAL for a NULL @p cb.
+ */
+int lfp_session_on_classify_notify(struct lfp_session *s, lfp_classify_notify_fn cb, void *ctx);
 
 enum lfp_callout_answer {
 	LFP_CALLOUT_PERMIT,

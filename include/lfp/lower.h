@@ -104,6 +104,15 @@ int lfp_lowered_classify(const struct lfp_lowered *lw, const struct lfp_conn *c,
 int lfp_lowered_inspection(const struct lfp_lowered *lw, const struct lfp_conn *c,
 			   int *inspect_idx);
 
+/**
+ * Whether classifying @p c over @p lw matches a notify filter (LFP_KF_NOTIFY:
+ * an external callout that cannot decide at that layer), which makes the kernel
+ * report the classification so lfpd can tell the callout's client.
+ * @param notify out: true when one matched
+ * @return 0, -EINVAL, -ENOENT as lfp_lowered_classify()
+ */
+int lfp_lowered_notifies(const struct lfp_lowered *lw, const struct lfp_conn *c, bool *notify);
+
 #ifdef __cplusplus
 }
 #endif

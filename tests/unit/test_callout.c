@@ -159,6 +159,52 @@ static void test_flow_watch(void **state)
 	flow_watches_fini(&w);
 }
 
+/* RFC 4648's test vectors, and the classify_notify message around them */
+static void test_notify_msg(void **state)
+{
+	static const char *const vec[][2] = { { "", "" },	      { "f", "Zg==" },
+					      { "fo", "Zm8=" },	      { "foo", "Zm9v" },
+					      { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+					      { "foobar", "Zm9vYmFy" } };
+	json_t *m, *body;
+	char *b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		b = callout_base64(vec[i][0], strlen(vec[i][0]));
+		assert_non_null(b);
+		assert_string_equal(b, vec[i][1]);
+		free(b);
+	}
+	b = callout_base64("\xff\x00\xfe", 3);
+	assert_string_equal(b, "/wD+");
+	free(b);
+
+	m = callout_notify_msg("ids", 7, json_pack("{s:s}", "layer", "auth-connect"), "GET /", 5);
+	assert_non_null(m);
+	body = json_object_get(m, "classify_notify");
+	assert_true(json_is_object(body));
+	assert_string_equal(json_string_value(json_object_get(body, "callout")), "ids");
+	assert_int_equal(json_integer_value(json_object_get(body, "filter")), 7);
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(body, "event"), "layer")),
+		"auth-connect");
+	assert_string_equal(json_string_value(json_object_get(body, "data")), "R0VUIC8=");
+	assert_int_equal(json_integer_value(json_object_get(body, "data_len")), 5);
+	json_decref(m);
+
+	/* no bytes: no data member */
+	m = callout_notify_msg("ids", 7, json_object(), NULL, 0);
+	assert_non_null(m);
+	assert_null(json_object_get(json_object_get(m, "classify_notify"), "data"));
+	json_decref(m);
+
+	/* bad arguments: NULL, the event's reference released (ASan would see a leak) */
+	assert_null(callout_notify_msg(NULL, 7, json_object(), NULL, 0));
+	assert_null(callout_notify_msg("ids", 7, NULL, NULL, 0));
+	assert_null(callout_notify_msg("ids", 7, json_object(), NULL, 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_verdict_words),
 		cmocka_unit_test(test_flow_watch),
+		cmocka_unit_test(test_notify_msg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -541,8 +541,8 @@ static void test_actions(void **state)
 	redir = tp_filter(t, AC, "low", LFP_ACT_REDIRECT, 0, 1);
 	cond(redir, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(443));
 	lower_ok(t, &lw);
-	/* count and audit are not lowered */
-	assert_int_equal(lw.n_filters, 4);
+	/* count is not lowered; audit only as a notify filter that answers nothing */
+	assert_int_equal(lw.n_filters, 5);
 
 	expect(t, &lw, &c, LFP_V_VETO, veto->id);
 	c.proto = 17; /* the fail-open callout permits soft; the hard permit above stands */
@@ -645,6 +645,92 @@ static void test_pend_lowered(void **state)
 	expect_refused(t, NULL, -EOPNOTSUPP,
 		       "filter id 1: action 'ask' pends, and flows are held at auth-connect and "
 		       "auth-recv-accept only");
+	tp_free(t);
+}
+
+static bool notifies(const struct lfp_lowered *lw, const struct lfp_conn *c)
+{
+	bool n = false;
+
+	assert_int_equal(lfp_lowered_notifies(lw, c, &n), 0);
+	return n;
+}
+
+/*
+ * Callouts that cannot decide (inspection anywhere, any external callout at a
+ * layer that cannot pend) lower into LFP_KF_NOTIFY filters that answer
+ * nothing, in a rank after the layer's sublayers: the verdict is the one
+ * without them (oracle and lowered agree), and only matching flows notify.
+ */
+static void test_notify_lowered(void **state)
+{
+	struct lfp_conn c = conn_tcp("10.0.0.1", 80);
+	struct tp *t = tp_new();
+	struct lfp_lowered lw;
+	struct lfp_filter *f, *blk;
+	int notify_idx = -1;
+
+	(void)state;
+	tp_sublayer(t, 2, "high", 0x8000);
+	tp_callout(t, "ids", LFP_CALLOUT_INSPECTION);
+	f = tp_callout_filter(t, "high", "ids", 0, 100);
+	cond(f, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(80));
+	blk = tp_filter(t, AC, NULL, LFP_ACT_BLOCK, 0, 1);
+	cond(blk, LFP_F_REMOTE_PORT, LFP_OP_EQ, 1, vi(81));
+	lower_ok(t, &lw);
+	assert_int_equal(lw.n_filters, 2);
+	for (size_t i = 0; i < lw.n_filters; i++)
+		if (lw.filters[i].id == f->id)
+			notify_idx = (int)i;
+	assert_true(notify_idx >= 0);
+	assert_true(lw.filters[notify_idx].flags & LFP_KF_NOTIFY);
+	assert_false(lw.filters[notify_idx].flags & LFP_KF_PEND);
+	assert_int_equal(lw.filters[notify_idx].ans, LFP_ANS_NONE);
+	/* its rank comes after the block's (default) sublayer although "high" is above it */
+	assert_true(lw.filters[notify_idx].sublayer_rank >
+		    lw.filters[notify_idx == 0 ? 1 : 0].sublayer_rank);
+	expect(t, &lw, &c, LFP_V_PERMIT, 0);
+	assert_true(notifies(&lw, &c));
+	c.rport = 81;
+	expect(t, &lw, &c, LFP_V_BLOCK, blk->id);
+	assert_false(notifies(&lw, &c));
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	/* a terminating callout at flow-established: told, not refused, changes nothing */
+	t = tp_new();
+	tp_callout(t, "ext", LFP_CALLOUT_TERMINATING);
+	f = tp_callout_filter(t, NULL, "ext", 0, 1);
+	f->layer = LFP_LAYER_FLOW_ESTABLISHED;
+	lower_ok(t, &lw);
+	assert_int_equal(lw.n_filters, 1);
+	assert_true(lw.filters[0].flags & LFP_KF_NOTIFY);
+	c.layer = LFP_LAYER_FLOW_ESTABLISHED;
+	c.rport = 80;
+	expect(t, &lw, &c, LFP_V_PERMIT, 0);
+	assert_true(notifies(&lw, &c));
+	c.layer = LFP_LAYER_AUTH_CONNECT; /* nothing at auth-connect */
+	assert_false(notifies(&lw, &c));
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	/* unregistered there: it blocks (WFP-MODEL.md rule 5), nobody to tell */
+	t = tp_new();
+	f = tp_callout_filter(t, NULL, "gone", 0, 1);
+	f->layer = LFP_LAYER_OUTBOUND_TRANSPORT;
+	lower_ok(t, &lw);
+	assert_false(lw.filters[0].flags & LFP_KF_NOTIFY);
+	c.layer = LFP_LAYER_OUTBOUND_TRANSPORT;
+	expect(t, &lw, &c, LFP_V_BLOCK, f->id);
+	lfp_lowered_fini(&lw);
+	tp_free(t);
+
+	/* the built-in ask is a person: still refused where nothing can wait */
+	t = tp_new();
+	tp_callout(t, "ask", LFP_CALLOUT_TERMINATING);
+	f = tp_callout_filter(t, NULL, "ask", 0, 1);
+	f->layer = LFP_LAYER_FLOW_ESTABLISHED;
+	expect_refused(t, NULL, -EOPNOTSUPP, "action 'callout ask' pends");
 	tp_free(t);
 }
 
@@ -994,7 +1080,8 @@ int main(void)
 		cmocka_unit_test(test_ne_and_or),      cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_cgroup_subtree), cmocka_unit_test(test_app_absent),
 		cmocka_unit_test(test_ints_lpm),       cmocka_unit_test(test_actions),
-		cmocka_unit_test(test_pend_lowered),   cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_pend_lowered),   cmocka_unit_test(test_notify_lowered),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_layer_mask),     cmocka_unit_test(test_differential),
 		cmocka_unit_test(test_perf_100k),      cmocka_unit_test(test_inspection),
 	};

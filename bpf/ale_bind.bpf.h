@@ -74,8 +74,7 @@ static __always_inline int ale_bind_redirect(struct bpf_sock_addr *ctx, bool v6)
 			allow = 0;
 		}
 	}
-	if (na || !allow || out->notify ||
-	    (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
+	if (na || !allow || out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
 		/* no remote: the unspecified address of the family, in oaddr's place
 		 * of the input (unused here) until the event takes the original */
 		__builtin_memset(in->oaddr, 0, 16);

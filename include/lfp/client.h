@@ -286,9 +286,9 @@ enum lfp_callout_kind {
  * they decide until this session answers (lfp_session_classify_answer()). An
  * inspection callout's filters, and any callout's filters at the other
  * layers, hold nothing: the session is told of each classification they match
- * (lfp_session_on_classify_notify()) and cannot change its verdict. The callout vanishes with the session;
- * its held flows then complete as for an unregistered callout (block, or
- * permit with `permit-if-callout-unregistered`). Needs root or group lfp.
+ * (lfp_session_on_classify_notify()) and cannot change its verdict. The callout vanishes with the
+ * session; its held flows then complete as for an unregistered callout (block, or permit with
+ * `permit-if-callout-unregistered`). Needs root or group lfp.
  * @return 0, -EEXIST (taken), -EINVAL (bad name), -EACCES, or another -errno.
  */
 int lfp_session_callout_register(struct lfp_session *s, const char *name,
@@ -360,21 +360,21 @@ int lfp_session_on_flow_delete(struct lfp_session *s, lfp_flow_delete_fn cb, voi
  * cannot pend). Nothing waits for an answer. Valid during the callback.
  */
 struct lfp_classify_notify {
-	const char *callout;	 /**< which of the session's callouts */
-	uint64_t filter_id;	 /**< the filter that names it */
-	const char *layer;	 /**< "auth-connect", "flow-established", ... */
-	const char *verdict;	 /**< what the layer decided: "permit", "block", "pend", ... */
-	uint64_t decided_by;	 /**< the deciding filter, 0 when none matched */
-	uint32_t pid, uid;	 /**< the process, as the kernel hook saw it (0: none) */
-	const char *path;	 /**< the executable, NULL when unknown */
+	const char *callout; /**< which of the session's callouts */
+	uint64_t filter_id;  /**< the filter that names it */
+	const char *layer;   /**< "auth-connect", "flow-established", ... */
+	const char *verdict; /**< what the layer decided: "permit", "block", "pend", ... */
+	uint64_t decided_by; /**< the deciding filter, 0 when none matched */
+	uint32_t pid, uid;   /**< the process, as the kernel hook saw it (0: none) */
+	const char *path;    /**< the executable, NULL when unknown */
 	const char *comm;
-	const char *proto;	 /**< "tcp", "udp", "icmp", or a number */
-	const char *local;	 /**< local address (text) */
+	const char *proto; /**< "tcp", "udp", "icmp", or a number */
+	const char *local; /**< local address (text) */
 	uint16_t lport;
-	const char *remote;	 /**< remote address (text) */
+	const char *remote; /**< remote address (text) */
 	uint16_t rport;
-	uint64_t cookie;	 /**< socket cookie, 0 without a socket */
-	const uint8_t *data;	 /**< bytes that came with it (a stream's), or NULL */
+	uint64_t cookie;     /**< socket cookie, 0 without a socket */
+	const uint8_t *data; /**< bytes that came with it (a stream's), or NULL */
 	size_t data_len;
 };
 

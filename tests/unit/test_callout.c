@@ -162,9 +162,12 @@ static void test_flow_watch(void **state)
 /* RFC 4648's test vectors, and the classify_notify message around them */
 static void test_notify_msg(void **state)
 {
-	static const char *const vec[][2] = { { "", "" },	      { "f", "Zg==" },
-					      { "fo", "Zm8=" },	      { "foo", "Zm9v" },
-					      { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+	static const char *const vec[][2] = { { "", "" },
+					      { "f", "Zg==" },
+					      { "fo", "Zm8=" },
+					      { "foo", "Zm9v" },
+					      { "foob", "Zm9vYg==" },
+					      { "fooba", "Zm9vYmE=" },
 					      { "foobar", "Zm9vYmFy" } };
 	json_t *m, *body;
 	char *b;
@@ -208,10 +211,8 @@ static void test_notify_msg(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registry),
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_verdict_words),
-		cmocka_unit_test(test_flow_watch),
+		cmocka_unit_test(test_registry),      cmocka_unit_test(test_table),
+		cmocka_unit_test(test_verdict_words), cmocka_unit_test(test_flow_watch),
 		cmocka_unit_test(test_notify_msg),
 	};
 

@@ -1103,6 +1103,8 @@ static json_t *event_json(struct lfpd *d, const struct lfp_event *ke)
 	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58);
 	rec.icmp_type = ke->icmp_type;
 	rec.icmp_code = ke->icmp_code;
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+		rec.direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
 	return lfp_event_rec_to_json(&rec);
 }
 
@@ -1154,7 +1156,11 @@ static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
 	c->lport = ke->lport;
 	c->rport = ke->rport;
 	c->oport = ke->oport;
-	c->direction = ke->layer == LFP_LAYER_AUTH_RECV_ACCEPT ||
+	/* events say their direction at the payload layers; elsewhere the layer does */
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+		c->direction = ke->direction;
+	else
+		c->direction = ke->layer == LFP_LAYER_AUTH_RECV_ACCEPT ||
 				       ke->layer == LFP_LAYER_INBOUND_TRANSPORT ||
 				       ke->layer == LFP_LAYER_INBOUND_IPPACKET ||
 				       ke->layer == LFP_LAYER_INBOUND_ICMP_ERROR

@@ -385,7 +385,10 @@ static int on_kernel_event(void *ctx, const void *data, size_t size)
 		return 0;
 	publish_event(d, ke, NULL);
 	/* external callouts that cannot decide here are told (docs/callouts.md) */
-	pend_event_notify(d, ke);
+	if (ke->type == LFP_EV_DATA)
+		pend_data_notify(d, (const struct lfp_data_event *)ke);
+	else
+		pend_event_notify(d, ke);
 	return 0;
 }
 

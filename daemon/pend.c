@@ -1040,6 +1040,9 @@ static const struct callout_reg *notify_reg(struct lfpd *d, const struct lfp_fil
 	li = lfp_layer_info(f->layer);
 	if (reg->type != LFP_CALLOUT_INSPECTION && li && li->can_pend)
 		return NULL; /* it pends: the classify request is its notification */
+	/* payload layers: the kernel's inspection path reports it (pend_data_notify) */
+	if (f->layer == LFP_LAYER_DATAGRAM_DATA || f->layer == LFP_LAYER_STREAM)
+		return NULL;
 	return reg;
 }
 
@@ -1187,6 +1190,25 @@ void pend_event_notify(struct lfpd *d, const struct lfp_event *ke)
 			continue;
 		lfp_callout_notify(d, f->action.callout, f->id, ke, NULL, 0);
 	}
+}
+
+void pend_data_notify(struct lfpd *d, const struct lfp_data_event *de)
+{
+	char idbuf[32];
+	const struct eng_filter *ef;
+	const struct callout_reg *reg;
+
+	if (!d->pend || !de->ev.filter_id)
+		return;
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, (uint64_t)de->ev.filter_id);
+	ef = engine_find_filter(&d->eng, idbuf);
+	if (!ef || ef->f.action.type != LFP_ACT_CALLOUT)
+		return;
+	reg = callout_registry_find(&d->pend->reg, ef->f.action.callout);
+	if (!reg || !reg->session) /* `count`: the monitors have it */
+		return;
+	lfp_callout_notify(d, reg->name, ef->f.id, &de->ev, de->data,
+			   de->captured < sizeof(de->data) ? de->captured : sizeof(de->data));
 }
 
 /* ---- API ---- */

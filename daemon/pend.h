@@ -192,6 +192,14 @@ int lfp_callout_notify(struct lfpd *d, const char *callout, uint64_t filter_id,
  */
 void pend_event_notify(struct lfpd *d, const struct lfp_event *ev);
 
+struct lfp_data_event;
+/**
+ * A payload an inspection filter was reached for (LFP_EV_DATA, datagram-data
+ * and stream): when the filter names an external callout, its client is told
+ * with the captured bytes (lfp_callout_notify()); `count` is for monitors only.
+ */
+void pend_data_notify(struct lfpd *d, const struct lfp_data_event *de);
+
 /** A filter was committed or deleted: tell the owner of the callout it names (WFP notifyFn). */
 void pend_filter_changed(struct lfpd *d, const struct eng_filter *ef, bool added);
 /** The registry for `callout.list`: name, type, builtin, session. */

@@ -7,7 +7,8 @@
 # told of each established flow. A terminating callout at flow-established (a layer that
 # cannot pend) is told too and changes nothing. lfpd runs with --no-log-permits: the
 # kernel reports these classifications because a notify filter matched, not because
-# permits are logged.
+# permits are logged. At datagram-data the client is told of each datagram with its first
+# bytes (the kernel's inspection path, LFP_EV_DATA).
 . "$(dirname "$0")/lib.sh"
 t_setup
 t_listen
@@ -85,6 +86,15 @@ t_check "... the inspection callout is told too" told "$T_TMP/watch.log" \
 	"layer=flow-established .*remote=127.0.0.1:$P3 "
 t_expect "... one auth-connect notification more for the inspection callout" \
 	$((n_before + 1)) "$(grep -c "layer=auth-connect" "$T_TMP/watch.log")"
+
+# datagram-data reports payloads: the callout is told with the datagram's first bytes
+start_callout "$T_TMP/dd.log" --name dd datagram-data || t_bail "datagram-data callout"
+t_expect "UDP under an inspection callout at datagram-data: answered" ok "$(in_scope $PY -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b"hello-lfp", ("127.0.0.1", int(sys.argv[1]))); s.recvfrom(100); print("ok")' $U2)"
+t_check "... its client is told of the datagram with its bytes (9)" told "$T_TMP/dd.log" \
+	"callout=dd .*layer=datagram-data .*proto=udp .*remote=127.0.0.1:$U2 .*data=9$"
 
 lfp filter delete no-p2 >/dev/null || t_bail "filter delete"
 kill "$WATCH"

@@ -16,6 +16,9 @@
 
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
 
 /*
  * A permitted SYN's classification waits here for the child socket: the
@@ -80,9 +83,15 @@ static __always_inline int accept_parse(struct __sk_buff *skb, __u8 proto, struc
 	}
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
 		return -1;
+	*tcp_flags = 0;
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		/* no ports: the message's type and code (its first two bytes) */
+		__builtin_memcpy(&in->icmp_type, ports, 1);
+		__builtin_memcpy(&in->icmp_code, (__u8 *)ports + 1, 1);
+		return 0;
+	}
 	in->rport = bpf_ntohs(ports[0]);
 	in->lport = bpf_ntohs(ports[1]);
-	*tcp_flags = 0;
 	if (proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, off + 13, tcp_flags, 1))
 		return -1;
 	return 0;
@@ -229,6 +238,8 @@ static __always_inline void accept_event(const struct scratch *sc, const struct 
 	if (!e)
 		return;
 	e->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
+	e->icmp_type = in->icmp_type;
+	e->icmp_code = in->icmp_code;
 	if (s) {
 		event_who_sk(e, s);
 	} else {
@@ -305,6 +316,11 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	if (proto == IPPROTO_TCP) {
 		if (sk->state != BPF_TCP_LISTEN)
 			return 1;
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		/* ping and raw ICMP sockets: only while the layer has filters (every
+		 * echo reply of every ping would otherwise be a permit event) */
+		if (!ale_layer_used(LFP_LAYER_AUTH_RECV_ACCEPT))
+			return 1;
 	} else if (proto != IPPROTO_UDP) {
 		return 1;
 	} else if (sk->state == BPF_TCP_ESTABLISHED) {
@@ -334,8 +350,13 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 		return 1;
 	}
 	cookie = bpf_get_socket_cookie(skb);
-	if (proto == IPPROTO_UDP) {
+	if (proto != IPPROTO_TCP) {
+		/* ICMP: one decision per remote and message type and code, kept
+		 * under the cache key's port (a socket is ICMP or UDP, never both) */
+		if (proto != IPPROTO_UDP)
+			in->rport = (__u16)in->icmp_type << 8 | in->icmp_code;
 		allow = accept_udp_cached(cookie, in, &key);
+		in->rport = proto == IPPROTO_UDP ? in->rport : 0;
 		if (allow >= 0) {
 			scratch_put(sc);
 			return allow;
@@ -348,6 +369,8 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	in->ifindex = skb->ingress_ifindex;
 	if (addr_is_loopback(in->raddr))
 		in->flags |= LFP_CF_LOOPBACK;
+	if (sk->type == SOCK_RAW)
+		in->flags |= LFP_CF_RAW;
 	if (s) {
 		in->pid = s->pid;
 		in->uid = s->uid;
@@ -363,13 +386,17 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	own_cg = bpf_skb_cgroup_id(skb);
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
-	if (out->verdict == LFP_V_PEND)
+	/* an ICMP message is not held (the pend work queues TCP and UDP): dropped */
+	if (out->verdict == LFP_V_PEND && proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		val.verdict = LFP_V_BLOCK;
+	else if (out->verdict == LFP_V_PEND)
 		allow = pend_hold_in(in, out, sc->gen, s, cookie);
 
-	if (proto == IPPROTO_UDP) {
+	if (proto != IPPROTO_TCP) {
 		val.gen = sc->gen;
 		val.filter_id = out_filter_id(out);
-		val.verdict = out->verdict;
+		if (val.verdict != LFP_V_BLOCK)
+			val.verdict = out->verdict;
 		val.cflags = in->flags;
 		if (bpf_map_update_elem(&lfp_udp_cache, &key, &val, BPF_ANY))
 			stat_inc(LFP_STAT_ERRORS); /* classified again at the next datagram */

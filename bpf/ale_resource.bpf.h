@@ -123,16 +123,18 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode, __u64 coo
 	 * sendmsg: stamp its owner here for the auth-recv-accept
 	 * classification of its first datagrams (ingress runs in softirq).
 	 * Only explicit binds, so storage is allocated for servers, not for
-	 * every client socket (connect and sendmsg stamp their own).
+	 * every client socket (connect and sendmsg stamp their own). Raw
+	 * and ping sockets likewise, at creation, for their ICMP messages.
 	 */
-	if (allow && (mode == ALE_RES_BIND4 || mode == ALE_RES_BIND6) &&
-	    in->proto == IPPROTO_UDP) {
+	if (allow &&
+	    (((mode == ALE_RES_BIND4 || mode == ALE_RES_BIND6) && in->proto == IPPROTO_UDP) ||
+	     mode == ALE_RES_CREATE)) {
 		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!s) {
 			stat_inc(LFP_STAT_ERRORS);
 		} else if (!s->pid) {
 			ident_to_sk(s, in, sc->comm);
-			s->proto = IPPROTO_UDP;
+			s->proto = in->proto;
 		}
 	}
 	scratch_put(sc);

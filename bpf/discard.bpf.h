@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Discard events (docs/packet-layers.md, "Discard events"): the kernel's own
- * drops of packets in lfpd's network namespace, from the skb:kfree_skb raw
- * tracepoint (args: skb, location, reason, rx_sk). Observe only. Included by
+ * drops of packets in lfpd's network namespace, from the skb:kfree_skb
+ * tracepoint (args: skb, location, reason, rx_sk): BTF-typed where the kernel
+ * takes it (the owner from socket storage), else raw. Observe only. Included by
  * lfp.bpf.c after packet.bpf.h, whose per-CPU event rate it shares.
  *
  * Not reported: SKB_NOT_DROPPED_YET, SKB_CONSUMED (consume_skb paths: the
@@ -12,6 +13,8 @@
  * CO-RE, so a kernel that renumbers them is still read right.
  */
 #pragma once
+
+#include <bpf/bpf_tracing.h>
 
 /* The inode number of lfpd's network namespace, written by lfpd before it
  * attaches the tracepoint; 0 reports nothing. */
@@ -87,24 +90,20 @@ static __noinline bool discard_parse(struct sk_buff *skb, struct lfp_event *e, b
  * (skb_iif set) has its destination local, any other its source. The flow's
  * socket, when the packet has one, is named by its cookie (the one lfp's
  * events for that socket carry: lfp's programs asked for it, so it is set)
- * and its owner's uid; the process itself is not known here: tracepoint
- * programs cannot read lfp's socket storage.
+ * and its owner's uid; @s, the socket's lfp storage when the caller could
+ * read it (tp_btf), names the process too.
  */
-SEC("raw_tp/kfree_skb")
-int lfp_discard(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int discard_report(struct sk_buff *skb, __u32 reason, struct sock *sk,
+					  const struct lfp_sk *s)
 {
-	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
-	__u32 reason = (__u32)ctx->args[2];
 	struct net_device *dev;
 	struct lfp_event *e;
-	struct sock *sk;
 	__u32 inum;
 
 	if (!lfp_discard_netns || !skb ||
 	    reason <= bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED))
 		return 0;
 	dev = BPF_CORE_READ(skb, dev);
-	sk = BPF_CORE_READ(skb, sk);
 	if (dev)
 		inum = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	else if (sk)
@@ -133,6 +132,45 @@ int lfp_discard(struct bpf_raw_tracepoint_args *ctx)
 		e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 		e->uid = BPF_CORE_READ(sk, sk_uid.val);
 	}
+	if (s)
+		event_who_sk(e, s);
 	ring_submit(e);
 	return 0;
+}
+
+/*
+ * The BTF-typed tracepoint (6.12 and later: the receiving socket is its
+ * fourth argument): a tracing program may read lfp's socket storage
+ * (bpf_sk_storage_get is allowed in tp_btf programs), so the event names
+ * the socket's owner (pid, path, gid, cgroup) as stamped at connect or
+ * sendmsg. The socket: the packet's own (outbound drops), else the one it
+ * was being delivered to (rx_sk: a drop by a socket filter or a cgroup
+ * ingress program). A kernel whose tracepoint has three arguments refuses
+ * the program (its context is read past the end): lfpd then attaches
+ * lfp_discard below, without the owner.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(lfp_discard_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason,
+	     struct sock *rx_sk)
+{
+	struct sock *sk = skb ? skb->sk : NULL;
+	struct lfp_sk *s = NULL;
+
+	if (!sk)
+		sk = rx_sk;
+	if (sk && lfp_discard_netns &&
+	    reason > bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED))
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	return discard_report(skb, reason, sk, s);
+}
+
+/* The raw tracepoint (args: skb, location, reason[, rx_sk]): any kernel with
+ * skb:kfree_skb's reason; no socket storage, so no process in the events.
+ * Attached only when lfp_discard_btf is not. */
+SEC("raw_tp/kfree_skb")
+int lfp_discard(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
+
+	return discard_report(skb, (__u32)ctx->args[2], skb ? BPF_CORE_READ(skb, sk) : NULL, NULL);
 }

@@ -123,7 +123,9 @@ static const struct hook_desc hook_descs[] = {
 	{ "nf-forward6", "lfp_nf_fwd", LFP_LAYER_IPFORWARD, HOOK_NF, NFPROTO_IPV6_, NF_FORWARD_ },
 	{ "exec tracepoint", "lfp_exec", -1, 0 },
 	/* discard events: the kernel's drops in lfpd's netns (bpf/discard.bpf.h) */
-	{ "discard tracepoint skb:kfree_skb", "lfp_discard", -1, 0 },
+	{ "discard tracepoint skb:kfree_skb", "lfp_discard_btf", -1, 0 },
+	/* the same without the owner, where the kernel refuses the BTF-typed one */
+	{ "discard tracepoint skb:kfree_skb (raw, no owner)", "lfp_discard", -1, 0 },
 	{ "reauth tcp", "lfp_reauth_tcp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
 	/* connected UDP: the record egress and ingress drop by (bpf/reauth_udp.bpf.h) */
 	{ "reauth udp", "lfp_reauth_udp", LFP_LAYER_AUTH_CONNECT, HOOK_ITER },
@@ -968,10 +970,15 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 			attach_iter(k, i);
 		else if (hook_descs[i].flags & HOOK_PINPROG)
 			pin_prog(k, i);
+		else if (!strcmp(hook_descs[i].prog, "lfp_discard") &&
+			 hook_active(k, "discard tracepoint skb:kfree_skb"))
+			reason_set(&k->hooks[i], "not needed: the BTF-typed program reports the "
+						 "drops, with their owner");
 		else
 			attach_tracepoint(k, i);
 		/* refusals at load were reported already */
-		if (!k->hooks[i].active && !strstr(k->hooks[i].reason, "refused"))
+		if (!k->hooks[i].active && !strstr(k->hooks[i].reason, "refused") &&
+		    !strstr(k->hooks[i].reason, "not needed"))
 			lfp_print(LFP_WARN, "lfp: hook %s inactive: %s\n", hook_descs[i].name,
 				  k->hooks[i].reason);
 	}

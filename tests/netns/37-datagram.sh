@@ -5,7 +5,9 @@
 # outbound datagrams makes sendto() fail with EPERM, a block of inbound ones drops the
 # reply (the client times out); a DNS exchange with dnsmasq in the test's namespace is
 # cut by direction; block events carry the layer, the direction, the filter and the
-# sending process; a `log` permit is reported; TCP is not classified there. IPv4 and IPv6.
+# sending process, and so do the kernel's discard events of the dropped datagrams (pid and
+# path from socket storage); a `log` permit is reported; TCP is not classified there. IPv4
+# and IPv6.
 . "$(dirname "$0")/lib.sh"
 t_setup
 t_listen
@@ -71,6 +73,15 @@ else
 	t_fail "a datagram-data block event for the outbound datagram"
 	tail -n 3 "$T_TMP/mon.json" | t_diag
 fi
+# the kernel's discard event of the dropped datagram names the process too (tp_btf reads
+# lfp's socket storage)
+if ev=$(ev_find layer=discard remote_port=$U1 ipver=4); then
+	t_expect "discard event: reason" BPF_CGROUP_EGRESS "$(json_get "$ev" reason)"
+	t_check "discard event: the blocked process's pid and path" eval \
+		'[ "$(json_get "$ev" pid)" -gt 0 ] && [[ "$(json_get "$ev" path)" == *python3* ]]'
+else
+	t_fail "a discard event for the dropped outbound datagram"
+fi
 t_expect "outbound block, IPv6: sendto [::1]:$U1 fails with EPERM" EPERM "$(udp_one ::1 $U1)"
 t_check "IPv6 outbound event" ev_quiet layer=datagram-data verdict=block filter_name=no-out4 \
 	ipver=6 direction=out remote_addr=::1
@@ -94,6 +105,13 @@ else
 fi
 t_check "IPv6 inbound event" ev_quiet layer=datagram-data verdict=block filter_name=no-in \
 	ipver=6 direction=in
+if ev=$(ev_find layer=discard remote_port=$U2 ipver=6); then
+	t_check "inbound discard event: the receiving process (the socket it was for)" eval \
+		'[ "$(json_get "$ev" pid)" -gt 0 ] && [[ "$(json_get "$ev" path)" == *python3* ]]'
+	echo "inbound discard reason: $(json_get "$ev" reason)" | t_diag
+else
+	t_fail "a discard event for the dropped inbound datagram"
+fi
 del no-in
 
 # ---- DNS: a query leaves, its answer is dropped; the other family is untouched ----

@@ -74,9 +74,9 @@ else
 	tail -n 3 "$T_TMP/mon.json" | t_diag
 fi
 # the kernel's discard event of the dropped datagram names the process too (tp_btf reads
-# lfp's socket storage)
-if ev=$(ev_find layer=discard remote_port=$U1 ipver=4); then
-	t_expect "discard event: reason" BPF_CGROUP_EGRESS "$(json_get "$ev" reason)"
+# lfp's socket storage); by reason: the baseline's late second echo, dropped at the closed
+# client socket (NO_SOCKET, no owner), may be in the stream too
+if ev=$(ev_find layer=discard remote_port=$U1 ipver=4 reason=BPF_CGROUP_EGRESS); then
 	t_check "discard event: the blocked process's pid and path" eval \
 		'[ "$(json_get "$ev" pid)" -gt 0 ] && [[ "$(json_get "$ev" path)" == *python3* ]]'
 else
@@ -105,10 +105,10 @@ else
 fi
 t_check "IPv6 inbound event" ev_quiet layer=datagram-data verdict=block filter_name=no-in \
 	ipver=6 direction=in
-if ev=$(ev_find layer=discard remote_port=$U2 ipver=6); then
+# (a cgroup ingress drop is the socket filter's, as the kernel counts it)
+if ev=$(ev_find layer=discard remote_port=$U2 ipver=6 reason=SOCKET_FILTER); then
 	t_check "inbound discard event: the receiving process (the socket it was for)" eval \
 		'[ "$(json_get "$ev" pid)" -gt 0 ] && [[ "$(json_get "$ev" path)" == *python3* ]]'
-	echo "inbound discard reason: $(json_get "$ev" reason)" | t_diag
 else
 	t_fail "a discard event for the dropped inbound datagram"
 fi

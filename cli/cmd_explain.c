@@ -13,7 +13,7 @@
 
 static void print_result(struct cli *cli, json_t *res)
 {
-	json_t *f = json_object_get(res, "filter"), *s, *b;
+	json_t *f = json_object_get(res, "filter"), *s, *b, *ex;
 	const char *bv;
 	size_t i;
 
@@ -29,10 +29,26 @@ static void print_result(struct cli *cli, json_t *res)
 		printf(" by filter %" JSON_INTEGER_FORMAT "%s%s%s",
 		       json_integer_value(json_object_get(f, "id")), name ? " (" : "",
 		       name ? name : "", name ? ")" : "");
+	} else if (json_is_object(json_object_get(res, "exemption"))) {
+		printf(" (the ND/PMTU exemption)");
 	} else {
 		printf(" (no filter matched)");
 	}
 	printf(" at %s\n", json_string_value(json_object_get(res, "layer")));
+	ex = json_object_get(res, "exemption");
+	if (json_is_object(ex)) {
+		json_t *xf = json_object_get(ex, "filter");
+		const char *name = json_string_value(json_object_get(xf, "name"));
+
+		printf("  exempt: neighbor or path MTU discovery needs ICMP %" JSON_INTEGER_FORMAT
+		       "/%" JSON_INTEGER_FORMAT "; filter %" JSON_INTEGER_FORMAT "%s%s%s would %s "
+		       "it, but names no icmp.type\n",
+		       json_integer_value(json_object_get(ex, "icmp_type")),
+		       json_integer_value(json_object_get(ex, "icmp_code")),
+		       json_integer_value(json_object_get(xf, "id")), name ? " (" : "",
+		       name ? name : "", name ? ")" : "",
+		       json_string_value(json_object_get(ex, "verdict")));
+	}
 	b = json_object_get(res, "before");
 	bv = json_string_value(json_object_get(b, "verdict"));
 	if (bv && !strcmp(bv, "redirect")) {

@@ -231,6 +231,10 @@ const struct cli_cmd cli_cmds[] = {
 	  "named first (the layer asked about then sees the rewritten operation).\n"
 	  "Online it uses lfpd's policy;\n"
 	  "with -f FILE it works offline on FILE, matching `app` by the path given.\n"
+	  "At the packet layers an ICMP message neighbor or path MTU discovery needs\n"
+	  "is permitted when the deciding filter names no icmp.type (the hooks'\n"
+	  "exemption): explain says so and names the filter it overrides; icmp.type\n"
+	  "and icmp.code may be given at the IP packet layers for this.\n"
 	  "Exit 0 whatever the verdict.\n" },
 	{ "icmp", cmd_icmp, "the ICMPv4/ICMPv6 type and code table",
 	  "Usage: lfp icmp [v4|v6] [--json]\n"

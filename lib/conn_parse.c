@@ -163,6 +163,17 @@ static void conn_ipver(struct rule_ctx *rc, struct lfp_conn *conn,
 			 rt && rv != conn->ipver ? "remote.addr" : "local.addr");
 }
 
+/*
+ * A packet at the IP packet layers has its ICMP header even though no filter
+ * there may name it: the hooks' ND/PMTU exemption reads it, so explain takes
+ * icmp.type and icmp.code for those layers' packets too.
+ */
+static bool conn_packet_icmp(enum lfp_layer l, enum lfp_field f)
+{
+	return (l == LFP_LAYER_INBOUND_IPPACKET || l == LFP_LAYER_OUTBOUND_IPPACKET) &&
+	       (f == LFP_F_ICMP_TYPE || f == LFP_F_ICMP_CODE);
+}
+
 static int conn_parse_toks(struct rule_ctx *rc, struct rule_toks *tk, struct lfp_conn *conn)
 {
 	const struct rule_tok *seen[LFP_F_COUNT] = { 0 }, *layer_tok = NULL;
@@ -251,7 +262,8 @@ static int conn_parse_toks(struct rule_ctx *rc, struct rule_toks *tk, struct lfp
 			 "connection description has no layer (layer LAYER)");
 	} else {
 		for (int f = 0; f < LFP_F_COUNT; f++)
-			if (seen[f] && !lfp_layer_has_field(conn->layer, (enum lfp_field)f))
+			if (seen[f] && !lfp_layer_has_field(conn->layer, (enum lfp_field)f) &&
+			    !conn_packet_icmp(conn->layer, (enum lfp_field)f))
 				rule_err(rc, seen[f],
 					 "field '%s' is not available at layer '%s' (see "
 					 "lfp help layers)",

@@ -3,6 +3,8 @@
  * The explain reply, built once for lfpd and for the offline CLI so both
  * say the same thing about the same policy.
  */
+#include <sys/socket.h>
+#include <lfp/icmp.h>
 #include <lfp/layer.h>
 #include <lfp/policy.h>
 #include "explain.h"
@@ -59,8 +61,54 @@ static int explain_before(json_t *out, const struct lfp_policy *p, const struct 
 	return 0;
 }
 
+/* The layers whose hooks apply the ND/PMTU exemption: the packet layers. */
+static bool layer_exempts(enum lfp_layer l)
+{
+	switch (l) {
+	case LFP_LAYER_INBOUND_TRANSPORT:
+	case LFP_LAYER_OUTBOUND_TRANSPORT:
+	case LFP_LAYER_INBOUND_IPPACKET:
+	case LFP_LAYER_OUTBOUND_IPPACKET:
+	case LFP_LAYER_INBOUND_ICMP_ERROR:
+	case LFP_LAYER_OUTBOUND_ICMP_ERROR:
+	case LFP_LAYER_IPFORWARD: return true;
+	default: return false;
+	}
+}
+
+static bool names_icmp_type(const struct lfp_filter *f)
+{
+	for (size_t i = 0; f && i < f->n_conds; i++)
+		if (f->conds[i].field == LFP_F_ICMP_TYPE)
+			return true;
+	return false;
+}
+
+/*
+ * The hooks' exemption (docs/packet-layers.md, "ICMPv6 ND and PMTU under a
+ * default deny"): a message neighbor or path MTU discovery needs passes a
+ * block at a packet layer unless the deciding filter names ICMP types. The
+ * oracle answers the filters' verdict; explain says what the kernel does,
+ * and which filter it overrode. NULL when it does not apply.
+ */
+static json_t *exemption(const struct lfp_conn *c, const struct lfp_classify_result *res)
+{
+	int family = c->ipver == 4 ? AF_INET : AF_INET6;
+
+	if (!layer_exempts(c->layer) || res->verdict == LFP_V_PERMIT || !res->filter ||
+	    names_icmp_type(res->filter))
+		return NULL;
+	if (!((c->ipver == 4 && c->proto == 1) || (c->ipver == 6 && c->proto == 58)) ||
+	    !lfp_icmp_needed_for_nd_pmtu(family, c->icmp_type, c->icmp_code))
+		return NULL;
+	return json_pack("{s:s, s:s, s:o, s:i, s:i}", "rule", "nd-pmtu", "verdict",
+			 lfp_verdict_name(res->verdict), "filter", filter_ref(res->filter),
+			 "icmp_type", c->icmp_type, "icmp_code", c->icmp_code);
+}
+
 int lfp_explain_json(const struct lfp_policy *p, const struct lfp_conn *conn, json_t *out)
 {
+	json_t *ex;
 	struct lfp_classify_result res = { 0 };
 	json_t *subs;
 	int r;
@@ -82,6 +130,14 @@ int lfp_explain_json(const struct lfp_policy *p, const struct lfp_conn *conn, js
 					"hard", s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(out, "sublayers", subs);
+	/* what the hook does instead: permit, no filter; the overridden one named */
+	ex = exemption(conn, &res);
+	json_object_set_new(out, "exemption", ex ? ex : json_null());
+	if (ex) {
+		json_object_set_new(out, "verdict", json_string("permit"));
+		json_object_set_new(out, "hard", json_false());
+		json_object_set_new(out, "filter", json_null());
+	}
 	lfp_classify_result_fini(&res);
 	return explain_before(out, p, conn);
 }

@@ -7,7 +7,9 @@
 # (its connect and its recv time out) and a block event names the packet, with no
 # process; permitted: connection refused. Packets a socket takes (a listener, a UDP
 # server) are not judged there, even under a filter that blocks every inbound TCP and
-# UDP packet. IPv4 and IPv6.
+# UDP packet. `lfp explain` of an ICMPv6 neighbor solicitation under a default deny at
+# inbound-ippacket says what the hooks do (permitted by the ND/PMTU exemption) and names
+# the filter it overrides; the kernel agrees. IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 t_setup
 A4=10.239.0.1 B4=10.239.0.2 A6=fd39::1 B6=fd39::2
@@ -113,4 +115,42 @@ t_check "inbound-ippacket event" ev_quiet layer=inbound-ippacket verdict=block \
 	filter_name=from-b remote_addr=$B6 local_port=$CT
 t_expect "inbound-ippacket: the IPv4 sender is refused" ECONNREFUSED "$(ext_try tcp $A4 $CT)"
 del from-b
+
+# ---- explain and the ND/PMTU exemption (docs/packet-layers.md) ----
+NS6="proto icmpv6 ipver 6 icmp.type neighbor-solicitation icmp.code 0 remote.addr $B6"
+add name deny6 layer inbound-ippacket ipver 6 block >/dev/null
+out=$(lfp explain layer inbound-ippacket $NS6)
+t_check "explain: a neighbor solicitation under a default deny is permitted by the exemption" \
+	grep -q '^permit (the ND/PMTU exemption) at inbound-ippacket' <<<"$out"
+t_check "explain: it names the filter that would otherwise block" \
+	grep -q 'filter [0-9]* (deny6) would block it' <<<"$out"
+js=$(lfp --json explain layer inbound-ippacket $NS6)
+t_expect "explain --json: verdict and the overridden filter" "permit deny6 block" \
+	"$(json_get "$js" verdict) $($PY -c 'import json,sys
+e = json.loads(sys.argv[1])["exemption"]
+print(e["filter"]["name"], e["verdict"])' "$js")"
+t_expect "explain: an echo request is blocked (no exemption)" block \
+	"$(json_get "$(lfp --json explain layer inbound-ippacket proto icmpv6 ipver 6 \
+		icmp.type echo-request remote.addr $B6)" verdict)"
+# the kernel agrees: the peer resolves our address while everything else from it is dropped
+ns_run ip neigh flush dev veth-a
+ext_run ip neigh flush dev veth-b
+ext_run $PY -c 'import socket,sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.sendto(b"x", (sys.argv[1], 9))' $A6
+for i in $(seq 20); do
+	ext_run ip -6 neigh show $A6 dev veth-b | grep -qE 'REACHABLE|STALE|DELAY' && break
+	sleep 0.1
+done
+t_check "kernel: under the same deny the peer's neighbor solicitation is answered" eval \
+	"ext_run ip -6 neigh show $A6 dev veth-b | grep -qE 'REACHABLE|STALE|DELAY'"
+t_expect "kernel: and its SYN is not (inbound-ippacket block, no RST)" timeout \
+	"$(ext_try tcp $A6 $CT)"
+add name no-ns layer inbound-transport ipver 6 icmp.type neighbor-solicitation block >/dev/null
+t_expect "explain: a filter naming the type blocks it at inbound-transport" block \
+	"$(json_get "$(lfp --json explain layer inbound-transport $NS6)" verdict)"
+t_expect "explain: and no exemption is reported" "" \
+	"$(json_get "$(lfp --json explain layer inbound-transport $NS6)" exemption)"
+del no-ns
+del deny6
 exit 0

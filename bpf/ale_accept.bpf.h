@@ -387,10 +387,12 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	lfp_classify(in, out, &sc->gen);
 	allow = verdict_allows(out->verdict);
 	/* an ICMP message is not held (the pend work queues TCP and UDP): dropped */
-	if (out->verdict == LFP_V_PEND && proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+	if (out->verdict == LFP_V_PEND && proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
 		val.verdict = LFP_V_BLOCK;
-	else if (out->verdict == LFP_V_PEND)
-		allow = pend_hold_in(in, out, sc->gen, s, cookie);
+	} else if (out->verdict == LFP_V_PEND) {
+		r = pend_hold_in(in, out, sc->gen, s, cookie);
+		allow = r == PEND_IN_PERMITTED;
+	}
 
 	if (proto != IPPROTO_TCP) {
 		val.gen = sc->gen;
@@ -403,7 +405,8 @@ static __always_inline int ale_accept(struct __sk_buff *skb)
 	} else if (allow) {
 		accept_pend_put(sc, s, own_cg);
 	}
-	if (event_wanted(out))
+	/* a held flow's pend and answer were reported when it was held and answered */
+	if (event_wanted(out) && (out->verdict != LFP_V_PEND || r == PEND_IN_NEW))
 		accept_event(sc, s, own_cg, cookie);
 	scratch_put(sc);
 	return allow;

@@ -136,6 +136,8 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode, __u64 coo
 			ident_to_sk(s, in, sc->comm);
 			s->proto = in->proto;
 		}
+		/* the INPUT match's view of this server (bpf/pend_in.bpf.h) */
+		pend_listen_note(s, in, cookie, 1);
 	}
 	scratch_put(sc);
 	return allow;

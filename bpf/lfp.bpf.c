@@ -570,6 +570,9 @@ static __always_inline int ale_connect(struct bpf_sock_addr *ctx, bool v6)
 		return 0;
 	}
 	allow = connect_classify(ctx, v6, sc);
+	/* a connected UDP socket hears only from its peer: no longer a listener */
+	if (sc->in.proto == IPPROTO_UDP)
+		pend_listen_forget(bpf_get_socket_cookie(ctx));
 	scratch_put(sc);
 	return allow;
 }
@@ -828,6 +831,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 		/* the listener cannot be marked: its SYNs would pass */
 		stat_inc(LFP_STAT_ERRORS);
 	}
+	pend_listen_note(s, in, bpf_get_socket_cookie(ctx), allow);
 	/* a permit only when its filter says `log`: not the global switch,
 	 * which is about connections (a server's listens are not its clients') */
 	if (!allow || out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
@@ -949,6 +953,7 @@ int lfp_sockops(struct bpf_sock_ops *ctx)
 #include "packet.bpf.h"
 #include "netfilter.bpf.h"
 #include "discard.bpf.h"
+#include "pend_in.bpf.h"
 
 /* IPv4 / IPv6 + UDP header fields the egress hook needs. */
 struct pkt {
@@ -1406,6 +1411,7 @@ int lfp_bind6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int lfp_sock_release(struct bpf_sock *sk)
 {
+	pend_listen_forget(bpf_get_socket_cookie(sk));
 	return ale_sock_release(sk);
 }
 

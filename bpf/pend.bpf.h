@@ -207,32 +207,35 @@ int lfp_pend_match(struct __sk_buff *skb)
 	return 1;
 }
 
-/* The INPUT match (xt_bpf) for inbound pends: a packet whose flow the ingress
- * hook recorded and lfpd has not permitted yet goes to lfpd's queue. */
-SEC("socket")
-int lfp_pend_in_match(struct __sk_buff *skb)
-{
-	struct lfp_pend_tuple t = {};
-	struct lfp_pend_val *v;
+/* The scope's listeners for the INPUT match (bpf/pend_in.bpf.h, which holds
+ * the match itself): noted at listen() and UDP bind(), forgotten at close()
+ * and UDP connect(). */
+static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp_eval_in *in,
+					__u64 cookie, int allow);
+static __noinline void pend_listen_forget(__u64 cookie);
 
-	if (pend_parse(skb, &t, true))
-		return 0;
-	v = bpf_map_lookup_elem(&lfp_pend_in, &t);
-	return v && v->state != LFP_PEND_PERMIT;
-}
+static __always_inline int pend_in_record(const struct lfp_pend_tuple *t,
+					  const struct lfp_eval_in *in,
+					  const struct lfp_eval_out *out, __u64 gen,
+					  const struct lfp_sk *s, __u64 cookie);
 
 /*
- * auth-recv-accept classified @in pend (ingress, after INPUT): the flow's
- * record decides once lfpd completed it; a new flow is recorded and its
- * first packet dropped (the sender's retry is held at INPUT). @return allow.
+ * auth-recv-accept classified @in pend (ingress, after INPUT). Usually the
+ * INPUT match held this packet and lfpd answered: the flow's record decides.
+ * Without a record (a listener the match does not know: pend_in.bpf.h), the
+ * flow is recorded now and this first packet dropped; the sender's retry is
+ * held at INPUT. @return PEND_IN_NEW (drop), PEND_IN_PERMITTED (let on; the
+ * hold and its answer are reported already) or PEND_IN_REFUSED.
  */
+#define PEND_IN_NEW	  0
+#define PEND_IN_PERMITTED 1
+#define PEND_IN_REFUSED	  2
 static __always_inline int pend_hold_in(const struct lfp_eval_in *in,
 					const struct lfp_eval_out *out, __u64 gen,
 					const struct lfp_sk *s, __u64 cookie)
 {
 	struct lfp_pend_tuple t = {};
 	struct lfp_pend_val *v;
-	__u32 zero = 0;
 
 	__builtin_memcpy(t.laddr, in->laddr, 16);
 	__builtin_memcpy(t.raddr, in->raddr, 16);
@@ -241,10 +244,24 @@ static __always_inline int pend_hold_in(const struct lfp_eval_in *in,
 	t.proto = in->proto;
 	v = bpf_map_lookup_elem(&lfp_pend_in, &t);
 	if (v)
-		return v->state == LFP_PEND_PERMIT;
+		return v->state == LFP_PEND_PERMIT ? PEND_IN_PERMITTED : PEND_IN_REFUSED;
+	pend_in_record(&t, in, out, gen, s, cookie);
+	return PEND_IN_NEW;
+}
+
+/* Record inbound flow @t as waiting, with the listener's owner @s and @cookie
+ * (ingress, and the INPUT match of pend_in.bpf.h). @return 0 or -1. */
+static __always_inline int pend_in_record(const struct lfp_pend_tuple *t,
+					  const struct lfp_eval_in *in,
+					  const struct lfp_eval_out *out, __u64 gen,
+					  const struct lfp_sk *s, __u64 cookie)
+{
+	struct lfp_pend_val *v;
+	__u32 zero = 0;
+
 	v = bpf_map_lookup_elem(&lfp_pend_scratch, &zero);
 	if (!v)
-		return 0;
+		return -1;
 	__builtin_memset(v, 0, sizeof(*v));
 	v->ts_ns = bpf_ktime_get_ns();
 	v->filter_id = out->filter_idx >= 0 ? out->kf.id : 0;
@@ -265,8 +282,10 @@ static __always_inline int pend_hold_in(const struct lfp_eval_in *in,
 	if (s)
 		__builtin_memcpy(v->comm, s->comm, 16);
 	v->cookie = cookie;
-	if (bpf_map_update_elem(&lfp_pend_in, &t, v, BPF_NOEXIST))
+	if (bpf_map_update_elem(&lfp_pend_in, t, v, BPF_NOEXIST)) {
 		stat_inc(LFP_STAT_ERRORS);
+		return -1;
+	}
 	return 0;
 }
 

@@ -10,11 +10,13 @@
  * answers from the queue and then deletes the record (permit: later packets
  * pass) or marks it blocked and ends the socket.
  *
- * Inbound (auth-recv-accept), the ingress hook runs after netfilter's INPUT:
- * it drops the flow's first packet and records it in lfp_pend_in by 5-tuple;
- * the retries (SYN retransmits, later datagrams) are queued at INPUT by
- * lfp_pend_in_match until lfpd completes the record, and the one lfpd lets
- * on finds the record permitted at ingress.
+ * Inbound (auth-recv-accept), the ingress hook runs after netfilter's INPUT,
+ * so the INPUT match lfp_pend_in_match decides whether to hold: for a SYN or
+ * datagram to a scope listener (lfp_pend_listen, written at listen/bind) it
+ * classifies the packet itself and, on pend, records the flow in lfp_pend_in
+ * by 5-tuple and queues it; the packet lfpd lets on finds the record
+ * permitted at ingress. A blocked one is repeated with LFP_PEND_REJECT_MARK
+ * and rejected by lfpd's chain (TCP reset, ICMP port unreachable).
  */
 #pragma once
 
@@ -24,6 +26,12 @@
 #define LFP_PEND_MARK 0x10000000u
 
 #define LFP_PEND_MAX 65536 /* records; a full table makes the hook fail closed */
+
+/* The mark lfpd gives a blocked inbound held packet with NF_REPEAT: the first
+ * rules of its LFP_PEND_IN chain reject packets carrying it. */
+#define LFP_PEND_REJECT_MARK 0x20000000u
+
+#define LFP_PEND_LISTEN_MAX 16384 /* scope listeners known to the INPUT match (LRU) */
 
 enum lfp_pend_state {
 	LFP_PEND_WAITING, /* held: packets go to lfpd's queue */
@@ -76,7 +84,24 @@ struct lfp_pend_tuple {
 	__u8 pad[3];
 };
 
+/* lfp_pend_listen: a scope listener (TCP listen, explicit UDP bind) by local end */
+struct lfp_pend_listen_key {
+	__u8 laddr[16]; /* network order, IPv4 v4-mapped; :: and ::ffff:0.0.0.0 are wildcards */
+	__u16 lport;	/* host order */
+	__u8 proto;
+	__u8 pad[5];
+};
+
+struct lfp_pend_listener {
+	struct lfp_sk owner;	       /* the stamp ingress reads from socket storage */
+	__u64 cookie;		       /* the listening socket */
+	__u64 cg[LFP_CGROUP_WALK_MAX]; /* its cgroup, then the ancestors up (0: none) */
+	__u32 shared; /* another socket has the same key: the match leaves it to ingress */
+	__u32 pad;
+};
+
 #ifndef __bpf__
+_Static_assert(sizeof(struct lfp_pend_listen_key) == 24, "pend listen key");
 _Static_assert(sizeof(struct lfp_pend_key) == 32, "pend key");
 _Static_assert(sizeof(struct lfp_pend_val) == 112, "pend val");
 _Static_assert(sizeof(struct lfp_pend_tuple) == 40, "pend tuple");

@@ -168,9 +168,10 @@ _Static_assert(N_HOOKS <= LFP_KERN_MAX_HOOKS, "status has room for every hook");
  * (a new lfpd must hear about every binary again), the scope cgroup slot
  * (set at every open), the adapters' scratch. */
 static const char *const unpinned_maps[] = {
-	"lfp_exec_seen", "lfp_scope",	     "lfp_scratch",	"lfp_tcp_handover",
-	"lfp_reauth_cg", "lfp_pend_scratch", "lfp_accept_pend", "lfp_redir_cfg",
-	"lfp_pkt_rate",
+	"lfp_exec_seen",	   "lfp_scope",	       "lfp_scratch",
+	"lfp_tcp_handover",	   "lfp_reauth_cg",    "lfp_pend_scratch",
+	"lfp_accept_pend",	   "lfp_redir_cfg",    "lfp_pkt_rate",
+	"lfp_pend_listen_scratch", "lfp_pend_in_work",
 };
 
 const char *lfp_kern_test_refuse;

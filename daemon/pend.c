@@ -181,10 +181,11 @@ static int chain_remove_one(const char *bin)
 
 static int chain_setup(struct pend *p)
 {
-	char qs[16], qmark[32];
+	char qs[16], qmark[32], rmark[32];
 
 	snprintf(qs, sizeof(qs), "%u", p->queue);
 	snprintf(qmark, sizeof(qmark), "0x%x/0x%x", LFP_PEND_MARK, LFP_PEND_MARK);
+	snprintf(rmark, sizeof(rmark), "0x%x/0x%x", LFP_PEND_REJECT_MARK, LFP_PEND_REJECT_MARK);
 	for (size_t i = 0; i < 2; i++) {
 		char *bin = (char *)ipt_bins[i];
 		char *mk[] = { bin, "-w", "-N", CHAIN, NULL };
@@ -228,7 +229,30 @@ static int chain_setup(struct pend *p)
 				  qs,
 				  NULL };
 
-		/* inbound (auth-recv-accept): retries of flows the ingress hook recorded */
+		/* inbound (auth-recv-accept): blocked held packets come back (NF_REPEAT)
+		 * with the reject mark and are refused: the client fails at once */
+		char *rej_tcp[] = {
+			bin,	"-w",	  "-A",	 CHAIN_IN, "-p",     "tcp",	      "-m",
+			"mark", "--mark", rmark, "-j",	   "REJECT", "--reject-with", "tcp-reset",
+			NULL
+		};
+		char *rej_udp[] = { bin,
+				    "-w",
+				    "-A",
+				    CHAIN_IN,
+				    "-p",
+				    "udp",
+				    "-m",
+				    "mark",
+				    "--mark",
+				    rmark,
+				    "-j",
+				    "REJECT",
+				    "--reject-with",
+				    i ? "icmp6-port-unreachable" : "icmp-port-unreachable",
+				    NULL };
+		/* inbound (auth-recv-accept): the match holds the first packet of a flow
+		 * that pends (and the retries of flows the ingress hook recorded) */
 		char *mki[] = { bin, "-w", "-N", CHAIN_IN, NULL };
 		char *fli[] = { bin, "-w", "-F", CHAIN_IN, NULL };
 		char *chki[] = { bin, "-w", "-C", "INPUT", "-j", CHAIN_IN, NULL };
@@ -269,7 +293,7 @@ static int chain_setup(struct pend *p)
 		run_cmd(mki);
 		if (run_cmd(fl) || (run_cmd(chk) && run_cmd(ins)) || run_cmd(rule) ||
 		    run_cmd(urule) || run_cmd(fli) || (run_cmd(chki) && run_cmd(insi)) ||
-		    run_cmd(trule) || run_cmd(irule)) {
+		    run_cmd(rej_tcp) || run_cmd(rej_udp) || run_cmd(trule) || run_cmd(irule)) {
 			snprintf(p->why, sizeof(p->why), "%s: cannot install chains %s, %s", bin,
 				 CHAIN, CHAIN_IN);
 			return -EIO;
@@ -412,6 +436,19 @@ static void blocked_keep(struct pend *p, const struct pend_flow *f, uint64_t now
 }
 
 /*
+ * An inbound held packet's verdict. Refused ones go through INPUT again
+ * (NF_REPEAT) with the reject mark, and LFP_PEND_IN's first rules answer them:
+ * a TCP reset or ICMP port unreachable, so the client fails at once instead
+ * of retrying into a silent drop.
+ */
+static int verdict_in(struct nfq_q_handle *qh, uint32_t id, bool permit)
+{
+	if (permit)
+		return nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL);
+	return nfq_set_verdict2(qh, id, NF_REPEAT, LFP_PEND_REJECT_MARK, 0, NULL);
+}
+
+/*
  * Inbound: the record decides at ingress (lfp.bpf.c's ale_accept ->
  * pend_hold_in), so it stays, permitted or blocked, until the sweep; the
  * released packet finds it permitted. Unconnected UDP: the receiving
@@ -456,7 +493,7 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 		else
 			p->blocked_n++;
 		for (size_t i = 0; i < f->n_pkts; i++)
-			nfq_set_verdict(p->qh, f->pkts[i], permit ? NF_ACCEPT : NF_DROP, 0, NULL);
+			verdict_in(p->qh, f->pkts[i], permit);
 		lfp_print(LFP_INFO,
 			  "lfpd: pending %" PRIu64 " (inbound %s from %s:%u to port %u) %s: %s\n",
 			  f->id, f->proto == 6 ? "tcp" : "udp", addr_text(f->raddr, ra, sizeof(ra)),
@@ -618,6 +655,8 @@ static int pend_hold(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const
 	uint8_t kbuf[sizeof(((struct pend_flow *)0)->key)] = { 0 };
 	struct pend_flow *f;
 
+	if (v->state != LFP_PEND_WAITING && inbound)
+		return verdict_in(qh, id, v->state == LFP_PEND_PERMIT);
 	if (v->state != LFP_PEND_WAITING)
 		return nfq_set_verdict(qh, id, v->state == LFP_PEND_PERMIT ? NF_ACCEPT : NF_DROP,
 				       0, NULL);
@@ -649,7 +688,8 @@ static int pend_hold(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const
 	return 0;
 }
 
-/* A retry of an inbound flow the ingress hook recorded (INPUT, lfp_pend_in_match). */
+/* An inbound packet the INPUT match queued (lfp_pend_in_match): the first packet of a
+ * flow it found pending, or a retry of one the ingress hook recorded. */
 static int on_packet_in(struct lfpd *d, struct nfq_q_handle *qh, uint32_t id, const uint8_t *pkt,
 			int len)
 {

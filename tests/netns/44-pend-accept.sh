@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Pend and complete at auth-recv-accept (docs/callouts.md): an `ask` filter on a
-# listener's port holds inbound connections. The ingress hook (after netfilter's INPUT)
-# drops the first SYN and records the flow; the retry is held in lfpd's queue at INPUT
-# and listed with the listener's pid and path; a permit lets it in, a block keeps it
-# out (the client's connect times out, nothing is accepted). UDP: the first datagram
-# from a new remote is held the same way. IPv4 and IPv6; `always` writes an
+# listener's port holds inbound connections. The INPUT match holds the first SYN in
+# lfpd's queue (49-pend-inbound.sh counts it); it is listed with the listener's pid and
+# path; a permit lets it in, a block refuses it (the client's connect fails with
+# ECONNREFUSED, nothing is accepted). UDP: the first datagram from a new remote is held
+# the same way. IPv4 and IPv6; `always` writes an
 # auth-recv-accept filter (scope app+remote+port: the local port) effective at once.
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -95,7 +95,8 @@ t_expect "... and the listener accepted it" 1 "$(grep -c accepted "$T_TMP/lsn.ou
 client t2 127.0.0.1 $LT 4
 id=$(held $LT)
 lfp pending answer "$id" block >/dev/null
-t_expect "TCP IPv4 inbound: block keeps it out (the client's connect times out)" timeout "$(res t2)"
+t_expect "TCP IPv4 inbound: block refuses it (the client's connect fails at once)" ECONNREFUSED \
+	"$(res t2)"
 t_expect "... nothing more was accepted" 1 "$(grep -c accepted "$T_TMP/lsn.out")"
 
 client t3 ::1 $LT6 10

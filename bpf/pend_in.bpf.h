@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Inbound pends hold the flow's first packet (docs/callouts.md, "How a
+ * pended flow is held"). Included by lfp.bpf.c after the ingress adapter
+ * (ale_accept.bpf.h) and the packet layers (lfp_pkt_classify).
+ *
+ * auth-recv-accept is classified at cgroup ingress, after netfilter's INPUT,
+ * where nothing can be held any more. So the INPUT match lfpd's chain runs
+ * (lfp_pend_in_match, xt_bpf) classifies a SYN or a not yet decided datagram
+ * to a scope listener itself, with the owner the listener's listen()/bind()
+ * noted here, and queues it when the verdict is pend. A packet that does not
+ * pend goes on untouched and ingress decides it as before.
+ */
+#pragma once
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LFP_PEND_LISTEN_MAX);
+	__type(key, struct lfp_pend_listen_key);
+	__type(value, struct lfp_pend_listener);
+} lfp_pend_listen SEC(".maps");
+
+/* socket cookie -> its entry's key, to forget it at close() and connect() */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LFP_PEND_LISTEN_MAX);
+	__type(key, __u64);
+	__type(value, struct lfp_pend_listen_key);
+} lfp_pend_listen_ck SEC(".maps");
+
+/* The match's working set, off its stack: with the evaluator's frames under
+ * it, the program has no room for a 5-tuple and two cache entries. */
+struct pend_in_work {
+	struct lfp_pend_tuple t;
+	struct lfp_pend_listen_key lk;
+	struct lfp_udp_key ukey;
+	struct lfp_udp_val uval;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pend_in_work);
+} lfp_pend_in_work SEC(".maps");
+
+/* Per-CPU room for an entry: the hooks' frames are the evaluator's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lfp_pend_listener);
+} lfp_pend_listen_scratch SEC(".maps");
+
+/*
+ * A scope socket starts listening (sock_ops LISTEN_CB) or binds UDP
+ * (post_bind), in its owner's process context: @s is the owner stamped in
+ * its storage, @in the classification input (local end, cgroup). A
+ * listener auth-listen refused (@allow 0) is left to ingress's SYN drop.
+ * The cgroup's ancestors are taken now: the match has no socket to walk.
+ */
+static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp_eval_in *in,
+					__u64 cookie, int allow)
+{
+	struct lfp_pend_listen_key key = {};
+	struct lfp_pend_listener *l, *old;
+	__u32 zero = 0, level;
+
+	if (!in)
+		return;
+	if (!allow || !s) {
+		pend_listen_forget(cookie);
+		return;
+	}
+	__builtin_memcpy(key.laddr, in->laddr, 16);
+	key.lport = in->lport;
+	key.proto = in->proto;
+	l = bpf_map_lookup_elem(&lfp_pend_listen_scratch, &zero);
+	if (!l)
+		return;
+	__builtin_memcpy(&l->owner, s, sizeof(l->owner));
+	l->cookie = cookie;
+	l->shared = 0;
+	level = in->cgroup_level;
+	for (__u32 i = 0; i < LFP_CGROUP_WALK_MAX; i++)
+		l->cg[i] = i > level ? 0
+			   : i	     ? bpf_get_current_ancestor_cgroup_id(level - i)
+				     : in->cgroup;
+	old = bpf_map_lookup_elem(&lfp_pend_listen, &key);
+	/* SO_REUSEPORT: which socket a SYN reaches is the kernel's choice */
+	if (old && old->cookie != cookie)
+		l->shared = 1;
+	if (bpf_map_update_elem(&lfp_pend_listen, &key, l, BPF_ANY) ||
+	    bpf_map_update_elem(&lfp_pend_listen_ck, &cookie, &key, BPF_ANY))
+		stat_inc(LFP_STAT_ERRORS); /* this listener takes ingress's fallback */
+}
+
+/* The socket closes or connects (UDP): its entry goes, if it is still its own. */
+static __noinline void pend_listen_forget(__u64 cookie)
+{
+	struct lfp_pend_listen_key *key;
+	struct lfp_pend_listener *l;
+
+	key = bpf_map_lookup_elem(&lfp_pend_listen_ck, &cookie);
+	if (!key)
+		return;
+	l = bpf_map_lookup_elem(&lfp_pend_listen, key);
+	if (l && l->cookie == cookie)
+		bpf_map_delete_elem(&lfp_pend_listen, key);
+	bpf_map_delete_elem(&lfp_pend_listen_ck, &cookie);
+}
+
+/* The listener a packet to @w->t's local end reaches: the exact address,
+ * then the family's wildcard, then :: (a dual-stack IPv6 socket). */
+static __always_inline const struct lfp_pend_listener *pend_listen_find(struct pend_in_work *w)
+{
+	struct lfp_pend_listen_key *key = &w->lk;
+	const struct lfp_pend_listener *l;
+
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->laddr, w->t.laddr, 16);
+	key->lport = w->t.lport;
+	key->proto = w->t.proto;
+	l = bpf_map_lookup_elem(&lfp_pend_listen, key);
+	if (l)
+		return l;
+	__builtin_memset(key->laddr, 0, 16);
+	if (addr_is_v4mapped(w->t.laddr)) {
+		key->laddr[10] = 0xff;
+		key->laddr[11] = 0xff;
+		l = bpf_map_lookup_elem(&lfp_pend_listen, key);
+		if (l)
+			return l;
+		key->laddr[10] = 0;
+		key->laddr[11] = 0;
+	}
+	return bpf_map_lookup_elem(&lfp_pend_listen, key);
+}
+
+/* ingress's cgroup input (accept_cgroup) from the ancestors noted at listen:
+ * the deepest one some filter names, else the socket's own, at level 0 */
+static __always_inline void pend_listen_cgroup(const struct lfp_pend_listener *l,
+					       struct lfp_eval_in *in, __u64 gen)
+{
+	struct lfp_hash_key key = { .field = LFP_F_CGROUP };
+	const struct lfp_layer_cfg *cfg;
+
+	in->cgroup = l->cg[0];
+	in->cgroup_level = 0;
+	if (!gen)
+		return;
+	cfg = lfp_env_lookup_u32(&lfp_o_layer_cfg, gen & 1, LFP_LAYER_AUTH_RECV_ACCEPT);
+	if (!cfg || !(cfg->used_fields & (1u << LFP_F_CGROUP)))
+		return;
+	for (__u32 i = 0; i < LFP_CGROUP_WALK_MAX; i++) {
+		key.a = l->cg[i];
+		if (!key.a)
+			break;
+		if (lfp_env_lookup(&lfp_o_lbl_hash, gen & 1, &key)) {
+			in->cgroup = key.a;
+			break;
+		}
+	}
+}
+
+/*
+ * The INPUT match (xt_bpf, pinned; a socket filter: 1 = match) for TCP SYNs
+ * and UDP datagrams. A flow with a record is queued while it waits or is
+ * blocked. Without one, this is its first packet: classified as ingress
+ * would classify it and, when it pends, recorded and queued (lfpd holds it).
+ * Everything else is ingress's to decide: no scope listener, a shared one,
+ * a datagram the cache decided, no scratch slot. The working set lives in
+ * per-CPU maps: the evaluator's frames need the stack.
+ */
+SEC("socket")
+int lfp_pend_in_match(struct __sk_buff *skb)
+{
+	const struct lfp_pend_listener *l;
+	struct lfp_pend_val *rec;
+	struct pend_in_work *w;
+	struct lfp_eval_out *out;
+	struct lfp_eval_in *in;
+	struct lfp_state *st;
+	struct scratch *sc;
+	__u32 zero = 0;
+	int held = 0;
+
+	w = bpf_map_lookup_elem(&lfp_pend_in_work, &zero);
+	if (!w)
+		return 0;
+	__builtin_memset(&w->t, 0, sizeof(w->t));
+	if (pend_parse(skb, &w->t, true))
+		return 0;
+	rec = bpf_map_lookup_elem(&lfp_pend_in, &w->t);
+	if (rec)
+		return rec->state != LFP_PEND_PERMIT;
+	l = pend_listen_find(w);
+	if (!l || l->shared || (w->t.proto == IPPROTO_TCP && l->owner.listen_block))
+		return 0;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	in = &sc->in;
+	out = &sc->out;
+	__builtin_memcpy(in->laddr, w->t.laddr, 16);
+	__builtin_memcpy(in->raddr, w->t.raddr, 16);
+	in->lport = w->t.lport;
+	in->rport = w->t.rport;
+	__builtin_memset(&w->ukey, 0, sizeof(w->ukey));
+	if (w->t.proto == IPPROTO_UDP && accept_udp_cached(l->cookie, in, &w->ukey) >= 0)
+		goto out;
+	in->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
+	in->direction = LFP_DIR_INBOUND;
+	in->proto = w->t.proto;
+	in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
+	in->ifindex = skb->ingress_ifindex;
+	if (addr_is_loopback(in->raddr))
+		in->flags |= LFP_CF_LOOPBACK;
+	in->pid = l->owner.pid;
+	in->uid = l->owner.uid;
+	in->gid = l->owner.gid;
+	in->app_dev = l->owner.exe_dev;
+	in->app_ino = l->owner.exe_ino;
+	st = state_get();
+	pend_listen_cgroup(l, in, st ? st->gen : 0);
+	sc->gen = lfp_pkt_classify(in, out);
+	if (out->verdict != LFP_V_PEND ||
+	    pend_in_record(&w->t, in, out, sc->gen, &l->owner, l->cookie))
+		goto out;
+	held = 1;
+	if (w->t.proto == IPPROTO_UDP) {
+		/* the entry lfpd completes (complete_in), as ingress would leave it */
+		__builtin_memset(&w->uval, 0, sizeof(w->uval));
+		w->uval.gen = sc->gen;
+		w->uval.filter_id = out_filter_id(out);
+		w->uval.verdict = out->verdict;
+		w->uval.cflags = in->flags;
+		if (bpf_map_update_elem(&lfp_udp_cache, &w->ukey, &w->uval, BPF_ANY))
+			stat_inc(LFP_STAT_ERRORS);
+	}
+	if (event_wanted(out))
+		accept_event(sc, &l->owner, l->cg[0], l->cookie);
+out:
+	scratch_put(sc);
+	return held;
+}

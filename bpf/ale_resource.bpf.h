@@ -137,7 +137,7 @@ static __always_inline int ale_resource(struct bpf_sock *sk, int mode, __u64 coo
 			s->proto = in->proto;
 		}
 		/* the INPUT match's view of this server (bpf/pend_in.bpf.h) */
-		pend_listen_note(s, in, cookie, 1);
+		pend_listen_note(s, in, cookie);
 	}
 	scratch_put(sc);
 	return allow;

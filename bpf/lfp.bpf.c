@@ -831,7 +831,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 		/* the listener cannot be marked: its SYNs would pass */
 		stat_inc(LFP_STAT_ERRORS);
 	}
-	pend_listen_note(s, in, bpf_get_socket_cookie(ctx), allow);
+	pend_listen_note(s, in, bpf_get_socket_cookie(ctx));
 	/* a permit only when its filter says `log`: not the global switch,
 	 * which is about connections (a server's listens are not its clients') */
 	if (!allow || out->notify || (out->filter_idx >= 0 && (out->kf.flags & LFP_FF_LOG))) {
@@ -1350,6 +1350,7 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	if (listener) {
 		if (!reauth_listener(s, sc))
 			goto out;
+		pend_listen_mark(bpf_get_socket_cookie(sk), s->listen_block);
 		/* no remote: the unspecified address of the listener's family */
 		if (in->ipver == 4)
 			addr_v4mapped(in->raddr, 0);

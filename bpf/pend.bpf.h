@@ -211,8 +211,9 @@ int lfp_pend_match(struct __sk_buff *skb)
  * the match itself): noted at listen() and UDP bind(), forgotten at close()
  * and UDP connect(). */
 static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp_eval_in *in,
-					__u64 cookie, int allow);
+					__u64 cookie);
 static __noinline void pend_listen_forget(__u64 cookie);
+static __noinline void pend_listen_mark(__u64 cookie, __u8 listen_block);
 
 static __always_inline int pend_in_record(const struct lfp_pend_tuple *t,
 					  const struct lfp_eval_in *in,

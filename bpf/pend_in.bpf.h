@@ -55,12 +55,14 @@ struct {
 /*
  * A scope socket starts listening (sock_ops LISTEN_CB) or binds UDP
  * (post_bind), in its owner's process context: @s is the owner stamped in
- * its storage, @in the classification input (local end, cgroup). A
- * listener auth-listen refused (@allow 0) is left to ingress's SYN drop.
- * The cgroup's ancestors are taken now: the match has no socket to walk.
+ * its storage (NULL: none could be, the entry goes), @in the classification
+ * input (local end, cgroup). A listener auth-listen refused is noted with
+ * its mark (the match leaves its SYNs to ingress's drop) and follows it when
+ * a commit re-authorizes it (pend_listen_mark). The cgroup's ancestors are
+ * taken now: the match has no socket to walk.
  */
 static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp_eval_in *in,
-					__u64 cookie, int allow)
+					__u64 cookie)
 {
 	struct lfp_pend_listen_key key = {};
 	struct lfp_pend_listener *l, *old;
@@ -68,7 +70,7 @@ static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp
 
 	if (!in)
 		return;
-	if (!allow || !s) {
+	if (!s) {
 		pend_listen_forget(cookie);
 		return;
 	}
@@ -108,6 +110,21 @@ static __noinline void pend_listen_forget(__u64 cookie)
 	if (l && l->cookie == cookie)
 		bpf_map_delete_elem(&lfp_pend_listen, key);
 	bpf_map_delete_elem(&lfp_pend_listen_ck, &cookie);
+}
+
+/* A commit re-authorized the listener (lfp_reauth_tcp): its entry follows the
+ * SYN-drop mark, so the match leaves a blocked listener's SYNs to ingress. */
+static __noinline void pend_listen_mark(__u64 cookie, __u8 listen_block)
+{
+	struct lfp_pend_listen_key *key;
+	struct lfp_pend_listener *l;
+
+	key = bpf_map_lookup_elem(&lfp_pend_listen_ck, &cookie);
+	if (!key)
+		return;
+	l = bpf_map_lookup_elem(&lfp_pend_listen, key);
+	if (l && l->cookie == cookie)
+		l->owner.listen_block = listen_block;
 }
 
 /* The listener a packet to @w->t's local end reaches: the exact address,

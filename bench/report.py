@@ -19,6 +19,7 @@ RESULTS_OTHER = [
     ("packet", "RESULTS-packet.md", "packet layers: iperf3 over veth, baseline vs lfp transport and IP filters"),
     ("redirect", "RESULTS-redirect.md", "redirect: through lfp's redirector vs direct vs redsocks"),
     ("pend", "RESULTS-pend.md", "pend: held SYN to verdict latency"),
+    ("pend inbound", "RESULTS-pend-inbound.md", "pend at auth-recv-accept: held SYN to verdict, and a listener's cost while the layer has filters"),
 ]
 
 

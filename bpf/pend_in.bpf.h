@@ -211,6 +211,9 @@ int lfp_pend_in_match(struct __sk_buff *skb)
 	rec = bpf_map_lookup_elem(&lfp_pend_in, &w->t);
 	if (rec)
 		return rec->state != LFP_PEND_PERMIT;
+	/* nothing can pend at a layer without filters: no lookups, no classification */
+	if (!ale_layer_used(LFP_LAYER_AUTH_RECV_ACCEPT))
+		return 0;
 	l = pend_listen_find(w);
 	if (!l || l->shared || (w->t.proto == IPPROTO_TCP && l->owner.listen_block))
 		return 0;

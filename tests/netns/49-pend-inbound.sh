@@ -5,11 +5,11 @@
 # to a scope listener and holds it. A permit lets that very packet in (the client sent
 # exactly one SYN: counted in the raw table, before lfpd's chains), a block refuses it
 # at once (TCP reset, ICMP port unreachable: ECONNREFUSED). IPv4 and IPv6, TCP and UDP.
-# A listener that no ask filter can match (uid 65534) never reaches the queue.
+# A listener that no ask filter can match (uid 65534) never reaches the queue. A listener
+# older than lfpd's hooks takes the fallback (the first SYN dropped, the retry held).
 . "$(dirname "$0")/lib.sh"
 t_setup
-t_lfpd_start
-LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105
+LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106
 
 # listeners in scope: their owner is noted at listen()/bind() for the INPUT match
 cat >"$T_TMP/lsn.py" <<'PYEOF'
@@ -43,6 +43,9 @@ start_listener() {
 	grep -q ready "$T_TMP/$name.out" || { t_diag <"$T_TMP/$name.out"; t_bail "listener $name"; }
 	T_CLEANUPS+=("kill -KILL $(cat "$T_TMP/$name.pid")")
 }
+# a listener older than lfpd's hooks: the match does not know it (the fallback)
+start_listener early "tcp,127.0.0.1,$LE"
+t_lfpd_start
 start_listener root "tcp,127.0.0.1,$LT tcp,::1,$LT6 udp,127.0.0.1,$LU udp,::1,$LU6"
 LPID=$(cat "$T_TMP/root.pid")
 start_listener nobody "tcp,127.0.0.1,$LN" "${NOBODY[@]}"
@@ -99,8 +102,9 @@ pend_first() {
 answer() { T_ANS=$(date +%s.%N); lfp pending answer "$1" "$2" >/dev/null; }
 # SYNs the client sent to PORT, counted in the raw table (before any of lfpd's rules)
 for b in iptables ip6tables; do
-	ns_run $b -t raw -A OUTPUT -p tcp --syn --dport $LT || t_bail "$b raw counter"
-	ns_run $b -t raw -A OUTPUT -p tcp --syn --dport $LT6 || t_bail "$b raw counter"
+	for p in $LT $LT6 $LE; do
+		ns_run $b -t raw -A OUTPUT -p tcp --syn --dport $p || t_bail "$b raw counter"
+	done
 done
 syns() {
 	ns_run "$1" -t raw -nvxL OUTPUT | awk -v p="dpt:$2" '$0 ~ p { s += $1 } END { print s + 0 }'
@@ -179,6 +183,17 @@ id=$(pend_first)
 answer "$id" block
 t_expect "UDP IPv4: block refuses the datagram (ECONNREFUSED)" ECONNREFUSED "$(res u5)"
 t_expect "... within 1 s of the answer" fast "$(late u5 "$T_ANS")"
+
+# --- the fallback: a listener the match does not know; ingress drops the first SYN
+# and records the flow, the client's retry is held, a permit lets it in
+zero_syns
+client e1 tcp 127.0.0.1 $LE 10
+id=$(pend_first)
+t_check "a listener older than lfpd: held (its retried SYN)" test "$id" != none
+answer "$id" permit
+t_expect "... permit completes the connection" ok "$(res e1)"
+t_expect "... the listener accepted it" 1 "$(grep -c "accepted $LE" "$T_TMP/early.out")"
+t_check "... the client sent its SYN again (the first was dropped)" test "$(syns iptables $LE)" -ge 2
 
 # --- a listener no ask filter can match (uid 65534): never through the queue
 q0=$(queued_in) h0=$(held_n)

@@ -136,16 +136,28 @@ static __always_inline void lfp_stat_inc(__u32 stat)
 		*v += 1; /* per-CPU slot: no atomics needed */
 }
 
+/* The classification's own counters: one per classification, and the
+ * deciding filter's hits. */
+static __always_inline void lfp_classify_count(const struct lfp_eval_out *out)
+{
+	lfp_stat_inc(LFP_STAT_CLASSIFY);
+	if (out->filter_idx >= 0) {
+		__u32 slot = out->kf.counter;
+		__u64 *hits = bpf_map_lookup_elem(&lfp_counters, &slot);
+
+		if (hits)
+			__sync_fetch_and_add(hits, 1);
+	}
+}
+
 /**
- * Classify @in against the active generation.
- * @param out verdict and deciding filter (filter_idx -1: none; the layer's
- *        default, permit). On a missing map or entry (a broken generation,
- *        counted in LFP_STAT_ERRORS) the answer is permit with filter_idx -1.
- * @param gen_out the generation the answer belongs to (0: no policy).
- * @return 0, or -LFP_EVAL_ENOENT after such an error (out is still valid).
+ * lfp_classify() without its counters (lfp_classify_count): for a look
+ * ahead whose packet a hook classifies again, so one packet counts once.
+ * @return 1 when @out should be counted (a clean classification), 0 when
+ *         there was no policy, -LFP_EVAL_ENOENT after an error (counted).
  */
-static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp_eval_out *out,
-					__u64 *gen_out)
+static __always_inline int lfp_classify_nocount(const struct lfp_eval_in *in,
+						struct lfp_eval_out *out, __u64 *gen_out)
 {
 	struct lfp_state *st;
 	__u32 zero = 0;
@@ -180,13 +192,24 @@ static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp
 		lfp_stat_inc(LFP_STAT_ERRORS);
 		return err;
 	}
-	lfp_stat_inc(LFP_STAT_CLASSIFY);
-	if (out->filter_idx >= 0) {
-		__u32 slot = out->kf.counter;
-		__u64 *hits = bpf_map_lookup_elem(&lfp_counters, &slot);
+	return 1;
+}
 
-		if (hits)
-			__sync_fetch_and_add(hits, 1);
-	}
+/**
+ * Classify @in against the active generation.
+ * @param out verdict and deciding filter (filter_idx -1: none; the layer's
+ *        default, permit). On a missing map or entry (a broken generation,
+ *        counted in LFP_STAT_ERRORS) the answer is permit with filter_idx -1.
+ * @param gen_out the generation the answer belongs to (0: no policy).
+ * @return 0, or -LFP_EVAL_ENOENT after such an error (out is still valid).
+ */
+static __always_inline int lfp_classify(const struct lfp_eval_in *in, struct lfp_eval_out *out,
+					__u64 *gen_out)
+{
+	int r = lfp_classify_nocount(in, out, gen_out);
+
+	if (r <= 0)
+		return r;
+	lfp_classify_count(out);
 	return 0;
 }

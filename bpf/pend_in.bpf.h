@@ -2,7 +2,7 @@
 /*
  * Inbound pends hold the flow's first packet (docs/callouts.md, "How a
  * pended flow is held"). Included by lfp.bpf.c after the ingress adapter
- * (ale_accept.bpf.h) and the packet layers (lfp_pkt_classify).
+ * (ale_accept.bpf.h).
  *
  * auth-recv-accept is classified at cgroup ingress, after netfilter's INPUT,
  * where nothing can be held any more. So the INPUT match lfpd's chain runs
@@ -181,6 +181,21 @@ static __always_inline void pend_listen_cgroup(const struct lfp_pend_listener *l
 }
 
 /*
+ * The match's look ahead at auth-recv-accept, a global function (verified
+ * once). Not counted: ingress classifies and counts the packets that go on;
+ * the match counts only those it holds. @return the generation.
+ */
+__noinline __u64 lfp_pend_in_classify(const struct lfp_eval_in *in, struct lfp_eval_out *out)
+{
+	__u64 gen = 0;
+
+	if (!in || !out)
+		return 0;
+	lfp_classify_nocount(in, out, &gen);
+	return gen;
+}
+
+/*
  * The INPUT match (xt_bpf, pinned; a socket filter: 1 = match) for TCP SYNs
  * and UDP datagrams. A flow with a record is queued while it waits or is
  * blocked. Without one, this is its first packet: classified as ingress
@@ -245,11 +260,12 @@ int lfp_pend_in_match(struct __sk_buff *skb)
 	in->app_ino = l->owner.exe_ino;
 	st = state_get();
 	pend_listen_cgroup(l, in, st ? st->gen : 0);
-	sc->gen = lfp_pkt_classify(in, out);
+	sc->gen = lfp_pend_in_classify(in, out);
 	if (out->verdict != LFP_V_PEND ||
 	    pend_in_record(&w->t, in, out, sc->gen, &l->owner, l->cookie))
 		goto out;
 	held = 1;
+	lfp_classify_count(out);
 	if (w->t.proto == IPPROTO_UDP) {
 		/* the entry lfpd completes (complete_in), as ingress would leave it */
 		__builtin_memset(&w->uval, 0, sizeof(w->uval));

@@ -195,57 +195,46 @@ __noinline __u64 lfp_pend_in_classify(const struct lfp_eval_in *in, struct lfp_e
 	return gen;
 }
 
+/* pend_in_prepare's answers */
+#define PEND_IN_PASS	 0 /* not ours: ingress decides */
+#define PEND_IN_QUEUE	 1 /* a recorded flow that waits or was blocked */
+#define PEND_IN_CLASSIFY 2 /* a first packet to a scope listener: @sc->in is filled */
+
 /*
- * The INPUT match (xt_bpf, pinned; a socket filter: 1 = match) for TCP SYNs
- * and UDP datagrams. A flow with a record is queued while it waits or is
- * blocked. Without one, this is its first packet: classified as ingress
- * would classify it and, when it pends, recorded and queued (lfpd holds it).
- * Everything else is ingress's to decide: no scope listener, a shared one,
- * a datagram the cache decided, no scratch slot. The working set lives in
- * per-CPU maps: the evaluator's frames need the stack.
+ * Everything before the classification, in a frame of its own: the
+ * program's frame sits under the evaluator's, which need the stack. The
+ * listener found stays named by @w->lk for pend_in_finish.
  */
-SEC("socket")
-int lfp_pend_in_match(struct __sk_buff *skb)
+static __noinline int pend_in_prepare(struct __sk_buff *skb, struct pend_in_work *w,
+				      struct scratch *sc)
 {
 	const struct lfp_pend_listener *l;
 	struct lfp_pend_val *rec;
-	struct pend_in_work *w;
-	struct lfp_eval_out *out;
 	struct lfp_eval_in *in;
 	struct lfp_state *st;
-	struct scratch *sc;
-	__u32 zero = 0;
-	int held = 0;
 
-	w = bpf_map_lookup_elem(&lfp_pend_in_work, &zero);
-	if (!w)
-		return 0;
+	if (!w || !sc)
+		return PEND_IN_PASS;
 	__builtin_memset(&w->t, 0, sizeof(w->t));
 	if (pend_parse(skb, &w->t, true))
-		return 0;
+		return PEND_IN_PASS;
 	rec = bpf_map_lookup_elem(&lfp_pend_in, &w->t);
 	if (rec)
-		return rec->state != LFP_PEND_PERMIT;
+		return rec->state != LFP_PEND_PERMIT ? PEND_IN_QUEUE : PEND_IN_PASS;
 	/* nothing can pend at a layer without filters: no lookups, no classification */
 	if (!ale_layer_used(LFP_LAYER_AUTH_RECV_ACCEPT))
-		return 0;
+		return PEND_IN_PASS;
 	l = pend_listen_find(w);
 	if (!l || l->shared || (w->t.proto == IPPROTO_TCP && l->owner.listen_block))
-		return 0;
-	sc = scratch_get();
-	if (!sc) {
-		stat_inc(LFP_STAT_ERRORS);
-		return 0;
-	}
+		return PEND_IN_PASS;
 	in = &sc->in;
-	out = &sc->out;
 	__builtin_memcpy(in->laddr, w->t.laddr, 16);
 	__builtin_memcpy(in->raddr, w->t.raddr, 16);
 	in->lport = w->t.lport;
 	in->rport = w->t.rport;
 	__builtin_memset(&w->ukey, 0, sizeof(w->ukey));
 	if (w->t.proto == IPPROTO_UDP && accept_udp_cached(l->cookie, in, &w->ukey) >= 0)
-		goto out;
+		return PEND_IN_PASS;
 	in->layer = LFP_LAYER_AUTH_RECV_ACCEPT;
 	in->direction = LFP_DIR_INBOUND;
 	in->proto = w->t.proto;
@@ -260,11 +249,24 @@ int lfp_pend_in_match(struct __sk_buff *skb)
 	in->app_ino = l->owner.exe_ino;
 	st = state_get();
 	pend_listen_cgroup(l, in, st ? st->gen : 0);
-	sc->gen = lfp_pend_in_classify(in, out);
-	if (out->verdict != LFP_V_PEND ||
-	    pend_in_record(&w->t, in, out, sc->gen, &l->owner, l->cookie))
-		goto out;
-	held = 1;
+	return PEND_IN_CLASSIFY;
+}
+
+/* The classification said pend: record the flow, count and report it, and
+ * leave the UDP cache entry lfpd completes. @return 1 when it is held. */
+static __noinline int pend_in_finish(struct pend_in_work *w, struct scratch *sc)
+{
+	const struct lfp_pend_listener *l;
+	struct lfp_eval_out *out;
+	struct lfp_eval_in *in;
+
+	if (!w || !sc)
+		return 0;
+	in = &sc->in;
+	out = &sc->out;
+	l = bpf_map_lookup_elem(&lfp_pend_listen, &w->lk);
+	if (!l || pend_in_record(&w->t, in, out, sc->gen, &l->owner, l->cookie))
+		return 0;
 	lfp_classify_count(out);
 	if (w->t.proto == IPPROTO_UDP) {
 		/* the entry lfpd completes (complete_in), as ingress would leave it */
@@ -278,7 +280,43 @@ int lfp_pend_in_match(struct __sk_buff *skb)
 	}
 	if (event_wanted(out))
 		accept_event(sc, &l->owner, l->cg[0], l->cookie);
-out:
+	return 1;
+}
+
+/*
+ * The INPUT match (xt_bpf, pinned; a socket filter: 1 = match) for TCP SYNs
+ * and UDP datagrams. A flow with a record is queued while it waits or is
+ * blocked. Without one, this is its first packet: classified as ingress
+ * would classify it and, when it pends, recorded and queued (lfpd holds it).
+ * Everything else is ingress's to decide: no scope listener, a shared one,
+ * a datagram the cache decided, no scratch slot. The working set lives in
+ * per-CPU maps and the steps around the classification in frames of their
+ * own: the evaluator's frames need the stack.
+ */
+SEC("socket")
+int lfp_pend_in_match(struct __sk_buff *skb)
+{
+	struct pend_in_work *w;
+	struct scratch *sc;
+	__u32 zero = 0;
+	int r, held = 0;
+
+	w = bpf_map_lookup_elem(&lfp_pend_in_work, &zero);
+	if (!w)
+		return 0;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	r = pend_in_prepare(skb, w, sc);
+	if (r == PEND_IN_CLASSIFY) {
+		sc->gen = lfp_pend_in_classify(&sc->in, &sc->out);
+		if (sc->out.verdict == LFP_V_PEND)
+			held = pend_in_finish(w, sc);
+	} else {
+		held = r == PEND_IN_QUEUE;
+	}
 	scratch_put(sc);
 	return held;
 }

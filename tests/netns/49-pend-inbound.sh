@@ -83,9 +83,11 @@ res() {
 	for i in $(seq 150); do [ -s "$T_TMP/$1.out" ] && break; sleep 0.1; done
 	cut -d' ' -f1 "$T_TMP/$1.out"
 }
-# late NAME T0: "fast" when the client finished within 1 s of epoch T0
+# late NAME T0: "fast" when the client finished within 1 s after epoch T0 (the answer)
 late() {
-	$PY -c 'import sys; print("fast" if float(sys.argv[1]) - float(sys.argv[2]) < 1.0 else "slow %.3f s" % (float(sys.argv[1]) - float(sys.argv[2])))' \
+	$PY -c 'import sys
+d = float(sys.argv[1]) - float(sys.argv[2])
+print("fast" if 0 <= d < 1.0 else "%.3f s after the answer" % d)' \
 		"$(cut -d' ' -f2 "$T_TMP/$1.out")" "$2"
 }
 # pend_first: the id of the (only) pending entry, as soon as it is listed (up to 5 s);

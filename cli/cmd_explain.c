@@ -35,6 +35,15 @@ static void print_result(struct cli *cli, json_t *res)
 		printf(" (no filter matched)");
 	}
 	printf(" at %s\n", json_string_value(json_object_get(res, "layer")));
+	ex = json_object_get(res, "inspected_by");
+	if (json_is_object(ex)) {
+		const char *name = json_string_value(json_object_get(ex, "name"));
+
+		printf("  inspected by filter %" JSON_INTEGER_FORMAT "%s%s%s: its callout sees the "
+		       "payload (never the verdict)\n",
+		       json_integer_value(json_object_get(ex, "id")), name ? " (" : "",
+		       name ? name : "", name ? ")" : "");
+	}
 	ex = json_object_get(res, "exemption");
 	if (json_is_object(ex)) {
 		json_t *xf = json_object_get(ex, "filter");

@@ -235,6 +235,8 @@ const struct cli_cmd cli_cmds[] = {
 	  "is permitted when the deciding filter names no icmp.type (the hooks'\n"
 	  "exemption): explain says so and names the filter it overrides; icmp.type\n"
 	  "and icmp.code may be given at the IP packet layers for this.\n"
+	  "At datagram-data and stream it names the inspection callout filter that\n"
+	  "sees the payload (inspected by), as the kernel picks it.\n"
 	  "Exit 0 whatever the verdict.\n" },
 	{ "icmp", cmd_icmp, "the ICMPv4/ICMPv6 type and code table",
 	  "Usage: lfp icmp [v4|v6] [--json]\n"

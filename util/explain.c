@@ -3,6 +3,7 @@
  * The explain reply, built once for lfpd and for the offline CLI so both
  * say the same thing about the same policy.
  */
+#include <string.h>
 #include <sys/socket.h>
 #include <lfp/icmp.h>
 #include <lfp/layer.h>
@@ -106,6 +107,62 @@ static json_t *exemption(const struct lfp_conn *c, const struct lfp_classify_res
 			 "icmp_type", c->icmp_type, "icmp_code", c->icmp_code);
 }
 
+/* An inspection filter where payloads are reported (datagram-data, stream):
+ * `count`, or any registered callout but `ask` (those layers cannot pend). */
+static bool inspects(const struct lfp_policy *p, const struct lfp_filter *f)
+{
+	const char *n = f->action.callout;
+
+	if (f->action.type != LFP_ACT_CALLOUT || !n || !strcmp(n, "ask"))
+		return false;
+	if (!strcmp(n, "count"))
+		return true;
+	for (size_t i = 0; i < p->n_callouts; i++)
+		if (p->callouts[i].name && !strcmp(p->callouts[i].name, n))
+			return true;
+	return false;
+}
+
+/* Within a sublayer: the higher weight first, then the lower id (WFP's order). */
+static bool heavier(const struct lfp_filter *a, const struct lfp_filter *b)
+{
+	return a->weight > b->weight || (a->weight == b->weight && a->id < b->id);
+}
+
+/*
+ * The inspection filter whose callout sees the payload, as the kernel picks
+ * it (docs/classification.md, "Inspection filters"): in sublayer order, the
+ * heaviest matching one of the first sublayer where its sublayer's decider
+ * does not outweigh it; none after a sublayer that answered a hard block.
+ */
+static const struct lfp_filter *inspected(const struct lfp_policy *p, const struct lfp_conn *c,
+					  const struct lfp_classify_result *res)
+{
+	if (c->layer != LFP_LAYER_DATAGRAM_DATA && c->layer != LFP_LAYER_STREAM)
+		return NULL;
+	for (size_t i = 0; i < res->n_subs; i++) {
+		const struct lfp_sublayer_result *s = &res->subs[i];
+		const struct lfp_filter *best = NULL;
+
+		for (size_t j = 0; j < p->n_filters; j++) {
+			const struct lfp_filter *f = &p->filters[j];
+			const char *sl = f->sublayer ? f->sublayer : LFP_SUBLAYER_DEFAULT_NAME;
+
+			if (f->layer != c->layer || !s->sublayer->name ||
+			    strcmp(sl, s->sublayer->name) || !inspects(p, f) ||
+			    !lfp_filter_matches(f, c))
+				continue;
+			if (!best || heavier(f, best))
+				best = f;
+		}
+		if (best && !(s->filter && heavier(s->filter, best)))
+			return best;
+		if (s->answer.ans == LFP_ANS_BLOCK && s->answer.hard)
+			return NULL;
+	}
+	return NULL;
+}
+
 int lfp_explain_json(const struct lfp_policy *p, const struct lfp_conn *conn, json_t *out)
 {
 	json_t *ex;
@@ -130,6 +187,7 @@ int lfp_explain_json(const struct lfp_policy *p, const struct lfp_conn *conn, js
 					"hard", s->answer.hard, "filter", filter_ref(s->filter)));
 	}
 	json_object_set_new(out, "sublayers", subs);
+	json_object_set_new(out, "inspected_by", filter_ref(inspected(p, conn, &res)));
 	/* what the hook does instead: permit, no filter; the overridden one named */
 	ex = exemption(conn, &res);
 	json_object_set_new(out, "exemption", ex ? ex : json_null());

@@ -47,7 +47,13 @@ for line in open(sys.argv[1]):
 print(n)
 PYEOF
 }
-hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+# explain_insp CONDITIONS: "VERDICT INSPECTION-FILTER-NAME" for a UDP datagram to 127.0.0.1
+explain_insp() {
+	lfp --json explain layer datagram-data proto udp remote.addr 127.0.0.1 $1 | $PY -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["verdict"], (r.get("inspected_by") or {}).get("name", ""))'
+}
 
 ns_run /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
 	--bind-interfaces --listen-address=127.0.0.1,::1 --port=$DNS_PORT --pid-file= \
@@ -121,6 +127,8 @@ t_check "heavier block: its event" ev_quiet layer=datagram-data verdict=block \
 	filter_name=heavy-block
 t_expect "heavier block: the callout was not reached (no excerpt, no hit)" "0 0" \
 	"$(data_events filter_name=light-peek) $(hits light-peek)"
+t_expect "explain agrees: no inspection filter reached" "block " \
+	"$(explain_insp "direction outbound remote.port $U2")"
 del heavy-block
 del light-peek
 add name heavy-peek layer datagram-data weight 20 remote.port $U3 callout count >/dev/null
@@ -133,4 +141,9 @@ t_check "lighter block: its block event" ev_quiet layer=datagram-data verdict=bl
 	filter_name=light-block
 t_expect "lighter block: one excerpt per datagram sent (two), two hits" "2 2" \
 	"$(data_events filter_name=heavy-peek) $(hits heavy-peek)"
+t_expect "explain agrees: block, inspected by heavy-peek" "block heavy-peek" \
+	"$(explain_insp "direction outbound remote.port $U3")"
+t_check "explain (text): names the inspection filter" eval \
+	"lfp explain layer datagram-data proto udp remote.addr 127.0.0.1 direction outbound \
+	remote.port $U3 | grep -q 'inspected by filter [0-9]* (heavy-peek)'"
 exit 0

@@ -129,6 +129,27 @@ int callout_registry_add(struct callout_registry *r, const char *name, int type,
 	return 0;
 }
 
+int callout_registry_set_timeout(struct callout_registry *r, const char *name, uint32_t timeout_ms)
+{
+	struct callout_reg *e = (struct callout_reg *)callout_registry_find(r, name);
+
+	if (!e)
+		return -ENOENT;
+	if (timeout_ms &&
+	    (timeout_ms < PEND_CALLOUT_TIMEOUT_MIN_MS || timeout_ms > PEND_CALLOUT_TIMEOUT_MAX_MS))
+		return -ERANGE;
+	e->timeout_ms = timeout_ms;
+	return 0;
+}
+
+bool callout_registry_has_session(const struct callout_registry *r, uint64_t session)
+{
+	for (size_t i = 0; session && i < r->n; i++)
+		if (r->v[i].session == session)
+			return true;
+	return false;
+}
+
 static void reg_remove(struct callout_registry *r, size_t i)
 {
 	free(r->v[i].name);
@@ -177,15 +198,15 @@ void callout_registry_fini(struct callout_registry *r)
 
 /* ---- flows watched for their end ---- */
 
-int flow_watch_add(struct flow_watches *w, uint64_t cookie, uint64_t id, uint64_t session,
-		   const char *callout)
+int flow_watch_add(struct flow_watches *w, const struct flow_watch *spec, uint64_t now_ms)
 {
 	struct flow_watch *v;
 	char *dup;
 
-	if (!cookie || !session)
+	if (!spec->session || (spec->proto != 6 && spec->proto != 17) ||
+	    (!spec->cookie && !(spec->inbound && spec->proto == 6)))
 		return -EINVAL;
-	dup = strdup(callout ? callout : "");
+	dup = strdup(spec->callout ? spec->callout : "");
 	v = realloc(w->v, (w->n + 1) * sizeof(*v));
 	if (!dup || !v) {
 		free(dup);
@@ -194,9 +215,12 @@ int flow_watch_add(struct flow_watches *w, uint64_t cookie, uint64_t id, uint64_
 		return -ENOMEM;
 	}
 	w->v = v;
-	w->v[w->n++] = (struct flow_watch){
-		.cookie = cookie, .id = id, .session = session, .callout = dup
-	};
+	w->v[w->n] = *spec;
+	w->v[w->n].callout = dup;
+	w->v[w->n].since_ms = now_ms;
+	/* a socket we have the cookie of exists now (connect, the receiving socket) */
+	w->v[w->n].seen = spec->cookie != 0;
+	w->n++;
 	return 0;
 }
 
@@ -221,25 +245,66 @@ size_t flow_watch_drop_session(struct flow_watches *w, uint64_t session)
 	return n;
 }
 
-static int u64_cmp(const void *a, const void *b)
+static int live_cmp(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct flow_live *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->cookie != y->cookie)
+		return x->cookie < y->cookie ? -1 : 1;
+	return x->proto < y->proto ? -1 : x->proto > y->proto;
 }
 
-size_t flow_watch_sweep(struct flow_watches *w, const uint64_t *live, size_t n_live,
+void flow_live_sort(struct flow_live *live, size_t n)
+{
+	if (n)
+		qsort(live, n, sizeof(*live), live_cmp);
+}
+
+/* the socket of @fw among @live, or NULL */
+static const struct flow_live *live_find(struct flow_watch *fw, const struct flow_live *live,
+					 size_t n)
+{
+	if (fw->cookie) {
+		struct flow_live k = { .cookie = fw->cookie, .proto = fw->proto };
+
+		return n ? bsearch(&k, live, n, sizeof(*live), live_cmp) : NULL;
+	}
+	/* an inbound TCP flow before its accepted socket was seen: by 5-tuple; a listener
+	 * (no remote) never matches, the remote port is never 0 */
+	for (size_t i = 0; i < n; i++) {
+		const struct flow_live *l = &live[i];
+
+		if (l->proto == fw->proto && l->lport == fw->lport && l->rport == fw->rport &&
+		    !memcmp(l->laddr, fw->laddr, 16) && !memcmp(l->raddr, fw->raddr, 16))
+			return l;
+	}
+	return NULL;
+}
+
+size_t flow_watch_sweep(struct flow_watches *w, const struct flow_live *live, size_t n_live,
+			uint64_t now_ms,
+			bool (*remote_alive)(void *ctx, const struct flow_watch *fw),
 			void (*ended)(void *ctx, const struct flow_watch *fw), void *ctx)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < w->n;) {
-		if (n_live && bsearch(&w->v[i].cookie, live, n_live, sizeof(*live), u64_cmp)) {
+		struct flow_watch *fw = &w->v[i];
+		const struct flow_live *l = live_find(fw, live, n_live);
+		bool alive = l && !l->over;
+
+		if (l && !fw->cookie)
+			fw->cookie = l->cookie; /* its accepted socket: followed by cookie now */
+		if (alive && fw->per_remote && remote_alive && !remote_alive(ctx, fw))
+			alive = false;
+		if (alive)
+			fw->seen = true;
+		if (alive || (!l && !fw->seen && now_ms - fw->since_ms < FLOW_WATCH_GRACE_MS)) {
 			i++;
 			continue;
 		}
 		if (ended)
-			ended(ctx, &w->v[i]);
+			ended(ctx, fw);
 		watch_remove(w, i);
 		n++;
 	}

@@ -73,6 +73,7 @@ struct pend {
 	uint64_t notify_gen;
 	bool notify_dirty;
 	uint64_t notified, notify_failed;
+	uint64_t clients_dropped; /* callout clients disconnected for not reading */
 };
 
 static uint64_t mono_ms(void)
@@ -476,6 +477,38 @@ static void complete_in(struct lfpd *d, struct pend_flow *f, bool permit)
 	blocked_keep(p, f, mono_ms());
 }
 
+/*
+ * A flow its callout permitted: watched until it ends (WFP flowDeleteFn).
+ * Outbound by the connecting or sending socket's cookie, inbound UDP by the
+ * receiving socket's; inbound TCP by its 5-tuple, since the accepted socket
+ * is made only after the released SYN. Unconnected UDP, either way, is one
+ * flow per (socket, remote).
+ */
+static void watch_flow(struct pend *p, const struct pend_flow *f, const struct lfp_pend_val *cur)
+{
+	struct flow_watch spec = {
+		.id = f->id,
+		.session = f->session,
+		.callout = f->callout,
+		.proto = f->proto,
+		.inbound = f->inbound,
+		.lport = f->lport,
+		.rport = f->rport,
+	};
+
+	memcpy(spec.laddr, f->laddr, 16);
+	memcpy(spec.raddr, f->raddr, 16);
+	if (!f->inbound) {
+		spec.cookie = ((const struct lfp_pend_key *)f->key)->cookie;
+		spec.per_remote = cur->from == LFP_PEND_FROM_SENDMSG;
+	} else if (f->proto == IPPROTO_UDP) {
+		spec.cookie = cur->cookie;
+		spec.per_remote = true;
+	}
+	if (flow_watch_add(&p->watches, &spec, mono_ms()))
+		lfp_print(LFP_WARN, "lfpd: pending %" PRIu64 ": cannot watch for its end\n", f->id);
+}
+
 static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const char *why)
 {
 	struct pend *p = d->pend;
@@ -488,6 +521,11 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 	completion_event(d, f, permit);
 	if (f->inbound) {
 		complete_in(d, f, permit);
+		if (permit && f->callout_answered) {
+			if (bpf_map_lookup_elem(p->m.pend_in, f->key, &cur))
+				memcpy(&cur, f->val, sizeof(cur));
+			watch_flow(p, f, &cur);
+		}
 		if (permit)
 			p->permitted++;
 		else
@@ -508,10 +546,8 @@ static void complete(struct lfpd *d, struct pend_flow *f, bool permit, const cha
 		memcpy(&cur, f->val, sizeof(cur));
 	if (cur.from == LFP_PEND_FROM_SENDMSG)
 		udp_cache_set(p, k, permit ? LFP_V_PERMIT : LFP_V_BLOCK);
-	if (permit && f->callout_answered && k->proto == IPPROTO_TCP &&
-	    flow_watch_add(&p->watches, k->cookie, f->id, f->session, f->callout))
-		lfp_print(LFP_WARN, "lfpd: pending %" PRIu64 ": no memory to watch for its end\n",
-			  f->id);
+	if (permit && f->callout_answered)
+		watch_flow(p, f, &cur);
 	if (permit) {
 		/* no record: the match lets its packets pass; retransmits never pend again */
 		bpf_map_delete_elem(p->m.pend, k);
@@ -600,7 +636,8 @@ static void flow_start(struct lfpd *d, struct pend_flow *f)
 	}
 	f->session = reg->session;
 	f->callout = strdup(reg->name);
-	f->deadline_ms = now + 1000ull * PEND_CALLOUT_TIMEOUT_S;
+	f->deadline_ms =
+		now + (reg->timeout_ms ? reg->timeout_ms : 1000ull * PEND_CALLOUT_TIMEOUT_S);
 	msg = json_pack("{s:o}", "classify", flow_json(d, f, now));
 	if (msg) {
 		client_send(d, client_of(d, reg->session), msg);
@@ -843,16 +880,18 @@ void pend_readable(struct lfpd *d)
 }
 
 /*
- * The cookies of the TCP sockets of lfpd's network namespace that still
- * carry a flow: every state but TIME_WAIT and CLOSE (a socket in TIME_WAIT
- * keeps its cookie for a minute, its flow is over). sock_diag's idiag_cookie
- * is the socket cookie the hooks keyed the pend record by.
- * @return 0 with a sorted array, or -errno (then nobody is told anything).
+ * The TCP and UDP sockets of lfpd's network namespace (sock_diag, IPv4 and
+ * IPv6, every state): cookie, 5-tuple, and for TCP whether the flow is over
+ * (TIME_WAIT, which keeps the cookie for a minute, or CLOSE). sock_diag's
+ * idiag_cookie is the socket cookie the hooks keyed the pend record by.
+ * @return 0 with an array sorted by flow_live_sort(), or -errno (then nobody
+ * is told anything).
  */
-static int live_tcp_cookies(uint64_t **out, size_t *n_out)
+static int live_sockets(struct flow_live **out, size_t *n_out)
 {
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
-	uint64_t *v = NULL;
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct flow_live *v = NULL;
 	size_t n = 0, cap = 0;
 	char buf[16384];
 	int fd, err = 0;
@@ -860,7 +899,8 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd < 0)
 		return -errno;
-	for (size_t fi = 0; fi < 2 && !err; fi++) {
+	for (size_t qi = 0; qi < 4 && !err; qi++) {
+		uint8_t fam = families[qi & 1], proto = protos[qi >> 1];
 		struct {
 			struct nlmsghdr nh;
 			struct inet_diag_req_v2 r;
@@ -868,11 +908,8 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 			.nh = { .nlmsg_len = sizeof(req),
 				.nlmsg_type = SOCK_DIAG_BY_FAMILY,
 				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-				.nlmsg_seq = (uint32_t)fi + 1 },
-			.r = { .sdiag_family = families[fi],
-			       .sdiag_protocol = IPPROTO_TCP,
-			       .idiag_states =
-				       ~((1u << 7 /* TCP_CLOSE */) | (1u << 6 /* TIME_WAIT */)) },
+				.nlmsg_seq = (uint32_t)qi + 1 },
+			.r = { .sdiag_family = fam, .sdiag_protocol = proto, .idiag_states = ~0u },
 		};
 		bool done = false;
 
@@ -892,6 +929,7 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 			}
 			for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 				const struct inet_diag_msg *m = NLMSG_DATA(h);
+				struct flow_live *l;
 
 				if (h->nlmsg_type == NLMSG_DONE) {
 					done = true;
@@ -907,7 +945,7 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 					continue;
 				if (n == cap) {
 					size_t c = cap ? cap * 2 : 64;
-					uint64_t *nv = realloc(v, c * sizeof(*nv));
+					struct flow_live *nv = realloc(v, c * sizeof(*nv));
 
 					if (!nv) {
 						err = -ENOMEM;
@@ -916,8 +954,25 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 					v = nv;
 					cap = c;
 				}
-				v[n++] = (uint64_t)m->id.idiag_cookie[0] |
-					 (uint64_t)m->id.idiag_cookie[1] << 32;
+				l = &v[n++];
+				memset(l, 0, sizeof(*l));
+				l->cookie = (uint64_t)m->id.idiag_cookie[0] |
+					    (uint64_t)m->id.idiag_cookie[1] << 32;
+				l->proto = proto;
+				l->over = proto == IPPROTO_TCP &&
+					  (m->idiag_state == 6 /* TIME_WAIT */ ||
+					   m->idiag_state == 7 /* CLOSE */);
+				if (m->idiag_family == AF_INET) {
+					l->laddr[10] = l->laddr[11] = l->raddr[10] = l->raddr[11] =
+						0xff;
+					memcpy(l->laddr + 12, m->id.idiag_src, 4);
+					memcpy(l->raddr + 12, m->id.idiag_dst, 4);
+				} else {
+					memcpy(l->laddr, m->id.idiag_src, 16);
+					memcpy(l->raddr, m->id.idiag_dst, 16);
+				}
+				l->lport = ntohs(m->id.idiag_sport);
+				l->rport = ntohs(m->id.idiag_dport);
 			}
 		}
 	}
@@ -926,30 +981,41 @@ static int live_tcp_cookies(uint64_t **out, size_t *n_out)
 		free(v);
 		return err;
 	}
-	for (size_t i = 1; i < n; i++) { /* insertion sort: few sockets in a namespace */
-		uint64_t x = v[i];
-		size_t j = i;
-
-		for (; j && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
+	flow_live_sort(v, n);
 	*out = v;
 	*n_out = n;
 	return 0;
+}
+
+/* A per-remote UDP flow lives while the socket's decision for that remote does. */
+static bool udp_remote_alive(void *ctx, const struct flow_watch *fw)
+{
+	struct lfpd *d = ctx;
+	struct lfp_udp_key uk = { .cookie = fw->cookie,
+				  .rport = fw->rport,
+				  .inbound = fw->inbound };
+	struct lfp_udp_val uv;
+
+	memcpy(uk.raddr, fw->raddr, 16);
+	return !bpf_map_lookup_elem(d->pend->m.udp_cache, &uk, &uv);
 }
 
 static void flow_ended(void *ctx, const struct flow_watch *fw)
 {
 	struct lfpd *d = ctx;
 	struct client *c = client_of(d, fw->session);
+	char ra[INET6_ADDRSTRLEN], la[INET6_ADDRSTRLEN];
 	json_t *msg;
 
 	if (!c)
 		return;
-	msg = json_pack("{s:{s:I, s:I, s:s, s:s}}", "callout_flow_deleted", "id",
-			(json_int_t)fw->id, "cookie", (json_int_t)fw->cookie, "callout",
-			fw->callout, "proto", "tcp");
+
+	msg = json_pack("{s:{s:I, s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:i}}", "callout_flow_deleted",
+			"id", (json_int_t)fw->id, "cookie", (json_int_t)fw->cookie, "callout",
+			fw->callout, "proto", fw->proto == IPPROTO_TCP ? "tcp" : "udp", "direction",
+			fw->inbound ? "inbound" : "outbound", "remote",
+			addr_text(fw->raddr, ra, sizeof(ra)), "rport", (int)fw->rport, "local",
+			addr_text(fw->laddr, la, sizeof(la)), "lport", (int)fw->lport);
 	if (msg) {
 		client_send(d, c, msg);
 		json_decref(msg);
@@ -960,20 +1026,20 @@ static void flow_ended(void *ctx, const struct flow_watch *fw)
 static void watches_sweep(struct lfpd *d, uint64_t now)
 {
 	struct pend *p = d->pend;
-	uint64_t *live = NULL;
+	struct flow_live *live = NULL;
 	size_t n_live = 0;
 	int r;
 
 	if (!p->watches.n || now < p->watch_next_ms)
 		return;
 	p->watch_next_ms = now + WATCH_POLL_MS;
-	r = live_tcp_cookies(&live, &n_live);
+	r = live_sockets(&live, &n_live);
 	if (r) {
 		lfp_print(LFP_WARN, "lfpd: sock_diag: %s: flow-delete notifications wait\n",
 			  strerror(-r));
 		return;
 	}
-	flow_watch_sweep(&p->watches, live, n_live, flow_ended, d);
+	flow_watch_sweep(&p->watches, live, n_live, now, udp_remote_alive, flow_ended, d);
 	free(live);
 }
 
@@ -1002,6 +1068,44 @@ void pend_tick(struct lfpd *d)
 	}
 	p->n_blocked = j;
 	watches_sweep(d, now);
+}
+
+size_t pend_client_out_max(struct lfpd *d, const struct client *c)
+{
+	return d->pend && callout_registry_has_session(&d->pend->reg, c->session)
+		       ? PEND_CALLOUT_OUT_MAX
+		       : SIZE_MAX;
+}
+
+void pend_client_overflow(struct lfpd *d, struct client *c)
+{
+	struct pend *p = d->pend;
+	size_t n = 0;
+
+	if (c->closing || !p)
+		return;
+	c->closing = true;
+	p->clients_dropped++;
+	/* not the watches: a sweep may be what is sending (pend_session_end drops them) */
+	for (size_t i = 0; i < p->table.n;) {
+		struct pend_flow *f = p->table.v[i];
+
+		if (f->session == c->session) {
+			p->timeouts++;
+			complete(d, f, false,
+				 "its callout's client stopped reading (disconnected): as a "
+				 "timeout");
+			n++;
+		} else {
+			i++;
+		}
+	}
+	lfp_print(LFP_WARN,
+		  "lfpd: error: session %" PRIu64
+		  " (%s, pid %d) registered callouts but does not read "
+		  "what it is sent (%zu bytes waiting): disconnected; %zu held flows blocked as "
+		  "on a timeout\n",
+		  c->session, c->name[0] ? c->name : "unnamed", (int)c->pid, c->out_len, n);
 }
 
 void pend_session_end(struct lfpd *d, uint64_t session)
@@ -1055,13 +1159,14 @@ json_t *pend_status_json(struct lfpd *d)
 
 	if (!p)
 		return json_null();
-	return json_pack("{s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "active",
-			 p->active, "reason", p->why, "queue", (int)p->queue, "queue_max",
+	return json_pack("{s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "active", p->active, "reason", p->why, "queue", (int)p->queue, "queue_max",
 			 (int)p->queue_max, "waiting", (json_int_t)p->table.n, "held",
 			 (json_int_t)p->held, "permitted", (json_int_t)p->permitted, "blocked",
 			 (json_int_t)p->blocked_n, "timeouts", (json_int_t)p->timeouts,
 			 "packets_dropped", (json_int_t)p->pkts_dropped, "notified",
-			 (json_int_t)p->notified, "notify_failed", (json_int_t)p->notify_failed);
+			 (json_int_t)p->notified, "notify_failed", (json_int_t)p->notify_failed,
+			 "clients_dropped", (json_int_t)p->clients_dropped);
 }
 
 /* ---- asynchronous notifications (docs/callouts.md, "Notified, not held") ---- */
@@ -1475,7 +1580,9 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
 	const char *ts = json_string_value(json_object_get(req, "type"));
+	json_t *jt = json_object_get(req, "timeout_ms");
 	int type = callout_type_parse(ts), r;
+	json_int_t tmo = 0;
 
 	(void)reply;
 	if (!d->pend)
@@ -1483,6 +1590,18 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 	if (type < 0)
 		return bad(diags, -EINVAL,
 			   "field 'type': '%s' is not terminating, inspection or unknown", ts);
+	if (jt && !json_is_integer(jt))
+		return bad(diags, -EINVAL, "field 'timeout_ms': not an integer%s", NULL);
+	if (jt)
+		tmo = json_integer_value(jt);
+	if (tmo && (tmo < PEND_CALLOUT_TIMEOUT_MIN_MS || tmo > PEND_CALLOUT_TIMEOUT_MAX_MS)) {
+		lfp_diags_add(diags, LFP_DIAG_ERROR, (struct lfp_loc){ 0 }, NULL,
+			      "field 'timeout_ms': %" JSON_INTEGER_FORMAT
+			      " is out of range (0 for the default %u s, or %u..%u)",
+			      tmo, PEND_CALLOUT_TIMEOUT_S, PEND_CALLOUT_TIMEOUT_MIN_MS,
+			      PEND_CALLOUT_TIMEOUT_MAX_MS);
+		return -ERANGE;
+	}
 	r = callout_registry_add(&d->pend->reg, name, type, c->session);
 	if (r == -EINVAL)
 		return bad(diags, r,
@@ -1493,6 +1612,7 @@ int pend_api_callout_register(struct lfpd *d, struct client *c, json_t *req, jso
 		return bad(diags, r, "callout '%s' is registered already", name);
 	if (r)
 		return r;
+	callout_registry_set_timeout(&d->pend->reg, name, (uint32_t)tmo); /* checked above */
 	r = recommit(d, diags);
 	if (r) {
 		callout_registry_del(&d->pend->reg, name, c->session);
@@ -1554,9 +1674,13 @@ json_t *pend_callouts_json(struct lfpd *d)
 	for (size_t i = 0; d->pend && i < d->pend->reg.n; i++) {
 		const struct callout_reg *r = &d->pend->reg.v[i];
 
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:I}", "name", r->name,
-						     "type", types[r->type], "builtin", !r->session,
-						     "session", (json_int_t)r->session));
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:s, s:b, s:I, s:I}", "name", r->name, "type",
+				  types[r->type], "builtin", !r->session, "session",
+				  (json_int_t)r->session, "timeout_ms",
+				  (json_int_t)(r->timeout_ms ? r->timeout_ms
+							     : PEND_CALLOUT_TIMEOUT_S * 1000u)));
 	}
 	return arr;
 }

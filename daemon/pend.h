@@ -26,6 +26,16 @@ struct eng_filter;
 #define PEND_ASK_TIMEOUT_S 30u
 /** A callout client that does not answer within this many seconds: its flow is blocked. */
 #define PEND_CALLOUT_TIMEOUT_S 30u
+/** The per-callout classify timeout a client may ask for at registration (ms). */
+#define PEND_CALLOUT_TIMEOUT_MIN_MS 100u
+#define PEND_CALLOUT_TIMEOUT_MAX_MS 600000u
+/**
+ * Unread output a session that registered callouts may have before lfpd gives
+ * up on it: it is disconnected and its held flows complete as on a timeout.
+ * Small, because each message is a held flow or a notification it is not
+ * reading; the socket buffer holds a few hundred more.
+ */
+#define PEND_CALLOUT_OUT_MAX (64u << 10)
 /** Longest callout name. */
 #define PEND_CALLOUT_NAME_MAX 63
 
@@ -72,8 +82,9 @@ void pend_table_fini(struct pend_table *t);
 /** The callout registry: name -> type and owning session. */
 struct callout_reg {
 	char *name;
-	int type;	  /**< enum lfp_callout_type */
-	uint64_t session; /**< 0: built in */
+	int type;	     /**< enum lfp_callout_type */
+	uint64_t session;    /**< 0: built in */
+	uint32_t timeout_ms; /**< classify timeout; 0: PEND_CALLOUT_TIMEOUT_S */
 };
 
 struct callout_registry {
@@ -88,21 +99,44 @@ struct callout_registry {
 int callout_registry_add(struct callout_registry *r, const char *name, int type, uint64_t session);
 /** Unregister @p name if @p session owns it. @return 0, -ENOENT, -EPERM. */
 int callout_registry_del(struct callout_registry *r, const char *name, uint64_t session);
+/**
+ * Set @p name's classify timeout: 0 for the default, else
+ * PEND_CALLOUT_TIMEOUT_MIN_MS..PEND_CALLOUT_TIMEOUT_MAX_MS.
+ * @return 0, -ENOENT (not registered), -ERANGE.
+ */
+int callout_registry_set_timeout(struct callout_registry *r, const char *name, uint32_t timeout_ms);
+/** Whether @p session registered any callout (session 0: never). */
+bool callout_registry_has_session(const struct callout_registry *r, uint64_t session);
 /** Drop every callout of @p session. @return how many. */
 size_t callout_registry_drop_session(struct callout_registry *r, uint64_t session);
 /** The entry for @p name, or NULL. */
 const struct callout_reg *callout_registry_find(const struct callout_registry *r, const char *name);
 void callout_registry_fini(struct callout_registry *r);
 
+/** A flow never seen alive is given up (told as ended) this long after its permit. */
+#define FLOW_WATCH_GRACE_MS 5000u
+
 /**
  * Flows a callout permitted, watched until they end (WFP flowDeleteFn):
- * lfpd tells the registering session when the socket is gone.
+ * lfpd tells the registering session when the flow is over. A flow is found
+ * among the namespace's sockets by its socket cookie, or, for an inbound TCP
+ * flow (whose accepted socket does not exist at the permit), by its 5-tuple
+ * until its socket is seen (then by that socket's cookie).
  */
 struct flow_watch {
-	uint64_t cookie;  /**< socket cookie (bpf_get_socket_cookie, sock_diag) */
+	uint64_t cookie;  /**< socket cookie; 0: a tuple watch whose socket was not seen yet */
 	uint64_t id;	  /**< the classify request's id */
 	uint64_t session; /**< who registered the callout */
 	char *callout;
+	uint8_t proto; /**< IPPROTO_TCP or IPPROTO_UDP */
+	bool inbound;  /**< auth-recv-accept */
+	/** Unconnected UDP: the flow is (socket, remote); it also ends when the socket's
+	 * decision for the remote is gone (LRU eviction of lfp_udp_cache). */
+	bool per_remote;
+	bool seen;		      /**< its socket was seen alive (cookie watches start seen) */
+	uint8_t laddr[16], raddr[16]; /**< network order, IPv4 v4-mapped */
+	uint16_t lport, rport;	      /**< host order */
+	uint64_t since_ms;	      /**< when the watch began */
 };
 
 struct flow_watches {
@@ -110,16 +144,38 @@ struct flow_watches {
 	size_t n;
 };
 
-/** Watch @p cookie for @p session. @return 0, -EINVAL (cookie or session 0), -ENOMEM. */
-int flow_watch_add(struct flow_watches *w, uint64_t cookie, uint64_t id, uint64_t session,
-		   const char *callout);
+/** One socket of the namespace, as sock_diag shows it. */
+struct flow_live {
+	uint64_t cookie;
+	uint8_t proto;
+	bool over; /**< TCP in TIME_WAIT or CLOSE: the flow is over, the socket lingers */
+	uint8_t laddr[16], raddr[16]; /**< network order, IPv4 v4-mapped */
+	uint16_t lport, rport;	      /**< host order */
+};
+
+/**
+ * Watch the flow @p spec describes (its callout string is copied; since_ms is
+ * set to @p now_ms; seen is set for cookie watches). @return 0; -EINVAL
+ * (session 0, proto not TCP or UDP, neither a cookie nor an inbound TCP tuple);
+ * -ENOMEM.
+ */
+int flow_watch_add(struct flow_watches *w, const struct flow_watch *spec, uint64_t now_ms);
 /** Forget the watches of @p session (it ended). @return how many. */
 size_t flow_watch_drop_session(struct flow_watches *w, uint64_t session);
+/** Sort @p live by cookie, as flow_watch_sweep() wants it. */
+void flow_live_sort(struct flow_live *live, size_t n);
 /**
- * Remove every watch whose cookie is not in @p live (sorted ascending, @p n_live
- * entries) and call @p ended for it before it goes. @return how many ended.
+ * Remove every watch whose flow is over and call @p ended for it before it
+ * goes. A flow is over when its socket (by cookie, protocol) is not in @p live
+ * (sorted by flow_live_sort()) or is `over`; a per-remote UDP flow also when
+ * @p remote_alive (may be NULL) says no; a tuple watch whose socket was never
+ * seen only after FLOW_WATCH_GRACE_MS (the accepted socket comes after the
+ * permit). A tuple watch that finds its socket takes its cookie.
+ * @return how many ended.
  */
-size_t flow_watch_sweep(struct flow_watches *w, const uint64_t *live, size_t n_live,
+size_t flow_watch_sweep(struct flow_watches *w, const struct flow_live *live, size_t n_live,
+			uint64_t now_ms,
+			bool (*remote_alive)(void *ctx, const struct flow_watch *fw),
 			void (*ended)(void *ctx, const struct flow_watch *fw), void *ctx);
 void flow_watches_fini(struct flow_watches *w);
 
@@ -155,6 +211,19 @@ int pend_fd(struct lfpd *d);
 void pend_readable(struct lfpd *d);
 /** Timeouts and the sweep of completed blocks. */
 void pend_tick(struct lfpd *d);
+/**
+ * How much unread output client @p c may have before client_send() gives up on
+ * it: PEND_CALLOUT_OUT_MAX for a session that registered callouts, else SIZE_MAX.
+ */
+size_t pend_client_out_max(struct lfpd *d, const struct client *c);
+/**
+ * Client @p c registered callouts and does not read what it is sent (its
+ * output passed pend_client_out_max()): it is marked for closing, an error
+ * naming its session is logged, and its held flows complete now as on a
+ * timeout (block: never let through unjudged). Its watches and callouts go
+ * when it is closed (pend_session_end()).
+ */
+void pend_client_overflow(struct lfpd *d, struct client *c);
 /** Session @p session ended: its callouts go, their flows complete. */
 void pend_session_end(struct lfpd *d, uint64_t session);
 /** Close the queue; the chain stays (packets of pended flows are dropped while lfpd is away). */

@@ -88,9 +88,16 @@ static void on_notify(void *ctx, const struct lfp_callout_notify *n)
 /* the seed's WallFlowDeleteFn: a flow the callout permitted has ended */
 static void on_flow_delete(void *ctx, const struct lfp_flow_delete *fd)
 {
+	char remote[80];
+
 	(void)ctx;
-	printf("[WFP] flow deleted: id=%" PRIu64 ", cookie=%" PRIu64 ", callout=%s, Protocol=%s\n",
-	       fd->id, fd->cookie, fd->callout, !strcmp(fd->proto, "tcp") ? "TCP" : fd->proto);
+	addr_port(remote, sizeof(remote), fd->remote, fd->rport);
+	/* TCP outbound in the seed's words; the rest says which flow of its socket it was */
+	printf("[WFP] flow deleted: id=%" PRIu64 ", cookie=%" PRIu64
+	       ", callout=%s, Protocol=%s%s%s%s\n",
+	       fd->id, fd->cookie, fd->callout, !strcmp(fd->proto, "tcp") ? "TCP" : "UDP",
+	       strcmp(fd->direction, "inbound") ? "" : ", Direction=Inbound",
+	       strcmp(fd->proto, "tcp") ? ", Remote=" : "", strcmp(fd->proto, "tcp") ? remote : "");
 	fflush(stdout);
 }
 

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -643,6 +644,11 @@ static void deliver_flow_delete(struct lfp_session *s, const json_t *c)
 		.cookie = get_u64(c, "cookie"),
 		.callout = json_string_value(json_object_get(c, "callout")) ?: "",
 		.proto = json_string_value(json_object_get(c, "proto")) ?: "",
+		.direction = json_string_value(json_object_get(c, "direction")) ?: "outbound",
+		.remote = json_string_value(json_object_get(c, "remote")) ?: "",
+		.rport = (uint16_t)get_u64(c, "rport"),
+		.local = json_string_value(json_object_get(c, "local")) ?: "",
+		.lport = (uint16_t)get_u64(c, "lport"),
 	};
 
 	if (s->flow_delete_cb)
@@ -816,6 +822,24 @@ int lfp_session_callout_register(struct lfp_session *s, const char *name,
 		      json_pack("{s:s, s:s, s:s}", "op", "callout.register", "name", name, "type",
 				kind_names[kind]),
 		      diags);
+}
+
+int lfp_session_callout_register_opts(struct lfp_session *s, const char *name,
+				      enum lfp_callout_kind kind,
+				      const struct lfp_callout_opts *opts, struct lfp_diags *diags)
+{
+	json_t *req;
+
+	if (!name || (unsigned int)kind > LFP_CALLOUT_KIND_UNKNOWN)
+		return -EINVAL;
+	req = json_pack("{s:s, s:s, s:s}", "op", "callout.register", "name", name, "type",
+			kind_names[kind]);
+	/* fields past the caller's sz are not there: an older caller's struct is shorter */
+	if (req && opts &&
+	    opts->sz >= offsetof(struct lfp_callout_opts, timeout_ms) + sizeof(opts->timeout_ms) &&
+	    opts->timeout_ms)
+		json_object_set_new(req, "timeout_ms", json_integer(opts->timeout_ms));
+	return simple(s, req, diags);
 }
 
 int lfp_session_callout_unregister(struct lfp_session *s, const char *name, struct lfp_diags *diags)

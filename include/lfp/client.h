@@ -294,6 +294,22 @@ enum lfp_callout_kind {
 int lfp_session_callout_register(struct lfp_session *s, const char *name,
 				 enum lfp_callout_kind kind, struct lfp_diags *diags);
 
+/** Options of lfp_session_callout_register_opts() (LFP_OPTS(lfp_callout_opts, o, ...)). */
+struct lfp_callout_opts {
+	size_t sz;
+	/** How long a held flow waits for this callout's answer before it is blocked, in
+	 * ms: 100..600000; 0: lfpd's default (30000). */
+	uint32_t timeout_ms;
+};
+
+/**
+ * lfp_session_callout_register() with options (@p opts may be NULL: defaults).
+ * @return as lfp_session_callout_register(); -ERANGE for a timeout out of range.
+ */
+int lfp_session_callout_register_opts(struct lfp_session *s, const char *name,
+				      enum lfp_callout_kind kind,
+				      const struct lfp_callout_opts *opts, struct lfp_diags *diags);
+
 /** Unregister a callout of this session. @return 0, -ENOENT, -EPERM (not this session's). */
 int lfp_session_callout_unregister(struct lfp_session *s, const char *name,
 				   struct lfp_diags *diags);
@@ -335,22 +351,32 @@ typedef void (*lfp_callout_notify_fn)(void *ctx, const struct lfp_callout_notify
 int lfp_session_on_classify(struct lfp_session *s, lfp_classify_fn cb, lfp_callout_notify_fn notify,
 			    void *ctx);
 
-/** A TCP flow one of the session's callouts permitted has ended (WFP flowDeleteFn). */
+/** A flow one of the session's callouts permitted has ended (WFP flowDeleteFn). */
 struct lfp_flow_delete {
 	uint64_t id;	     /**< the classify request's id (lfp_classify_request.id) */
-	uint64_t cookie;     /**< the flow's socket cookie */
+	uint64_t cookie;     /**< the flow's socket cookie (inbound TCP: the accepted socket's,
+				  0 when it was never seen) */
 	const char *callout; /**< which of the session's callouts permitted it */
-	const char *proto;   /**< "tcp" */
+	const char *proto;   /**< "tcp" or "udp" */
+	const char *direction; /**< "outbound" (auth-connect) or "inbound" (auth-recv-accept) */
+	const char *remote;    /**< remote address (text) */
+	uint16_t rport;
+	const char *local; /**< local address (text; "" when not known) */
+	uint16_t lport;
 };
 
 typedef void (*lfp_flow_delete_fn)(void *ctx, const struct lfp_flow_delete *fd);
 
 /**
- * Be told through lfp_session_dispatch() when a TCP flow this session's
- * callout answered permit ends: its socket is closed, aborted or in
- * TIME_WAIT (lfpd looks every 250 ms, in its own network namespace). One
+ * Be told through lfp_session_dispatch() when a flow this session's callout
+ * answered permit ends (lfpd looks every 250 ms, in its own network
+ * namespace): a TCP flow when its socket is closed, aborted or in TIME_WAIT
+ * (inbound: the accepted socket, found by its addresses and ports); a UDP
+ * flow when its socket is closed, and an unconnected socket's flow to one
+ * remote also when the kernel's decision for that remote is evicted. One
  * notification per flow; flows of a callout that was not answered (timeout,
- * session gone) are not watched. @return 0, -EINVAL for a NULL @p cb.
+ * session gone) are not watched. docs/callouts.md.
+ * @return 0, -EINVAL for a NULL @p cb.
  */
 int lfp_session_on_flow_delete(struct lfp_session *s, lfp_flow_delete_fn cb, void *ctx);
 

@@ -3,8 +3,9 @@
 # Flow-delete notifications (WFP flowDeleteFn, docs/callouts.md): the seed program on
 # liblfp (examples/seed_callout.c) registers a callout and permits TCP flows; when such a
 # flow ends, lfpd tells the session, and the program logs "[WFP] flow deleted: id=N" with
-# the id of the classify request it answered. A flow that still lives, a flow the callout
-# blocked and UDP get no notification.
+# the id of the classify request it answered; an unconnected UDP socket's flow when the
+# socket closes. A flow that still lives and a flow the callout blocked get no
+# notification (47-flow-delete-in: inbound flows and the other UDP cases).
 . "$(dirname "$0")/lib.sh"
 t_setup
 t_listen
@@ -81,9 +82,13 @@ t_check "... then notified" wait_deleted 3
 
 t_expect "TCP from the blocked executable: blocked" ECONNABORTED \
 	"$(run tcp "$T_TMP/pyblocked" 127.0.0.1 $P1)"
-t_expect "UDP: permitted" ok "$(run udp $PY 127.0.0.1 $U1)"
 sleep 1
-t_expect "... a blocked flow and UDP are not notified" 3 "$(deleted)"
+t_expect "... a blocked flow is not notified" 3 "$(deleted)"
+t_expect "UDP: permitted" ok "$(run udp $PY 127.0.0.1 $U1)"
+t_check "... its flow to the remote is notified when its socket closes" wait_deleted 4
+t_check "... as UDP, with the remote" grep -Eq \
+	"^\[WFP\] flow deleted: id=[0-9]+, cookie=[0-9]+, callout=seed, Protocol=UDP, Remote=127.0.0.1:$U1\$" \
+	"$T_TMP/seed.log"
 
 kill -TERM $SEED_PID
 wait $SEED_PID 2>/dev/null

@@ -128,33 +128,171 @@ static void note_ended(void *ctx, const struct flow_watch *fw)
 	ids[ids[0]++ + 1] = fw->id;
 }
 
+static struct flow_watch cookie_watch(uint64_t cookie, uint64_t id, uint64_t session,
+				      const char *callout)
+{
+	return (struct flow_watch){ .cookie = cookie,
+				    .id = id,
+				    .session = session,
+				    .callout = (char *)callout,
+				    .proto = 6 };
+}
+
+static struct flow_live live_tcp(uint64_t cookie, bool over)
+{
+	return (struct flow_live){ .cookie = cookie, .proto = 6, .over = over };
+}
+
 static void test_flow_watch(void **state)
 {
 	struct flow_watches w = { 0 };
 	uint64_t ids[8] = { 0 };
-	const uint64_t live[] = { 5, 9, 30 };
+	struct flow_watch spec;
+	struct flow_live live[] = { live_tcp(30, false), live_tcp(5, false), live_tcp(9, false) };
 
 	(void)state;
-	assert_int_equal(flow_watch_add(&w, 0, 1, 7, "c"), -EINVAL);
-	assert_int_equal(flow_watch_add(&w, 5, 1, 0, "c"), -EINVAL);
-	assert_int_equal(flow_watch_add(&w, 5, 1, 7, "c"), 0);
-	assert_int_equal(flow_watch_add(&w, 6, 2, 7, "c"), 0);
-	assert_int_equal(flow_watch_add(&w, 9, 3, 8, "d"), 0);
-	assert_int_equal(flow_watch_add(&w, 10, 4, 8, "d"), 0);
+	flow_live_sort(live, 3);
+	spec = cookie_watch(0, 1, 7, "c"); /* no cookie and not an inbound TCP tuple */
+	assert_int_equal(flow_watch_add(&w, &spec, 0), -EINVAL);
+	spec = cookie_watch(5, 1, 0, "c"); /* no session */
+	assert_int_equal(flow_watch_add(&w, &spec, 0), -EINVAL);
+	spec = cookie_watch(5, 1, 7, "c");
+	spec.proto = 1;
+	assert_int_equal(flow_watch_add(&w, &spec, 0), -EINVAL);
+	spec = cookie_watch(5, 1, 7, "c");
+	assert_int_equal(flow_watch_add(&w, &spec, 0), 0);
+	spec = cookie_watch(6, 2, 7, "c");
+	assert_int_equal(flow_watch_add(&w, &spec, 0), 0);
+	spec = cookie_watch(9, 3, 8, "d");
+	assert_int_equal(flow_watch_add(&w, &spec, 0), 0);
+	spec = cookie_watch(10, 4, 8, "d");
+	assert_int_equal(flow_watch_add(&w, &spec, 0), 0);
 	/* 6 and 10 are gone: their requests 2 and 4 end, 5 and 9 stay */
-	assert_int_equal(flow_watch_sweep(&w, live, 3, note_ended, ids), 2);
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 100, NULL, note_ended, ids), 2);
 	assert_int_equal(ids[0], 2);
 	assert_true((ids[1] == 2 && ids[2] == 4) || (ids[1] == 4 && ids[2] == 2));
 	assert_int_equal(w.n, 2);
 	/* nothing more ended: no second notification */
-	assert_int_equal(flow_watch_sweep(&w, live, 3, note_ended, ids), 0);
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 200, NULL, note_ended, ids), 0);
+	/* a socket in TIME_WAIT or CLOSE lingers, its flow is over */
+	live[2].over = true; /* cookie 30: nobody's */
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 300, NULL, note_ended, ids), 0);
+	live[1].over = true; /* cookie 9: request 3 */
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 300, NULL, note_ended, ids), 1);
+	assert_int_equal(ids[3], 3);
+	live[1].over = false;
 	/* a session that ends takes its watches along, unnotified */
+	spec = cookie_watch(9, 5, 8, "d");
+	assert_int_equal(flow_watch_add(&w, &spec, 0), 0);
 	assert_int_equal(flow_watch_drop_session(&w, 8), 1);
 	assert_int_equal(w.n, 1);
 	assert_int_equal(w.v[0].id, 1);
 	/* no live sockets at all: everything ended */
-	assert_int_equal(flow_watch_sweep(&w, NULL, 0, note_ended, ids), 1);
-	assert_int_equal(ids[3], 1);
+	assert_int_equal(flow_watch_sweep(&w, NULL, 0, 400, NULL, note_ended, ids), 1);
+	assert_int_equal(ids[4], 1);
+	assert_int_equal(w.n, 0);
+	flow_watches_fini(&w);
+}
+
+static bool remote_alive(void *ctx, const struct flow_watch *fw)
+{
+	const uint16_t *alive_port = ctx;
+
+	return fw->rport == *alive_port;
+}
+
+static uint64_t udp_ended_id;
+
+static void note_udp(void *ctx, const struct flow_watch *fw)
+{
+	(void)ctx;
+	udp_ended_id = fw->id;
+}
+
+/*
+ * An inbound TCP flow is found by its 5-tuple (its accepted socket comes after
+ * the permit), then followed by the socket's cookie; one never seen ends after
+ * the grace time. An unconnected UDP flow is (socket, remote): it ends when the
+ * socket's decision for that remote is gone, though the socket lives.
+ */
+static void test_flow_watch_kinds(void **state)
+{
+	struct flow_watches w = { 0 };
+	uint64_t ids[8] = { 0 };
+	struct flow_watch in = { .id = 11,
+				 .session = 7,
+				 .callout = "c",
+				 .proto = 6,
+				 .inbound = true,
+				 .lport = 80,
+				 .rport = 40000 };
+	struct flow_live live[3] = { 0 };
+	uint16_t alive_port = 53;
+
+	(void)state;
+	in.laddr[10] = in.laddr[11] = in.raddr[10] = in.raddr[11] = 0xff;
+	in.laddr[12] = in.raddr[12] = 127;
+	in.laddr[15] = in.raddr[15] = 1;
+	assert_int_equal(flow_watch_add(&w, &in, 1000), 0);
+	assert_false(w.v[0].seen);
+	/* not there yet, within the grace time: kept */
+	assert_int_equal(flow_watch_sweep(&w, NULL, 0, 1000 + FLOW_WATCH_GRACE_MS - 1, NULL,
+					  note_ended, ids),
+			 0);
+	/* the listener (no remote) and the client's socket (the tuple reversed) are not it */
+	live[0] = (struct flow_live){ .cookie = 70, .proto = 6, .lport = 80 };
+	memcpy(live[0].laddr, in.laddr, 16);
+	live[1] = (struct flow_live){ .cookie = 71, .proto = 6, .lport = 40000, .rport = 80 };
+	memcpy(live[1].laddr, in.raddr, 16);
+	memcpy(live[1].raddr, in.laddr, 16);
+	live[2] = (struct flow_live){ .cookie = 72, .proto = 17, .lport = 80, .rport = 40000 };
+	memcpy(live[2].laddr, in.laddr, 16);
+	memcpy(live[2].raddr, in.raddr, 16);
+	flow_live_sort(live, 3);
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 2000, NULL, note_ended, ids), 0);
+	assert_int_equal(w.v[0].cookie, 0);
+	/* the accepted socket: found by its tuple, takes its cookie */
+	live[0] = (struct flow_live){ .cookie = 99, .proto = 6, .lport = 80, .rport = 40000 };
+	memcpy(live[0].laddr, in.laddr, 16);
+	memcpy(live[0].raddr, in.raddr, 16);
+	flow_live_sort(live, 3);
+	assert_int_equal(flow_watch_sweep(&w, live, 3, 2000, NULL, note_ended, ids), 0);
+	assert_int_equal(w.v[0].cookie, 99);
+	assert_true(w.v[0].seen);
+	/* gone: ended at once, long before the grace time would matter */
+	assert_int_equal(flow_watch_sweep(&w, NULL, 0, 2100, NULL, note_ended, ids), 1);
+	assert_int_equal(ids[1], 11);
+
+	/* never seen: given up as ended after the grace time */
+	assert_int_equal(flow_watch_add(&w, &in, 5000), 0);
+	assert_int_equal(
+		flow_watch_sweep(&w, NULL, 0, 5000 + FLOW_WATCH_GRACE_MS, NULL, note_ended, ids),
+		1);
+	assert_int_equal(ids[2], 11);
+
+	/* unconnected UDP to two remotes of one socket: the decision for port 54 goes */
+	struct flow_watch u = { .cookie = 500,
+				.id = 21,
+				.session = 7,
+				.callout = "c",
+				.proto = 17,
+				.per_remote = true,
+				.rport = 53 };
+
+	assert_int_equal(flow_watch_add(&w, &u, 0), 0);
+	u.id = 22;
+	u.rport = 54;
+	assert_int_equal(flow_watch_add(&w, &u, 0), 0);
+	live[0] = (struct flow_live){ .cookie = 500, .proto = 17 };
+	flow_live_sort(live, 1);
+	assert_int_equal(flow_watch_sweep(&w, live, 1, 100, remote_alive, note_udp, &alive_port),
+			 1);
+	assert_int_equal(udp_ended_id, 22);
+	/* a TCP socket with the same cookie is not the UDP one */
+	live[0].proto = 6;
+	assert_int_equal(flow_watch_sweep(&w, live, 1, 200, remote_alive, note_udp, &alive_port),
+			 1);
+	assert_int_equal(udp_ended_id, 21);
 	assert_int_equal(w.n, 0);
 	flow_watches_fini(&w);
 }
@@ -211,9 +349,9 @@ static void test_notify_msg(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registry),      cmocka_unit_test(test_table),
-		cmocka_unit_test(test_verdict_words), cmocka_unit_test(test_flow_watch),
-		cmocka_unit_test(test_notify_msg),
+		cmocka_unit_test(test_registry),	 cmocka_unit_test(test_table),
+		cmocka_unit_test(test_verdict_words),	 cmocka_unit_test(test_flow_watch),
+		cmocka_unit_test(test_flow_watch_kinds), cmocka_unit_test(test_notify_msg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,8 +128,9 @@ const struct cli_cmd cli_cmds[] = {
 	  "       lfp pending answer ID permit|block [once|until-restart|always]\n"
 	  "                          [scope app|app+remote|app+remote+port]\n"
 	  "\n"
-	  "A filter with the action `ask` (auth-connect) holds each connection it decides\n"
-	  "until someone answers: the connect() returns, its first packet waits in lfpd.\n"
+	  "A filter with the action `ask` (auth-connect, auth-recv-accept) holds each\n"
+	  "connection it decides until someone answers: the connect() returns, its first\n"
+	  "packet waits in lfpd.\n"
 	  "`lfp pending` lists them: id, pid, user, protocol, remote, age, executable.\n"
 	  "`answer` completes one: once (this connection only, the default), until-restart\n"
 	  "(a runtime filter) or always (a persistent filter); both are hard filters of\n"
@@ -138,6 +139,10 @@ const struct cli_cmd cli_cmds[] = {
 	  "and port (app+remote+port). A blocked TCP connection fails at once\n"
 	  "(ECONNABORTED). Without an answer the filter's timeout (default 30 s) applies its\n"
 	  "default (default block) to that connection only.\n"
+	  "Unconnected UDP: sendto() cannot wait, so the first datagram to a remote is\n"
+	  "accepted by sendto() and held (later ones too, up to 8); a block drops them\n"
+	  "unsent with no error, and only later sendto() calls to that remote fail\n"
+	  "(EPERM). A permit sends them. (docs/callouts.md; WFP's asynchronous model.)\n"
 	  "Root and group lfp may answer every connection; other users their own.\n" },
 	{ "prompt", cmd_prompt, "answer held connections interactively, one key each",
 	  "Usage: lfp prompt\n"

@@ -142,14 +142,6 @@ int callout_registry_set_timeout(struct callout_registry *r, const char *name, u
 	return 0;
 }
 
-bool callout_registry_has_session(const struct callout_registry *r, uint64_t session)
-{
-	for (size_t i = 0; session && i < r->n; i++)
-		if (r->v[i].session == session)
-			return true;
-	return false;
-}
-
 static void reg_remove(struct callout_registry *r, size_t i)
 {
 	free(r->v[i].name);

@@ -192,12 +192,6 @@ int client_send(struct lfpd *d, struct client *c, const json_t *msg)
 		d->events_to_clients_dropped++;
 		return -ENOBUFS;
 	}
-	/* a callout client that does not read: disconnected, its held flows time out now */
-	if (!c->monitor && c->out_len + len > pend_client_out_max(d, c)) {
-		free(s);
-		pend_client_overflow(d, c);
-		return -ENOBUFS;
-	}
 	o = realloc(c->out, c->out_len + len);
 	if (!o) {
 		free(s);

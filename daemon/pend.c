@@ -587,6 +587,22 @@ static struct client *client_of(struct lfpd *d, uint64_t session)
 	return NULL;
 }
 
+/*
+ * What lfpd sends a callout's client unasked (classify requests,
+ * notifications, flow deletions, filter changes): a client that lets more
+ * than PEND_CALLOUT_OUT_MAX wait unread is given up on (pend_client_overflow)
+ * rather than let its backlog grow without bound. Replies to its own
+ * requests are not capped here.
+ */
+static int callout_send(struct lfpd *d, struct client *c, const json_t *msg)
+{
+	if (c->out_len > PEND_CALLOUT_OUT_MAX) {
+		pend_client_overflow(d, c);
+		return -ENOBUFS;
+	}
+	return client_send(d, c, msg);
+}
+
 /* A new held flow: who answers, by when, and what happens without an answer. */
 static void flow_start(struct lfpd *d, struct pend_flow *f)
 {
@@ -640,7 +656,7 @@ static void flow_start(struct lfpd *d, struct pend_flow *f)
 		now + (reg->timeout_ms ? reg->timeout_ms : 1000ull * PEND_CALLOUT_TIMEOUT_S);
 	msg = json_pack("{s:o}", "classify", flow_json(d, f, now));
 	if (msg) {
-		client_send(d, client_of(d, reg->session), msg);
+		callout_send(d, client_of(d, reg->session), msg);
 		json_decref(msg);
 	}
 }
@@ -1017,7 +1033,7 @@ static void flow_ended(void *ctx, const struct flow_watch *fw)
 			addr_text(fw->raddr, ra, sizeof(ra)), "rport", (int)fw->rport, "local",
 			addr_text(fw->laddr, la, sizeof(la)), "lport", (int)fw->lport);
 	if (msg) {
-		client_send(d, c, msg);
+		callout_send(d, c, msg);
 		json_decref(msg);
 	}
 }
@@ -1068,13 +1084,6 @@ void pend_tick(struct lfpd *d)
 	}
 	p->n_blocked = j;
 	watches_sweep(d, now);
-}
-
-size_t pend_client_out_max(struct lfpd *d, const struct client *c)
-{
-	return d->pend && callout_registry_has_session(&d->pend->reg, c->session)
-		       ? PEND_CALLOUT_OUT_MAX
-		       : SIZE_MAX;
 }
 
 void pend_client_overflow(struct lfpd *d, struct client *c)
@@ -1272,7 +1281,7 @@ int lfp_callout_notify(struct lfpd *d, const char *callout, uint64_t filter_id,
 	msg = callout_notify_msg(reg->name, filter_id, event_json(d, ev), bytes, n);
 	if (!msg)
 		return -ENOMEM;
-	r = client_send(d, c, msg);
+	r = callout_send(d, c, msg);
 	json_decref(msg);
 	if (r)
 		d->pend->notify_failed++;
@@ -1662,7 +1671,7 @@ void pend_filter_changed(struct lfpd *d, const struct eng_filter *ef, bool added
 	msg = json_pack("{s:{s:s, s:s, s:I}}", "callout_notify", "change", added ? "add" : "delete",
 			"callout", reg->name, "filter", (json_int_t)ef->f.id);
 	if (msg)
-		client_send(d, c, msg);
+		callout_send(d, c, msg);
 	json_decref(msg);
 }
 

@@ -30,10 +30,12 @@ struct eng_filter;
 #define PEND_CALLOUT_TIMEOUT_MIN_MS 100u
 #define PEND_CALLOUT_TIMEOUT_MAX_MS 600000u
 /**
- * Unread output a session that registered callouts may have before lfpd gives
- * up on it: it is disconnected and its held flows complete as on a timeout.
- * Small, because each message is a held flow or a notification it is not
- * reading; the socket buffer holds a few hundred more.
+ * Unread output a callout's client may have when lfpd has another message for
+ * it unasked (classify request, notification, flow deletion): past it the
+ * client is disconnected and its held flows complete as on a timeout. Small,
+ * because each such message is a held flow or a notification it is not
+ * reading; the socket buffer holds a few hundred more. Replies to its own
+ * requests are not capped (they count in what waits, though).
  */
 #define PEND_CALLOUT_OUT_MAX (64u << 10)
 /** Longest callout name. */
@@ -105,8 +107,6 @@ int callout_registry_del(struct callout_registry *r, const char *name, uint64_t 
  * @return 0, -ENOENT (not registered), -ERANGE.
  */
 int callout_registry_set_timeout(struct callout_registry *r, const char *name, uint32_t timeout_ms);
-/** Whether @p session registered any callout (session 0: never). */
-bool callout_registry_has_session(const struct callout_registry *r, uint64_t session);
 /** Drop every callout of @p session. @return how many. */
 size_t callout_registry_drop_session(struct callout_registry *r, uint64_t session);
 /** The entry for @p name, or NULL. */
@@ -212,13 +212,9 @@ void pend_readable(struct lfpd *d);
 /** Timeouts and the sweep of completed blocks. */
 void pend_tick(struct lfpd *d);
 /**
- * How much unread output client @p c may have before client_send() gives up on
- * it: PEND_CALLOUT_OUT_MAX for a session that registered callouts, else SIZE_MAX.
- */
-size_t pend_client_out_max(struct lfpd *d, const struct client *c);
-/**
- * Client @p c registered callouts and does not read what it is sent (its
- * output passed pend_client_out_max()): it is marked for closing, an error
+ * Client @p c registered callouts and does not read what it is sent (more
+ * than PEND_CALLOUT_OUT_MAX waits when lfpd has another classify request,
+ * notification or flow deletion for it): it is marked for closing, an error
  * naming its session is logged, and its held flows complete now as on a
  * timeout (block: never let through unjudged). Its watches and callouts go
  * when it is closed (pend_session_end()).

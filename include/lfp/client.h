@@ -286,9 +286,15 @@ enum lfp_callout_kind {
  * they decide until this session answers (lfp_session_classify_answer()). An
  * inspection callout's filters, and any callout's filters at the other
  * layers, hold nothing: the session is told of each classification they match
- * (lfp_session_on_classify_notify()) and cannot change its verdict. The callout vanishes with the
- * session; its held flows then complete as for an unregistered callout (block, or permit with
- * `permit-if-callout-unregistered`). Needs root or group lfp.
+ * (lfp_session_on_classify_notify()) and cannot change its verdict. The
+ * callout vanishes with the session; its held flows then complete as for an
+ * unregistered callout (block, or permit with
+ * `permit-if-callout-unregistered`). A held flow waits 30 s for the answer
+ * (lfp_session_callout_register_opts() sets another time), then it is
+ * blocked. A session with callouts that does not read what lfpd sends it
+ * (64 KiB waiting beyond the socket's buffer when another classify request or
+ * notification comes) is disconnected: its held flows are blocked as on a
+ * timeout. Needs root or group lfp.
  * @return 0, -EEXIST (taken), -EINVAL (bad name), -EACCES, or another -errno.
  */
 int lfp_session_callout_register(struct lfp_session *s, const char *name,

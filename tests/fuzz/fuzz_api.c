@@ -114,6 +114,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(sv[1]);
 	lfp_linebuf_fini(&lb);
+	/* the notify path: the classification the input's last bytes describe, at every
+	 * layer, matched against whatever callout filters the requests left */
+	{
+		struct lfp_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		memcpy(&ev, data + size - (size < sizeof(ev) ? size : sizeof(ev)),
+		       size < sizeof(ev) ? size : sizeof(ev));
+		ev.type = LFP_EV_CLASSIFY;
+		for (unsigned int l = 0; l < LFP_LAYER_COUNT; l++) {
+			ev.layer = (uint8_t)l;
+			pend_event_notify(&d, &ev);
+		}
+	}
 	pend_session_end(&d, c.session);
 	pend_fini(&d);
 	engine_fini(&d.eng);

@@ -44,6 +44,18 @@ static void test_registry(void **state)
 	assert_null(callout_registry_find(&r, "nope"));
 	assert_null(callout_registry_find(&r, NULL));
 
+	/* a per-callout classify timeout: 0 (the default) or within the bounds */
+	assert_int_equal(callout_registry_set_timeout(&r, "ids", 1500), 0);
+	assert_int_equal(callout_registry_find(&r, "ids")->timeout_ms, 1500);
+	assert_int_equal(callout_registry_set_timeout(&r, "ids", PEND_CALLOUT_TIMEOUT_MIN_MS - 1),
+			 -ERANGE);
+	assert_int_equal(callout_registry_set_timeout(&r, "ids", PEND_CALLOUT_TIMEOUT_MAX_MS + 1),
+			 -ERANGE);
+	assert_int_equal(callout_registry_find(&r, "ids")->timeout_ms, 1500);
+	assert_int_equal(callout_registry_set_timeout(&r, "ids", 0), 0);
+	assert_int_equal(callout_registry_find(&r, "ids")->timeout_ms, 0);
+	assert_int_equal(callout_registry_set_timeout(&r, "nope", 1500), -ENOENT);
+
 	/* only the owner unregisters; built-ins never */
 	assert_int_equal(callout_registry_del(&r, "ids", 8), -EPERM);
 	assert_int_equal(callout_registry_del(&r, "count", 0), -EPERM);

@@ -858,6 +858,7 @@ static __always_inline void sockops_listen(struct bpf_sock_ops *ctx)
 #include "ale_resource.bpf.h"
 #include "ale_flow.bpf.h"
 #include "ale_bind.bpf.h"
+#include "stream.bpf.h"
 
 /*
  * sock_ops: TCP_CONNECT_CB runs after the kernel chose the source address

@@ -219,6 +219,9 @@ const struct cli_cmd cli_cmds[] = {
 	  "deciding filter id and name, pid, executable path, uid, protocol, local and\n"
 	  "remote address:port. The local address is the real one, taken when the flow\n"
 	  "is established. --json prints one JSON object per line with the same fields.\n"
+	  "Datagram-data and stream events add the direction (dir=in|out); where an\n"
+	  "inspection callout (callout count) saw data, its length and first 128 bytes\n"
+	  "(len=N data=\"...\", --json: length, data_hex).\n"
 	  "Root and group lfp see every process; other users see their own.\n"
 	  "Events lost on the way are counted and said on stderr (\"N events lost in\n"
 	  "the kernel\", \"N events dropped by lfpd for this monitor\"), never silently.\n" },

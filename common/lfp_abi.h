@@ -154,6 +154,8 @@ enum lfp_stat {
 	LFP_STAT_PKT_TRUNCATED,	     /* packet layers: transport header (or IPv6 ext chain) cut */
 	LFP_STAT_PKT_EVENTS_LIMITED, /* packet-layer events over the per-CPU rate, not sent */
 	LFP_STAT_PKT_ND_PMTU_EXEMPT, /* ND/PMTU ICMP passed a block not naming ICMP */
+	LFP_STAT_STREAM_ENROLLED,    /* TCP flows enrolled at the stream layer (bpf/stream.bpf.h) */
+	LFP_STAT_STREAM_BLOCKED,     /* stream messages (out) and skbs (in) refused */
 	LFP_STAT_COUNT,
 };
 

@@ -1003,6 +1003,7 @@ static json_t *status_json(struct lfpd *d)
 		"reauthorizations",	 "flows_ended",
 		"packets_malformed",	 "packets_truncated",
 		"packet_events_limited", "nd_pmtu_exempt",
+		"stream_enrolled",	 "stream_blocked",
 	};
 
 	memset(&st, 0, sizeof(st));

@@ -85,6 +85,7 @@ int engine_init(struct engine *eng, struct lfp_kern *kern, const char *state_dir
 		1u << LFP_LAYER_INBOUND_IPPACKET | 1u << LFP_LAYER_OUTBOUND_IPPACKET |
 		1u << LFP_LAYER_INBOUND_ICMP_ERROR | 1u << LFP_LAYER_OUTBOUND_ICMP_ERROR |
 		1u << LFP_LAYER_IPFORWARD | 1u << LFP_LAYER_DATAGRAM_DATA;
+	eng->enforced_layers |= 1u << LFP_LAYER_STREAM; /* docs/stream.md */
 	eng->n_slots = LFP_KERN_COUNTER_SLOTS;
 	eng->slot_used = calloc(eng->n_slots, 1);
 	eng->subs = calloc(1, sizeof(*eng->subs));

@@ -40,11 +40,12 @@
 /* auth-connect is enforced only when both connect hooks are */
 #define HOOK_REQUIRED 1u
 #define HOOK_CGROUP   2u
-#define HOOK_ITER     4u  /* an iterator lfpd runs itself (after each commit) */
-#define HOOK_ALIAS    8u  /* another hook's program, listed for a second layer: no attach */
-#define HOOK_ONDEMAND 16u /* an iterator lfpd runs when it needs it, not after commits */
-#define HOOK_PINPROG  32u /* not attached: pinned under BPFFS/progs for iptables (xt_bpf) */
-#define HOOK_NF	      64u /* a BPF netfilter link in lfpd's network namespace (kern_nf.c) */
+#define HOOK_ITER     4u   /* an iterator lfpd runs itself (after each commit) */
+#define HOOK_ALIAS    8u   /* another hook's program, listed for a second layer: no attach */
+#define HOOK_ONDEMAND 16u  /* an iterator lfpd runs when it needs it, not after commits */
+#define HOOK_PINPROG  32u  /* not attached: pinned under BPFFS/progs for iptables (xt_bpf) */
+#define HOOK_NF	      64u  /* a BPF netfilter link in lfpd's network namespace (kern_nf.c) */
+#define HOOK_SOCKMAP  128u /* a sockmap link on lfp_stream_socks (the stream layer) */
 
 /* netfilter: protocol families and hooks (linux/netfilter.h), lfp's priority */
 #define NFPROTO_IPV4_	2
@@ -158,6 +159,11 @@ static const struct hook_desc hook_descs[] = {
 	{ "sock_ops established callbacks", "lfp_sockops", LFP_LAYER_FLOW_ESTABLISHED, HOOK_ALIAS },
 	{ "sock_ops state callback", "lfp_sockops", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_ALIAS },
 	{ "sock_release", "lfp_sock_release", LFP_LAYER_ENDPOINT_CLOSURE, HOOK_CGROUP },
+	/* stream (docs/stream.md): sock_ops enrolls the flows a stream filter selects into
+	 * lfp_stream_socks, whose programs judge their data */
+	{ "sock_ops stream enrollment", "lfp_stream_sockops", LFP_LAYER_STREAM, HOOK_CGROUP },
+	{ "sk_msg", "lfp_stream_msg", LFP_LAYER_STREAM, HOOK_SOCKMAP },
+	{ "sk_skb verdict", "lfp_stream_skb", LFP_LAYER_STREAM, HOOK_SOCKMAP },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))
@@ -827,6 +833,64 @@ static void attach_netfilter(struct lfp_kern *k, size_t i, bool wanted)
 	h->active = true;
 }
 
+/*
+ * A stream program on lfp_stream_socks, through a sockmap link pinned like
+ * the cgroup links (kernel 6.10 has them; libbpf 1.1 does not know them, so
+ * the link is made with the plain syscall). At adoption the pinned link gets
+ * the new program swapped in; the enrolled flows never go unjudged.
+ */
+static void attach_sockmap(struct lfp_kern *k, size_t i)
+{
+	struct lfp_kern_hook *h = &k->hooks[i];
+	struct bpf_program *p = bpf_object__find_program_by_name(k->skel->obj, hook_descs[i].prog);
+	int map_fd = bpf_map__fd(k->skel->maps.lfp_stream_socks);
+	char path[PATH_MAX];
+	struct bpf_link *l;
+	int fd, r;
+
+	if (!p || bpf_program__fd(p) < 0)
+		return; /* refused at load: the reason is set */
+	if (path_join(path, sizeof(path), k->bpffs, "links", hook_descs[i].name)) {
+		reason_set(h, "pin path too long");
+		return;
+	}
+	if (path_exists(path)) {
+		l = bpf_link__open(path);
+		if (!l) {
+			reason_set(h, "opening pinned link %s: %s", path, strerror(errno));
+			return;
+		}
+		k->links[i] = l;
+		h->active = true;
+		r = bpf_link__update_program(l, p);
+		if (r)
+			reason_set(h,
+				   "replacing the program failed (%s); the previous program stays",
+				   strerror(-r));
+		return;
+	}
+	fd = bpf_link_create(bpf_program__fd(p), map_fd, bpf_program__expected_attach_type(p),
+			     NULL);
+	if (fd < 0) {
+		r = -errno;
+		reason_set(h, "sockmap link: %s%s", strerror(-r),
+			   r == -EINVAL ? " (sockmap links need kernel 6.10)" : "");
+		return;
+	}
+	if (bpf_obj_pin(fd, path)) {
+		reason_set(h, "pinning the link: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	close(fd);
+	k->links[i] = bpf_link__open(path);
+	if (!k->links[i]) {
+		reason_set(h, "opening pinned link %s: %s", path, strerror(errno));
+		return;
+	}
+	h->active = true;
+}
+
 static bool hook_active(const struct lfp_kern *k, const char *name)
 {
 	for (size_t i = 0; i < N_HOOKS; i++)
@@ -975,6 +1039,8 @@ int lfp_kern_open(const struct lfp_kern_opts *opts, struct lfp_kern **out)
 			 hook_active(k, "discard tracepoint skb:kfree_skb"))
 			reason_set(&k->hooks[i], "not needed: the BTF-typed program reports the "
 						 "drops, with their owner");
+		else if (hook_descs[i].flags & HOOK_SOCKMAP)
+			attach_sockmap(k, i);
 		else
 			attach_tracepoint(k, i);
 		/* refusals at load were reported already */

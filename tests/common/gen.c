@@ -411,13 +411,13 @@ static struct lfp_value random_value(struct rng *r, enum lfp_field f, enum lfp_o
 static const char *const callout_names[] = { "count", "audit", "ext" };
 
 /* The ALE layers lfpd enforces; the hooks fill the same evaluator input,
- * only the layer and the fields it exposes differ. And datagram-data, where
- * inspection callouts are lowered into tuples of their own that must never
- * change a verdict. */
+ * only the layer and the fields it exposes differ. And datagram-data and
+ * stream, where inspection callouts are lowered into tuples of their own that
+ * must never change a verdict. */
 static const enum lfp_layer ale_layers[] = {
 	LFP_LAYER_RESOURCE_ASSIGNMENT, LFP_LAYER_BIND_REDIRECT,	   LFP_LAYER_AUTH_LISTEN,
 	LFP_LAYER_FLOW_ESTABLISHED,    LFP_LAYER_ENDPOINT_CLOSURE, LFP_LAYER_CONNECT_REDIRECT,
-	LFP_LAYER_DATAGRAM_DATA,
+	LFP_LAYER_DATAGRAM_DATA,       LFP_LAYER_STREAM,
 };
 
 /* Mostly auth-connect and auth-recv-accept (the fields and actions of both

@@ -845,8 +845,9 @@ static const enum bpf_attach_type cg_types[] = {
 
 /* Programs lfp attaches per type: connect-redirect's run before auth-connect's on the
  * connect, sendmsg, sock_ops and egress hooks (docs/redirect.md); the packet layers'
- * beside egress and ingress (docs/packet-layers.md). */
-static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1 };
+ * beside egress and ingress (docs/packet-layers.md); the stream layer's enrollment
+ * after the other sock_ops programs (docs/stream.md). */
+static const unsigned cg_progs[N_CG_TYPES] = { 2, 2, 2, 2, 3, 3, 2, 1, 1, 1, 1 };
 
 /* Programs attached to @cgroup per attach type; ids of the first. */
 static void attached(const char *cgroup, unsigned cnt[N_CG_TYPES], __u32 ids[N_CG_TYPES])
@@ -907,8 +908,12 @@ static void test_open_fresh(void **state)
 	 * packet layers (two programs, each listed again for its IP packet layer), the netfilter
 	 * links (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
 	 * (IPv4, IPv6), datagram-data (the packet programs again, egress and ingress), LOCAL_OUT's
-	 * answers to unclaimed inbound packets (an alias) */
-	assert_int_equal(st.n_hooks, 58); /* and reauth tcp again for listeners, reauth udp */
+	 * answers to unclaimed inbound packets (an alias), the stream layer's three */
+	assert_int_equal(st.n_hooks, 61); /* and reauth tcp again for listeners, reauth udp */
+	/* the stream layer: enrollment (sock_ops), sk_msg and sk_skb on the SOCKHASH */
+	assert_int_equal(hook(&st, "sock_ops stream enrollment")->layer, LFP_LAYER_STREAM);
+	assert_int_equal(hook(&st, "sk_msg")->layer, LFP_LAYER_STREAM);
+	assert_int_equal(hook(&st, "sk_skb verdict")->layer, LFP_LAYER_STREAM);
 	assert_int_equal(hook(&st, "packet-egress udp")->layer, LFP_LAYER_DATAGRAM_DATA);
 	/* inbound packets no socket took: the LOCAL_OUT program again */
 	assert_int_equal(hook(&st, "nf-local-out answers (unclaimed inbound)")->layer,

@@ -20,6 +20,7 @@ RESULTS_OTHER = [
     ("redirect", "RESULTS-redirect.md", "redirect: through lfp's redirector vs direct vs redsocks"),
     ("pend", "RESULTS-pend.md", "pend: held SYN to verdict latency"),
     ("pend inbound", "RESULTS-pend-inbound.md", "pend at auth-recv-accept: held SYN to verdict, and a listener's cost while the layer has filters"),
+    ("stream", "RESULTS-stream.md", "stream layer: connects/s and bulk transfer with and without enrolled flows"),
 ]
 
 

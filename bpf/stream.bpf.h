@@ -429,3 +429,95 @@ int lfp_stream_skb(struct __sk_buff *skb)
 	scratch_put(sc);
 	return allow ? SK_PASS : SK_DROP;
 }
+
+/*
+ * Enrollment after a commit (iter/tcp, run by lfpd after each commit in its
+ * network namespace): a flow established while no stream filter selected it
+ * is enrolled as soon as one does, so a new filter applies to the scope's
+ * open flows too, from their next message. Only while the layer has
+ * filters; established sockets of the scope only (the cgroup walk of
+ * re-authorization), never lfpd's own, never twice (the owner map has the
+ * enrolled cookies). The tcp iterator holds the socket's lock, as the
+ * SOCKHASH update needs.
+ */
+#define STREAM_TCP_ESTABLISHED 1
+
+/* The flow's fields from the kernel's socket; @return whether it is in scope. A
+ * subprogram: its frame is gone when the evaluator runs. */
+static __noinline bool stream_iter_in(struct sock *sk, struct lfp_eval_in *in,
+				      const struct lfp_sk *s, __u64 *own_cg)
+{
+	struct lfp_state *st = state_get();
+
+	if (!sk || !in || !s || !st)
+		return false;
+	in->layer = LFP_LAYER_STREAM;
+	in->proto = IPPROTO_TCP;
+	if (sk->__sk_common.skc_family == AF_INET) {
+		addr_v4mapped(in->laddr, sk->__sk_common.skc_rcv_saddr);
+		addr_v4mapped(in->raddr, sk->__sk_common.skc_daddr);
+	} else {
+		__builtin_memcpy(in->laddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(in->raddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
+	}
+	in->lport = sk->__sk_common.skc_num;
+	in->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	in->ipver = addr_is_v4mapped(in->raddr) ? 4 : 6;
+	if (addr_is_loopback(in->raddr))
+		in->flags |= LFP_CF_LOOPBACK;
+	in->flags |= s->cflags & ~LFP_CF_REAUTHORIZE;
+	in->pid = s->pid;
+	in->uid = s->uid;
+	in->gid = s->gid;
+	in->app_dev = s->exe_dev;
+	in->app_ino = s->exe_ino;
+	return reauth_cgroup(sk, in, st->scope_cgroup, st->gen, own_cg);
+}
+
+SEC("iter/tcp")
+int lfp_stream_iter(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct scratch *sc;
+	struct lfp_sk *s;
+	struct sock *sk;
+	__u64 cookie, own_cg = 0;
+	int sel = 0;
+
+	if (!skc || !ale_layer_used(LFP_LAYER_STREAM))
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	if (sk->__sk_common.skc_state != STREAM_TCP_ESTABLISHED)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	if (bpf_map_lookup_elem(&lfp_stream_owner, &cookie))
+		return 0; /* enrolled before (and still, unless the SOCKHASH was full) */
+	s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, 0);
+	if (s && s->pid && redir_own_pid(s->pid))
+		return 0;
+	sc = scratch_get();
+	if (!sc) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	/* a socket nobody stamped (older than lfpd, accepted without a record):
+	 * classified with an unknown owner, as enrollment at establishment does */
+	if (!s)
+		s = bpf_sk_storage_get(&lfp_sk_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s && stream_iter_in(sk, &sc->in, s, &own_cg))
+		sel = lfp_stream_selects(&sc->in, &sc->out);
+	scratch_put(sc);
+	if (!sel)
+		return 0;
+	if (bpf_map_update_elem(&lfp_stream_owner, &cookie, s, BPF_ANY) ||
+	    bpf_map_update_elem(&lfp_stream_socks, &cookie, sk, BPF_NOEXIST)) {
+		stat_inc(LFP_STAT_ERRORS);
+		return 0;
+	}
+	stat_inc(LFP_STAT_STREAM_ENROLLED);
+	return 0;
+}

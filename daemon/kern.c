@@ -164,6 +164,8 @@ static const struct hook_desc hook_descs[] = {
 	{ "sock_ops stream enrollment", "lfp_stream_sockops", LFP_LAYER_STREAM, HOOK_CGROUP },
 	{ "sk_msg", "lfp_stream_msg", LFP_LAYER_STREAM, HOOK_SOCKMAP },
 	{ "sk_skb verdict", "lfp_stream_skb", LFP_LAYER_STREAM, HOOK_SOCKMAP },
+	/* after each commit: open flows a new stream filter selects are enrolled too */
+	{ "stream enroll tcp", "lfp_stream_iter", LFP_LAYER_STREAM, HOOK_ITER },
 };
 
 #define N_HOOKS (sizeof(hook_descs) / sizeof(hook_descs[0]))

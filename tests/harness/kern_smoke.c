@@ -908,12 +908,13 @@ static void test_open_fresh(void **state)
 	 * packet layers (two programs, each listed again for its IP packet layer), the netfilter
 	 * links (four, and two aliases per program: IP packet and ICMP error layers), FORWARD
 	 * (IPv4, IPv6), datagram-data (the packet programs again, egress and ingress), LOCAL_OUT's
-	 * answers to unclaimed inbound packets (an alias), the stream layer's three */
-	assert_int_equal(st.n_hooks, 61); /* and reauth tcp again for listeners, reauth udp */
+	 * answers to unclaimed inbound packets (an alias), the stream layer's four */
+	assert_int_equal(st.n_hooks, 62); /* and reauth tcp again for listeners, reauth udp */
 	/* the stream layer: enrollment (sock_ops), sk_msg and sk_skb on the SOCKHASH */
 	assert_int_equal(hook(&st, "sock_ops stream enrollment")->layer, LFP_LAYER_STREAM);
 	assert_int_equal(hook(&st, "sk_msg")->layer, LFP_LAYER_STREAM);
 	assert_int_equal(hook(&st, "sk_skb verdict")->layer, LFP_LAYER_STREAM);
+	assert_int_equal(hook(&st, "stream enroll tcp")->layer, LFP_LAYER_STREAM);
 	assert_int_equal(hook(&st, "packet-egress udp")->layer, LFP_LAYER_DATAGRAM_DATA);
 	/* inbound packets no socket took: the LOCAL_OUT program again */
 	assert_int_equal(hook(&st, "nf-local-out answers (unclaimed inbound)")->layer,

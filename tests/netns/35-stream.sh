@@ -5,7 +5,8 @@
 # what it receives. Without a stream filter nothing is enrolled; `callout count` reports
 # each message with its first bytes, both directions, and a `log` filter each
 # classification; a block refuses sent data (send() fails with EACCES) or discards
-# received data; removing the filters leaves open flows working and enrolls no new ones. Real python clients to the suite's HTTP listeners,
+# received data; a filter added while a flow is open enrolls it at the commit; removing
+# the filters leaves open flows working and enrolls no new ones. Real python clients to the suite's HTTP listeners,
 # IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -49,6 +50,23 @@ t_expect "no stream filter: the reply arrives" "$REPLY_HEX" "$(json_get "$r" rec
 mark m0
 t_expect "no stream filter: no flow enrolled" "$e0" "$(enrolled)"
 t_check "no stream filter: no stream events" no_stream_events n0
+
+# 1b. a flow opened before any stream filter is enrolled by the commit that adds one
+# (the iterator after each commit): its next message is judged
+run ol 127.0.0.1 $P3 "$(req opened-before)" "$T_TMP/go0" "$T_TMP/ready0" >"$T_TMP/ol.out" &
+T_PIDS+=($!)
+olpid=$!
+for i in $(seq 50); do [ -f "$T_TMP/ready0" ] && break; sleep 0.1; done
+[ -f "$T_TMP/ready0" ] || t_fail "the flow opened before the filter sent its first half"
+t_expect "an open flow, no stream filter yet: not enrolled" "$e0" "$(enrolled)"
+oid=$(lfp filter add name sblk0 layer stream app $PY remote.port $P3 direction outbound block)
+t_expect "the commit that adds a filter selecting it enrolls the open flow" $((e0 + 1)) \
+	"$(enrolled)"
+touch "$T_TMP/go0"
+wait $olpid
+t_expect "... and its next send() fails with EACCES" EACCES "$(json_get "$(cat "$T_TMP/ol.out")" send)"
+lfp filter delete sblk0 >/dev/null || t_fail "filter delete sblk0"
+e0=$(enrolled)
 
 # 2. `callout count` on the app's flows to one port: each message, both directions, with
 # its first bytes (an inspection callout never decides); a `log` filter under it
@@ -135,7 +153,7 @@ for H in 127.0.0.1 ::1; do
 		t_fail "IPv$f: a block event for the discarded reply"
 	fi
 done
-t_expect "status: stream_blocked counts the refused send and skbs" 4 \
+t_expect "status: stream_blocked counts the refused sends and skbs" 5 \
 	"$(lfp status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["stats"]["stream_blocked"])')"
 
 # 5. remove every stream filter while an enrolled flow is open: it keeps working

@@ -95,6 +95,7 @@ static __always_inline void ale_flow_event(struct bpf_sock_ops *ctx, __u8 layer,
 			       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(ctx));
 		if (e) {
 			e->layer = layer;
+			e->direction = dir; /* lfpd matches callout filters' direction */
 			if (s) {
 				event_who_sk(e, s);
 			} else {
@@ -209,6 +210,7 @@ static __always_inline int ale_sock_release(struct bpf_sock *sk)
 			       in->lport, in->raddr, in->rport, bpf_get_socket_cookie(sk));
 		if (e) {
 			e->layer = LFP_LAYER_ENDPOINT_CLOSURE;
+			e->direction = in->direction;
 			e->ipver = in->ipver;
 			event_who_sk(e, s);
 			ring_submit(e);

@@ -191,7 +191,8 @@ struct lfp_event {
 	__u16 rport;
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 direction; /* LFP_DIR_*: events of the datagram-data and stream layers, else 0 */
+	__u8 direction; /* LFP_DIR_*: events of the datagram-data, stream, flow-established and
+			 * endpoint-closure layers, else 0 */
 	__u8 pad[1];
 	char comm[16];	/* display only; identity is exe_dev/exe_ino */
 	__u8 oaddr[16]; /* original destination of a redirected flow (flags redirected) */

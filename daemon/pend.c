@@ -1313,8 +1313,10 @@ static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
 	c->lport = ke->lport;
 	c->rport = ke->rport;
 	c->oport = ke->oport;
-	/* events say their direction at the payload layers; elsewhere the layer does */
-	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+	/* events say their direction at the payload layers, flow-established and
+	 * endpoint-closure; elsewhere the layer does */
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM ||
+	    ke->layer == LFP_LAYER_FLOW_ESTABLISHED || ke->layer == LFP_LAYER_ENDPOINT_CLOSURE)
 		c->direction = ke->direction;
 	else
 		c->direction = ke->layer == LFP_LAYER_AUTH_RECV_ACCEPT ||

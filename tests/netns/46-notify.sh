@@ -96,6 +96,28 @@ s.sendto(b"hello-lfp", ("127.0.0.1", int(sys.argv[1]))); s.recvfrom(100); print(
 t_check "... its client is told of the datagram with its bytes (9)" told "$T_TMP/dd.log" \
 	"callout=dd .*layer=datagram-data .*proto=udp .*remote=127.0.0.1:$U2 .*data=9$"
 
+# flow-established with a direction condition: events carry the direction lfpd matches
+$PY "$HERE/callout_client.py" "$T_SOCK" dir inspection none \
+	"layer flow-established direction inbound callout dir" >"$T_TMP/dir.log" 2>&1 &
+T_PIDS+=($!)
+for i in $(seq 50); do grep -q "^ready" "$T_TMP/dir.log" && break; sleep 0.1; done
+grep -q "^ready" "$T_TMP/dir.log" || t_bail "direction callout client"
+in_scope $PY -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 7001)); s.listen(8); print("ready", flush=True)
+while True:
+    c, a = s.accept(); c.close()' >"$T_TMP/lsn.out" 2>&1 &
+T_PIDS+=($!)
+for i in $(seq 50); do grep -q ready "$T_TMP/lsn.out" && break; sleep 0.1; done
+out=$(ns_run $PY "$PC" tcp 127.0.0.1 7001 5)
+t_expect "an inbound connection to a listener in scope" ok "${out%% *}"
+t_check "... a 'direction inbound' callout at flow-established is told" told "$T_TMP/dir.log" \
+	"notify callout=dir layer=flow-established verdict=permit remote=127.0.0.1:[0-9]+$"
+run tcp 127.0.0.1 $P1 >/dev/null
+sleep 0.5
+t_expect "... and not of an outbound one" 1 "$(grep -c "^notify" "$T_TMP/dir.log")"
+
 lfp filter delete no-p2 >/dev/null || t_bail "filter delete"
 kill "$WATCH"
 wait "$WATCH" 2>/dev/null

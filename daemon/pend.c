@@ -12,9 +12,11 @@
  * --pend-queue-max, then it drops: fail closed, never --queue-bypass).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/inet_diag.h>
 #include <linux/netfilter.h>
@@ -74,6 +77,13 @@ struct pend {
 	bool notify_dirty;
 	uint64_t notified, notify_failed;
 	uint64_t clients_dropped; /* callout clients disconnected for not reading */
+	/* cgroup id -> its ancestors (root first), for notify filters' cgroup conditions */
+	struct cg_anc {
+		uint64_t id;
+		uint32_t depth;
+		uint64_t ids[LFP_CGROUP_MAX_DEPTH];
+	} cg_cache[16];
+	size_t cg_next;
 };
 
 static uint64_t mono_ms(void)
@@ -1290,6 +1300,115 @@ int lfp_callout_notify(struct lfpd *d, const char *callout, uint64_t filter_id,
 	return r;
 }
 
+/* The cgroup v2 mount point (its root cgroup), or NULL. */
+static const char *cg2_root(void)
+{
+	static char root[PATH_MAX];
+	char dev[256], dir[PATH_MAX], type[64];
+	FILE *f;
+
+	if (root[0])
+		return root;
+	f = fopen("/proc/mounts", "re");
+	if (!f)
+		return NULL;
+	while (fscanf(f, "%255s %4095s %63s %*s %*d %*d\n", dev, dir, type) == 3)
+		if (!strcmp(type, "cgroup2")) {
+			snprintf(root, sizeof(root), "%s", dir);
+			break;
+		}
+	fclose(f);
+	return root[0] ? root : NULL;
+}
+
+/* the directory under @dir (at most @depth levels down) whose inode is @id, into @out */
+static bool cg_find(const char *dir, uint64_t id, int depth, char *out, size_t len)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *dp;
+
+	if (depth < 0 || !(dp = opendir(dir)))
+		return false;
+	while (!found && (de = readdir(dp))) {
+		char sub[PATH_MAX];
+		struct stat st;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >= sizeof(sub) ||
+		    stat(sub, &st))
+			continue;
+		if (st.st_ino == id) {
+			snprintf(out, len, "%s", sub);
+			found = true;
+		} else {
+			found = cg_find(sub, id, depth - 1, out, len);
+		}
+	}
+	closedir(dp);
+	return found;
+}
+
+/*
+ * The ancestors of scope cgroup @id, root first, as a `cgroup` condition's
+ * subtree match wants them (the event has the cgroup's own id only). Found
+ * below lfpd's --cgroup (events come from there only), cached; on failure
+ * just @id itself.
+ */
+static void cg_ancestors(struct lfpd *d, uint64_t id, struct lfp_conn *c)
+{
+	struct pend *p = d->pend;
+	const char *root = cg2_root();
+	char path[PATH_MAX];
+	struct cg_anc *a;
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(p->cg_cache) / sizeof(p->cg_cache[0]); i++)
+		if (p->cg_cache[i].id == id && p->cg_cache[i].depth) {
+			memcpy(c->cgroup_ids, p->cg_cache[i].ids, sizeof(c->cgroup_ids));
+			c->cgroup_depth = p->cg_cache[i].depth;
+			return;
+		}
+	if (!root || !d->cgroup_abs || strncmp(d->cgroup_abs, root, strlen(root)))
+		return;
+	if (!stat(d->cgroup_abs, &st) && st.st_ino == id)
+		snprintf(path, sizeof(path), "%s", d->cgroup_abs);
+	else if (!cg_find(d->cgroup_abs, id, 8, path, sizeof(path)))
+		return;
+	a = &p->cg_cache[p->cg_next++ % (sizeof(p->cg_cache) / sizeof(p->cg_cache[0]))];
+	memset(a, 0, sizeof(*a));
+	/* every prefix from the mount root down: "/sys/fs/cgroup", ".../a", ".../a/b" */
+	for (size_t i = strlen(root), n = strlen(path);;) {
+		char save = path[i];
+		const char *q;
+
+		path[i] = 0;
+		if (!stat(path, &st) && a->depth < LFP_CGROUP_MAX_DEPTH)
+			a->ids[a->depth++] = st.st_ino;
+		path[i] = save;
+		if (i >= n)
+			break;
+		q = strchr(path + i + 1, '/');
+		i = q ? (size_t)(q - path) : n;
+	}
+	if (!a->depth || a->ids[a->depth - 1] != id) {
+		a->depth = 0; /* raced with a rename or removal: own id only */
+		return;
+	}
+	a->id = id;
+	memcpy(c->cgroup_ids, a->ids, sizeof(c->cgroup_ids));
+	c->cgroup_depth = a->depth;
+}
+
+static bool names_cgroup(const struct lfp_filter *f)
+{
+	for (size_t i = 0; i < f->n_conds; i++)
+		if (f->conds[i].field == LFP_F_CGROUP)
+			return true;
+	return false;
+}
+
 /* The flow of @ke as the filters' conditions see it. */
 static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
 {
@@ -1300,7 +1419,7 @@ static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
 	c->uid = ke->uid;
 	c->gid = ke->gid;
 	c->pid = ke->pid;
-	/* the socket's own cgroup: a condition naming an ancestor does not see it (docs) */
+	/* the socket's own cgroup; its ancestors when a cgroup condition asks (cg_ancestors) */
 	if (ke->cgroup) {
 		c->cgroup_ids[0] = ke->cgroup;
 		c->cgroup_depth = 1;
@@ -1333,6 +1452,7 @@ static void event_conn(const struct lfp_event *ke, struct lfp_conn *c)
 void pend_event_notify(struct lfpd *d, const struct lfp_event *ke)
 {
 	struct lfp_conn conn;
+	bool anc = false;
 
 	if (!d->pend || ke->type != LFP_EV_CLASSIFY || ke->layer >= 32 ||
 	    !(notify_layers(d) & (1u << ke->layer)))
@@ -1341,8 +1461,13 @@ void pend_event_notify(struct lfpd *d, const struct lfp_event *ke)
 	for (size_t i = 0; i < d->eng.n_filters; i++) {
 		const struct lfp_filter *f = &d->eng.filters[i]->f;
 
-		if (f->layer != (enum lfp_layer)ke->layer || !notify_reg(d, f) ||
-		    !lfp_filter_matches(f, &conn))
+		if (f->layer != (enum lfp_layer)ke->layer || !notify_reg(d, f))
+			continue;
+		if (!anc && ke->cgroup && names_cgroup(f)) {
+			cg_ancestors(d, ke->cgroup, &conn);
+			anc = true;
+		}
+		if (!lfp_filter_matches(f, &conn))
 			continue;
 		lfp_callout_notify(d, f->action.callout, f->id, ke, NULL, 0);
 	}

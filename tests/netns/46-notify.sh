@@ -118,6 +118,35 @@ run tcp 127.0.0.1 $P1 >/dev/null
 sleep 0.5
 t_expect "... and not of an outbound one" 1 "$(grep -c "^notify" "$T_TMP/dir.log")"
 
+# a cgroup condition naming an ancestor of the process's cgroup (a child of the scope)
+SUB=$T_CG/sub
+mkdir "$SUB" || t_bail "mkdir a child cgroup"
+kill_sub() {
+	local p i
+	for i in $(seq 20); do
+		p=$(cat "$SUB/cgroup.procs" 2>/dev/null)
+		[ -z "$p" ] && break
+		kill -KILL $p 2>/dev/null
+		sleep 0.1
+	done
+	rmdir "$SUB" 2>/dev/null
+}
+T_CLEANUPS+=(kill_sub)
+$PY "$HERE/callout_client.py" "$T_SOCK" cg inspection none \
+	"layer auth-connect remote.port $P3 cgroup \"${T_CG#$(cg2_mount)}\" callout cg" \
+	>"$T_TMP/cg.log" 2>&1 &
+T_PIDS+=($!)
+for i in $(seq 50); do grep -q "^ready" "$T_TMP/cg.log" && break; sleep 0.1; done
+grep -q "^ready" "$T_TMP/cg.log" || {
+	t_diag <"$T_TMP/cg.log"
+	t_bail "cgroup callout client"
+}
+out=$(/bin/sh -c 'cg=$1 ns=$2; shift 2; echo $$ >"$cg/cgroup.procs" || exit 125
+	exec nsenter --net="/run/netns/$ns" -- "$@"' sh "$SUB" "$T_NS" $PY "$PC" tcp 127.0.0.1 $P3 5)
+t_expect "a connect from a child cgroup of the scope" ok "${out%% *}"
+t_check "... a callout whose filter names the parent cgroup is told" told "$T_TMP/cg.log" \
+	"notify callout=cg layer=auth-connect verdict=permit remote=127.0.0.1:$P3$"
+
 lfp filter delete no-p2 >/dev/null || t_bail "filter delete"
 kill "$WATCH"
 wait "$WATCH" 2>/dev/null

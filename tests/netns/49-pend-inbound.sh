@@ -5,11 +5,12 @@
 # to a scope listener and holds it. A permit lets that very packet in (the client sent
 # exactly one SYN: counted in the raw table, before lfpd's chains), a block refuses it
 # at once (TCP reset, ICMP port unreachable: ECONNREFUSED). IPv4 and IPv6, TCP and UDP.
-# A listener that no ask filter can match (uid 65534) never reaches the queue. A listener
-# older than lfpd's hooks takes the fallback (the first SYN dropped, the retry held).
+# A listener that no ask filter can match (uid 65534) never reaches the queue, nor does
+# one auth-listen blocks until a commit permits it. A listener older than lfpd's hooks
+# takes the fallback (the first SYN dropped, the retry held).
 . "$(dirname "$0")/lib.sh"
 t_setup
-LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106
+LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106 LB=7107
 
 # listeners in scope: their owner is noted at listen()/bind() for the INPUT match
 cat >"$T_TMP/lsn.py" <<'PYEOF'
@@ -39,7 +40,7 @@ start_listener() {
 	SCOPE_PIDFILE=$T_TMP/$name.pid in_scope "$@" $PY "$T_TMP/lsn.py" $specs \
 		>"$T_TMP/$name.out" 2>&1 &
 	T_PIDS+=($!)
-	for i in $(seq 50); do grep -q ready "$T_TMP/$name.out" && break; sleep 0.1; done
+	for i in $(seq 50); do grep -qs ready "$T_TMP/$name.out" && break; sleep 0.1; done
 	grep -q ready "$T_TMP/$name.out" || { t_diag <"$T_TMP/$name.out"; t_bail "listener $name"; }
 	T_CLEANUPS+=("kill -KILL $(cat "$T_TMP/$name.pid")")
 }
@@ -49,6 +50,10 @@ t_lfpd_start
 start_listener root "tcp,127.0.0.1,$LT tcp,::1,$LT6 udp,127.0.0.1,$LU udp,::1,$LU6"
 LPID=$(cat "$T_TMP/root.pid")
 start_listener nobody "tcp,127.0.0.1,$LN" "${NOBODY[@]}"
+# a listener auth-listen blocks (its SYNs are ingress's to drop, never asked about)
+lfp filter add name no-listen layer auth-listen local.port $LB block >/dev/null ||
+	t_bail "add auth-listen block"
+start_listener blk "tcp,127.0.0.1,$LB"
 
 # the client (outside the scope: its own connect is not judged); prints "RESULT EPOCH"
 # at completion: ok | ECONNREFUSED | timeout | ...
@@ -104,7 +109,7 @@ pend_first() {
 answer() { T_ANS=$(date +%s.%N); lfp pending answer "$1" "$2" >/dev/null; }
 # SYNs the client sent to PORT, counted in the raw table (before any of lfpd's rules)
 for b in iptables ip6tables; do
-	for p in $LT $LT6 $LE; do
+	for p in $LT $LT6 $LE $LB; do
 		ns_run $b -t raw -A OUTPUT -p tcp --syn --dport $p || t_bail "$b raw counter"
 	done
 done
@@ -185,6 +190,22 @@ id=$(pend_first)
 answer "$id" block
 t_expect "UDP IPv4: block refuses the datagram (ECONNREFUSED)" ECONNREFUSED "$(res u5)"
 t_expect "... within 1 s of the answer" fast "$(late u5 "$T_ANS")"
+
+# --- a listener auth-listen blocks: not asked about, not queued; once a commit
+# permits it (listener re-authorization), its SYNs are held like the others'
+q0=$(queued_in)
+client b1 tcp 127.0.0.1 $LB 2
+t_expect "a blocked listener: the connection is not let in" timeout "$(res b1)"
+t_expect "... nothing was queued for it" "$q0" "$(queued_in)"
+t_expect "... nothing is pending" 0 "$(lfp pending --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+lfp filter delete no-listen >/dev/null || t_fail "filter delete no-listen"
+zero_syns
+client b2 tcp 127.0.0.1 $LB 5
+id=$(pend_first)
+t_check "the same listener permitted by a commit: its first SYN is held" test "$id" != none
+answer "$id" permit
+t_expect "... permit completes the connection" ok "$(res b2)"
+t_expect "... the client sent exactly one SYN" 1 "$(syns iptables $LB)"
 
 # --- the fallback: a listener the match does not know; ingress drops the first SYN
 # and records the flow, the client's retry is held, a permit lets it in

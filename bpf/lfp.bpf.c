@@ -1349,9 +1349,12 @@ int lfp_reauth_tcp(struct bpf_iter__tcp *ctx)
 	s->gen = sc->gen;
 	s->filter_id = out_filter_id(out);
 	if (listener) {
-		if (!reauth_listener(s, sc))
+		bool changed = reauth_listener(s, sc);
+
+		/* the INPUT match's entry (bpf/pend_in.bpf.h) follows, or is made */
+		pend_listen_walked(s, in, bpf_get_socket_cookie(sk), sk);
+		if (!changed)
 			goto out;
-		pend_listen_mark(bpf_get_socket_cookie(sk), s->listen_block);
 		/* no remote: the unspecified address of the listener's family */
 		if (in->ipver == 4)
 			addr_v4mapped(in->raddr, 0);

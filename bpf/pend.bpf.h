@@ -214,6 +214,8 @@ static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp
 					__u64 cookie);
 static __noinline void pend_listen_forget(__u64 cookie);
 static __noinline void pend_listen_mark(__u64 cookie, __u8 listen_block);
+static __noinline void pend_listen_walked(const struct lfp_sk *s, const struct lfp_eval_in *in,
+					  __u64 cookie, struct sock *sk);
 
 static __always_inline int pend_in_record(const struct lfp_pend_tuple *t,
 					  const struct lfp_eval_in *in,

@@ -52,6 +52,20 @@ struct {
 	__type(value, struct lfp_pend_listener);
 } lfp_pend_listen_scratch SEC(".maps");
 
+/* Store entry @l (per-CPU scratch) under @key for socket @cookie. Another
+ * socket on the key (SO_REUSEPORT: which one a SYN reaches is the kernel's
+ * choice) makes it shared, and it stays so. */
+static __always_inline void pend_listen_put(const struct lfp_pend_listen_key *key,
+					    struct lfp_pend_listener *l, __u64 cookie)
+{
+	const struct lfp_pend_listener *old = bpf_map_lookup_elem(&lfp_pend_listen, key);
+
+	l->shared = old && (old->cookie != cookie || old->shared);
+	if (bpf_map_update_elem(&lfp_pend_listen, key, l, BPF_ANY) ||
+	    bpf_map_update_elem(&lfp_pend_listen_ck, &cookie, key, BPF_ANY))
+		stat_inc(LFP_STAT_ERRORS); /* this listener takes ingress's fallback */
+}
+
 /*
  * A scope socket starts listening (sock_ops LISTEN_CB) or binds UDP
  * (post_bind), in its owner's process context: @s is the owner stamped in
@@ -65,7 +79,7 @@ static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp
 					__u64 cookie)
 {
 	struct lfp_pend_listen_key key = {};
-	struct lfp_pend_listener *l, *old;
+	struct lfp_pend_listener *l;
 	__u32 zero = 0, level;
 
 	if (!in)
@@ -82,19 +96,52 @@ static __noinline void pend_listen_note(const struct lfp_sk *s, const struct lfp
 		return;
 	__builtin_memcpy(&l->owner, s, sizeof(l->owner));
 	l->cookie = cookie;
-	l->shared = 0;
 	level = in->cgroup_level;
 	for (__u32 i = 0; i < LFP_CGROUP_WALK_MAX; i++)
 		l->cg[i] = i > level ? 0
 			   : i	     ? bpf_get_current_ancestor_cgroup_id(level - i)
 				     : in->cgroup;
-	old = bpf_map_lookup_elem(&lfp_pend_listen, &key);
-	/* SO_REUSEPORT: which socket a SYN reaches is the kernel's choice */
-	if (old && old->cookie != cookie)
-		l->shared = 1;
-	if (bpf_map_update_elem(&lfp_pend_listen, &key, l, BPF_ANY) ||
-	    bpf_map_update_elem(&lfp_pend_listen_ck, &cookie, &key, BPF_ANY))
-		stat_inc(LFP_STAT_ERRORS); /* this listener takes ingress's fallback */
+	pend_listen_put(&key, l, cookie);
+}
+
+/*
+ * The re-authorization walk met listener @sk after a commit
+ * (lfp_reauth_tcp): a known one follows its auth-listen mark; one older
+ * than lfpd's hooks, which the walk has just stamped (pid and executable
+ * unknown, as ingress sees it), is noted now, its cgroups read from the
+ * socket (the walk runs in lfpd's context, not the owner's).
+ */
+static __noinline void pend_listen_walked(const struct lfp_sk *s, const struct lfp_eval_in *in,
+					  __u64 cookie, struct sock *sk)
+{
+	struct lfp_pend_listen_key key = {};
+	struct lfp_pend_listener *l;
+	struct cgroup *cg = NULL;
+	__u32 zero = 0;
+
+	if (!s || !in || !sk)
+		return;
+	if (bpf_map_lookup_elem(&lfp_pend_listen_ck, &cookie)) {
+		pend_listen_mark(cookie, s->listen_block);
+		return;
+	}
+	__builtin_memcpy(key.laddr, in->laddr, 16);
+	key.lport = in->lport;
+	key.proto = IPPROTO_TCP;
+	l = bpf_map_lookup_elem(&lfp_pend_listen_scratch, &zero);
+	if (!l)
+		return;
+	__builtin_memcpy(&l->owner, s, sizeof(l->owner));
+	l->cookie = cookie;
+	__builtin_memset(l->cg, 0, sizeof(l->cg));
+	if (!bpf_probe_read_kernel(&cg, sizeof(cg), &sk->sk_cgrp_data.cgroup)) {
+		for (__u32 i = 0; i < LFP_CGROUP_WALK_MAX && cg; i++) {
+			l->cg[i] = BPF_CORE_READ(cg, kn, id);
+			/* struct cgroup starts with its css: the parent css is the parent cgroup */
+			cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+		}
+	}
+	pend_listen_put(&key, l, cookie);
 }
 
 /* The socket closes or connects (UDP): its entry goes, if it is still its own. */

@@ -6,17 +6,20 @@
 # exactly one SYN: counted in the raw table, before lfpd's chains), a block refuses it
 # at once (TCP reset, ICMP port unreachable: ECONNREFUSED). IPv4 and IPv6, TCP and UDP.
 # A listener that no ask filter can match (uid 65534) never reaches the queue, nor does
-# one auth-listen blocks until a commit permits it. A listener older than lfpd's hooks
-# takes the fallback (the first SYN dropped, the retry held).
+# one auth-listen blocks until a commit permits it. A listener older than lfpd's hooks is
+# held from its first SYN (noted by the commit's re-authorization walk); two listeners
+# on one port (SO_REUSEPORT) take the fallback (the first SYN dropped, the retry held).
 . "$(dirname "$0")/lib.sh"
 t_setup
-LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106 LB=7107
+LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106 LB=7107 LR=7108
 
 # listeners in scope: their owner is noted at listen()/bind() for the INPUT match
 cat >"$T_TMP/lsn.py" <<'PYEOF'
 import socket, sys, threading
-def tcp(fam, host, port):
+def tcp(fam, host, port, reuseport=False):
     s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     s.bind((host, port)); s.listen(64)
     while True:
         c, a = s.accept(); print("accepted", port, flush=True); c.close()
@@ -27,7 +30,11 @@ def udp(fam, host, port):
 for spec in sys.argv[1:]:
     kind, host, port = spec.split(",")
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    threading.Thread(target=tcp if kind == "tcp" else udp, args=(fam, host, int(port)), daemon=True).start()
+    if kind == "tcpr":  # SO_REUSEPORT: give it twice for two sockets on one port
+        args = (fam, host, int(port), True)
+    else:
+        args = (fam, host, int(port))
+    threading.Thread(target=tcp if kind.startswith("tcp") else udp, args=args, daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()
 PYEOF
@@ -44,7 +51,8 @@ start_listener() {
 	grep -q ready "$T_TMP/$name.out" || { t_diag <"$T_TMP/$name.out"; t_bail "listener $name"; }
 	T_CLEANUPS+=("kill -KILL $(cat "$T_TMP/$name.pid")")
 }
-# a listener older than lfpd's hooks: the match does not know it (the fallback)
+# a listener older than lfpd's hooks: noted by the re-authorization walk of the first
+# commit (its owner as the walk stamps it: uid, cgroup; pid and executable unknown)
 start_listener early "tcp,127.0.0.1,$LE"
 t_lfpd_start
 start_listener root "tcp,127.0.0.1,$LT tcp,::1,$LT6 udp,127.0.0.1,$LU udp,::1,$LU6"
@@ -54,6 +62,9 @@ start_listener nobody "tcp,127.0.0.1,$LN" "${NOBODY[@]}"
 lfp filter add name no-listen layer auth-listen local.port $LB block >/dev/null ||
 	t_bail "add auth-listen block"
 start_listener blk "tcp,127.0.0.1,$LB"
+# two sockets on one port (SO_REUSEPORT): which one a SYN reaches is the kernel's
+# choice, so the match leaves them to ingress (the fallback)
+start_listener rp "tcpr,127.0.0.1,$LR tcpr,127.0.0.1,$LR"
 
 # the client (outside the scope: its own connect is not judged); prints "RESULT EPOCH"
 # at completion: ok | ECONNREFUSED | timeout | ...
@@ -109,7 +120,7 @@ pend_first() {
 answer() { T_ANS=$(date +%s.%N); lfp pending answer "$1" "$2" >/dev/null; }
 # SYNs the client sent to PORT, counted in the raw table (before any of lfpd's rules)
 for b in iptables ip6tables; do
-	for p in $LT $LT6 $LE $LB; do
+	for p in $LT $LT6 $LE $LB $LR; do
 		ns_run $b -t raw -A OUTPUT -p tcp --syn --dport $p || t_bail "$b raw counter"
 	done
 done
@@ -207,16 +218,25 @@ answer "$id" permit
 t_expect "... permit completes the connection" ok "$(res b2)"
 t_expect "... the client sent exactly one SYN" 1 "$(syns iptables $LB)"
 
-# --- the fallback: a listener the match does not know; ingress drops the first SYN
-# and records the flow, the client's retry is held, a permit lets it in
+# --- a listener older than lfpd: held from its first SYN too
 zero_syns
 client e1 tcp 127.0.0.1 $LE 10
 id=$(pend_first)
-t_check "a listener older than lfpd: held (its retried SYN)" test "$id" != none
+t_check "a listener older than lfpd: its first SYN is held" test "$id" != none
 answer "$id" permit
 t_expect "... permit completes the connection" ok "$(res e1)"
 t_expect "... the listener accepted it" 1 "$(grep -c "accepted $LE" "$T_TMP/early.out")"
-t_check "... the client sent its SYN again (the first was dropped)" test "$(syns iptables $LE)" -ge 2
+t_expect "... the client sent exactly one SYN" 1 "$(syns iptables $LE)"
+
+# --- the fallback (SO_REUSEPORT): ingress drops the first SYN and records the flow, the
+# client's retry is held, a permit lets it in
+zero_syns
+client r1 tcp 127.0.0.1 $LR 10
+id=$(pend_first)
+t_check "two listeners on one port: held (the retried SYN)" test "$id" != none
+answer "$id" permit
+t_expect "... permit completes the connection" ok "$(res r1)"
+t_check "... the client sent its SYN again (the first was dropped)" test "$(syns iptables $LR)" -ge 2
 
 # --- a listener no ask filter can match (uid 65534): never through the queue
 q0=$(queued_in) h0=$(held_n)

@@ -367,7 +367,10 @@ int lfp_stream_msg(struct sk_msg_md *msg)
 	__u32 n;
 	int allow;
 
-	if (!sk || !ale_layer_used(LFP_LAYER_STREAM))
+	/* the loop guard again, in the sender's context: lfpd's own sends (the
+	 * redirector relaying) pass unjudged, also on a socket enrolled because
+	 * its owner was unknown (an accepted one) */
+	if (!sk || !ale_layer_used(LFP_LAYER_STREAM) || redir_own_process())
 		return SK_PASS;
 	m.cookie = stream_cookie(sk);
 	m.len = msg->size;

@@ -6,7 +6,8 @@
 # each message with its first bytes, both directions, and a `log` filter each
 # classification; a block refuses sent data (send() fails with EACCES) or discards
 # received data; a filter added while a flow is open enrolls it at the commit; removing
-# the filters leaves open flows working and enrolls no new ones. Real python clients to the suite's HTTP listeners,
+# the filters leaves open flows working and enrolls no new ones; an enrolled flow is
+# judged by the new lfpd after a restart. Real python clients to the suite's HTTP listeners,
 # IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -181,3 +182,25 @@ done
 mark m1
 t_expect "after delete: no new flow enrolled" "$e1" "$(enrolled)"
 t_check "after delete: no stream events for new flows" eval 'no_stream_events a4 && no_stream_events a6'
+
+# 6. lfpd restarts (adoption): an enrolled flow stays in the pinned SOCKHASH and is judged
+# by the new lfpd's programs (swapped in behind the pinned sockmap links)
+lfp filter add name srs layer stream app $PY remote.port $P1 permit >/dev/null ||
+	t_fail "filter add srs"
+run rs 127.0.0.1 $P1 "$(req restart)" "$T_TMP/go2" "$T_TMP/ready2" >"$T_TMP/rs.out" &
+T_PIDS+=($!)
+rspid=$!
+for i in $(seq 50); do [ -f "$T_TMP/ready2" ] && break; sleep 0.1; done
+[ -f "$T_TMP/ready2" ] || t_fail "the flow across the restart sent its first half"
+t_lfpd_stop TERM
+t_lfpd_start
+t_expect "after the restart (adopted): stream enforced" enforced "$(layer_status stream state)"
+t_check "... through the sockmap links" eval '[[ "$(layer_status stream mechanism)" == *sk_msg*"sk_skb verdict"* ]]'
+t_check "... the new programs swapped in behind the pinned links" \
+	eval '! grep -q "sk_msg.*previous program\|sk_skb verdict.*previous program" "$T_TMP/lfpd.log"'
+lfp filter add name srs-blk layer stream app $PY remote.port $P1 direction outbound block \
+	>/dev/null || t_fail "filter add after the restart"
+touch "$T_TMP/go2"
+wait $rspid
+t_expect "a flow enrolled before lfpd restarted: its next send() is refused by the new policy" \
+	EACCES "$(json_get "$(cat "$T_TMP/rs.out")" send)"

@@ -796,6 +796,12 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq
 		return 0;
 	id = ntohl(ph->packet_id);
 	len = nfq_get_payload(nfa, &pkt);
+	/* a refused packet back from its repeat: LFP_PEND_IN's reject rule did not
+	 * take it (removed by hand?). Dropped: another repeat would loop. */
+	if (ph->hook == NF_INET_LOCAL_IN && (nfq_get_nfmark(nfa) & LFP_PEND_REJECT_MARK)) {
+		p->pkts_dropped++;
+		return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+	}
 	if (ph->hook == NF_INET_LOCAL_IN)
 		return on_packet_in(d, qh, id, pkt, len);
 	/* unknown packet or tuple: drop (a TCP retry comes back; never through unjudged) */

@@ -9,6 +9,7 @@
 # one auth-listen blocks until a commit permits it. A listener older than lfpd's hooks is
 # held from its first SYN (noted by the commit's re-authorization walk); two listeners
 # on one port (SO_REUSEPORT) take the fallback (the first SYN dropped, the retry held).
+# Without the reject rule a block is a silent drop, never a repeat loop.
 . "$(dirname "$0")/lib.sh"
 t_setup
 LT=7101 LT6=7102 LU=7103 LU6=7104 LN=7105 LE=7106 LB=7107 LR=7108
@@ -247,6 +248,18 @@ t_expect "... the listener accepted it" 1 "$(grep -c "accepted $LN" "$T_TMP/nobo
 t_expect "... no packet went to lfpd's queue" "$q0" "$(queued_in)"
 t_expect "... nothing was held" "$h0" "$(held_n)"
 t_expect "... nothing is pending" 0 "$(lfp pending --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+
+# --- without the reject rule (deleted by hand), a block is a silent drop, not a loop
+ns_run iptables -D LFP_PEND_IN -p tcp -m mark --mark 0x20000000/0x20000000 \
+	-j REJECT --reject-with tcp-reset || t_fail "delete the TCP reject rule"
+d0=$(lfp status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["pend"]["packets_dropped"])')
+client x1 tcp 127.0.0.1 $LT 2
+id=$(pend_first)
+answer "$id" block
+t_expect "no reject rule: the blocked connection is dropped (the client times out)" timeout \
+	"$(res x1)"
+t_check "... lfpd dropped the repeated packet and still answers" test \
+	"$(lfp status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["pend"]["packets_dropped"])')" -gt "$d0"
 
 t_lfpd_stop
 exit $T_FAILED

@@ -54,15 +54,24 @@ struct {
 
 /* Store entry @l (per-CPU scratch) under @key for socket @cookie. Another
  * socket on the key (SO_REUSEPORT: which one a SYN reaches is the kernel's
- * choice) makes it shared, and it stays so. */
+ * choice) makes it shared, and it stays so. Two sockets of a group may
+ * listen at the same moment on two CPUs: the first entry is created with
+ * BPF_NOEXIST, so the one that loses sees the winner's and marks it shared
+ * (a plain lookup-then-update let the second overwrite the first unshared). */
 static __always_inline void pend_listen_put(const struct lfp_pend_listen_key *key,
 					    struct lfp_pend_listener *l, __u64 cookie)
 {
 	const struct lfp_pend_listener *old = bpf_map_lookup_elem(&lfp_pend_listen, key);
+	long err;
 
 	l->shared = old && (old->cookie != cookie || old->shared);
-	if (bpf_map_update_elem(&lfp_pend_listen, key, l, BPF_ANY) ||
-	    bpf_map_update_elem(&lfp_pend_listen_ck, &cookie, key, BPF_ANY))
+	err = bpf_map_update_elem(&lfp_pend_listen, key, l, old ? BPF_ANY : BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		old = bpf_map_lookup_elem(&lfp_pend_listen, key);
+		l->shared = !old || old->cookie != cookie || old->shared;
+		err = bpf_map_update_elem(&lfp_pend_listen, key, l, BPF_ANY);
+	}
+	if (err || bpf_map_update_elem(&lfp_pend_listen_ck, &cookie, key, BPF_ANY))
 		stat_inc(LFP_STAT_ERRORS); /* this listener takes ingress's fallback */
 }
 

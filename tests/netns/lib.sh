@@ -191,9 +191,24 @@ t_lfpd_unload() {
 	nsenter --net="/run/netns/$T_NS" -- "$LFPD" --bpffs "$T_BPFFS" --unload
 }
 
+# ns_sweep: kill every process left in this test's namespaces ($T_NS and the
+# $T_NS-* ones a script adds), lfpd excepted (it is stopped and unloaded below).
+# A server started with `ns_run ... &` is a child of a subshell whose pid is
+# what $! gives: killing that pid left the server running in a deleted namespace.
+ns_sweep() {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		[[ $ns == "$T_NS" || $ns == "$T_NS"-* ]] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			[ "$pid" = "$T_LFPD_PID" ] || kill -KILL "$pid" 2>/dev/null
+		done
+	done
+}
+
 t_cleanup() {
 	local rc=$? pid i fn alive
 	trap - EXIT INT TERM
+	[ -n "$T_NS" ] && ns_sweep
 	for fn in "${T_CLEANUPS[@]}"; do eval "$fn" || true; done
 	[ -n "$T_LFPD_PID" ] && t_lfpd_stop TERM
 	# background processes: SIGTERM, at most 2 s, then SIGKILL (cleanup never hangs)

@@ -25,6 +25,24 @@ for t in "$HERE"/[0-9][0-9]-*.sh; do
 	[ $keep = 1 ] && scripts+=("$t")
 done
 
+host_ns=$(readlink /proc/self/ns/net) # this suite's own namespace (pid 1's may be unreadable)
+# orphans SECS: processes started in the last SECS seconds whose network namespace is
+# neither the host's nor a named one: what a script left running in a namespace it
+# deleted (other scripts' namespaces are named, so they are not counted)
+orphans() {
+	local named=" " f pid ppid et ns ino
+	for f in /run/netns/*; do [ -e "$f" ] && named+="$(stat -L -c %i "$f") "; done
+	[ -n "$host_ns" ] || return 0
+	ps -eo pid=,ppid=,etimes= | while read -r pid ppid et; do
+		[ "$et" -le "$1" ] && [ "$pid" != 2 ] && [ "$ppid" != 2 ] || continue # kthreads
+		ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || continue
+		[ "$ns" = "$host_ns" ] && continue
+		ino=${ns#net:[}
+		ino=${ino%]}
+		[[ $named == *" $ino "* ]] || echo "$pid"
+	done
+}
+
 n=0
 failed=0
 for t in "${scripts[@]}"; do
@@ -59,6 +77,15 @@ for t in "${scripts[@]}"; do
 		why="exited with status $rc"
 		[ "$rc" = 124 ] && why="timed out after $limit s"
 		echo "not ok $n - $name: $why"
+	fi
+	left=$(orphans $((SECONDS - start + 1)))
+	if [ -n "$left" ]; then
+		n=$((n + 1))
+		bad=$((bad + 1))
+		# shellcheck disable=SC2086 # one pid a word
+		echo "not ok $n - $name: left processes running: $(ps -o pid=,args= -p ${left//$'\n'/,} | cut -c1-100 | tr '\n' ';')"
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null
 	fi
 	failed=$((failed + bad))
 	echo "# $name: $((SECONDS - start)) s, $bad failed"

@@ -33,20 +33,6 @@ while True:
     print("accepted", flush=True)
     c.close()
 EOF
-# a client with a bounded connect: ok | timeout | the error
-cat >"$T_TMP/cli.py" <<'EOF'
-import errno, socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-s.settimeout(2)
-try:
-    s.connect((host, port))
-    print("ok")
-except socket.timeout:
-    print("timeout")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-EOF
 # another application: a copy of the interpreter is another executable identity
 cp "$(readlink -f $PY)" "$T_TMP/pyother" || t_bail "copy python"
 
@@ -69,7 +55,7 @@ kill_listeners() {
 	return 0
 }
 T_CLEANUPS+=(kill_listeners)
-cli() { ns_run $PY "$T_TMP/cli.py" "$1" "$2"; }
+cli() { ns_run $PY "$(dirname "$0")/tcp_try.py" "$1" "$2" 2; } # ok | timeout | errno
 accepted() { grep -c '^accepted' "$T_TMP/$1.out"; }
 
 t_expect "status: auth-listen is enforced" enforced "$(layer_status auth-listen state)"

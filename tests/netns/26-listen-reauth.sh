@@ -40,20 +40,6 @@ while True:
     print("accepted", flush=True)
     threading.Thread(target=echo, args=(c,), daemon=True).start()
 EOF2
-# a client with a bounded connect: ok | timeout | the error
-cat >"$T_TMP/cli.py" <<'EOF2'
-import errno, socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-s.settimeout(1.5)
-try:
-    s.connect((host, port))
-    print("ok")
-except socket.timeout:
-    print("timeout")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-EOF2
 # a client that stays connected: "up", then the echo's fate after a file appears
 cat >"$T_TMP/live.py" <<'EOF2'
 import errno, os, socket, sys, time
@@ -94,7 +80,7 @@ kill_pids() {
 	return 0
 }
 T_CLEANUPS+=(kill_pids)
-cli() { ns_run $PY "$T_TMP/cli.py" "$1" "$2"; }
+cli() { ns_run $PY "$(dirname "$0")/tcp_try.py" "$1" "$2" 1.5; } # ok | timeout | errno
 has_reauth() { [[ $(json_get "$1" flags) == *reauthorize* ]]; }
 
 lfp filter add name no-listen layer auth-listen local.port $PB block >/dev/null ||

@@ -26,19 +26,6 @@ while True:
     c, _ = s.accept()
     c.close()
 EOF2
-cat >"$T_TMP/cli.py" <<'EOF2'
-import errno, socket, sys
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-s.settimeout(1.5)
-try:
-    s.connect((host, port))
-    print("ok")
-except socket.timeout:
-    print("timeout")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-EOF2
 # a UDP socket that counts what it receives into a file (a server, or a connected peer)
 cat >"$T_TMP/count.py" <<'EOF2'
 import os, socket, sys
@@ -107,7 +94,7 @@ for f in u4.out u6.out; do wait_for "$T_TMP/$f" || t_bail "$f: $(cat "$T_TMP/${f
 t_lfpd_start
 mon_start || t_bail "monitor stream did not show a probe event"
 
-cli() { ns_run $PY "$T_TMP/cli.py" "$1" "$2"; }
+cli() { ns_run $PY "$(dirname "$0")/tcp_try.py" "$1" "$2" 1.5; } # ok | timeout | errno
 last() { tail -n 1 "$T_TMP/$1.out"; }
 wait_last() { # NAME WANT: up to 3 s for the last line of NAME.out to be WANT
 	local i

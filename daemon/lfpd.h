@@ -126,11 +126,6 @@ void api_filter_changed(void *ctx, const struct eng_filter *ef, bool added);
 struct lfp_event;
 /** An event lfpd makes itself (a completed pend) to the console and the monitors. */
 void lfpd_publish_event(struct lfpd *d, const struct lfp_event *ke);
-struct lfp_event_rec;
-/** Fill @p rec from kernel event @p ke as the monitors print it (names, addresses,
- *  flags, ICMP, the process's path); @p comm and @p pbuf hold text @p rec points at. */
-void lfpd_event_rec_fill(struct lfpd *d, const struct lfp_event *ke, struct lfp_event_rec *rec,
-			 char comm[17], char pbuf[8]);
 
 /** Queue @p msg for a client (non-blocking; used for replies and monitor streams). */
 int client_send(struct lfpd *d, struct client *c, const json_t *msg);

@@ -408,55 +408,6 @@ static void redir_events(struct lfpd *d)
 
 /* A classification (@p re: the redirector's record around it, or NULL) to the
  * console and the monitors. */
-void lfpd_event_rec_fill(struct lfpd *d, const struct lfp_event *ke, struct lfp_event_rec *rec,
-			 char comm[17], char pbuf[8])
-{
-	memset(rec, 0, sizeof(*rec));
-	memcpy(comm, ke->comm, 16);
-	comm[16] = 0;
-	rec->time_ns = ke->ts_ns + d->mono_to_real_ns;
-	rec->verdict = lfp_verdict_name(ke->verdict);
-	rec->layer = lfp_layer_info(ke->layer) ? lfp_layer_info(ke->layer)->name : "?";
-	rec->filter_id = ke->filter_id;
-	rec->filter_name = ke->filter_id ? engine_filter_name(&d->eng, ke->filter_id) : NULL;
-	rec->pid = ke->pid;
-	rec->uid = ke->uid;
-	rec->gid = ke->gid;
-	rec->cgroup = ke->cgroup;
-	rec->path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
-	if (!rec->path && ke->exe_ino)
-		rec->path =
-			exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
-	rec->comm = comm;
-	rec->proto = proto_text(ke->proto, pbuf, 8);
-	rec->ipver = ke->ipver;
-	lfp_addr_format(ke->laddr, rec->laddr, sizeof(rec->laddr));
-	lfp_addr_format(ke->raddr, rec->raddr, sizeof(rec->raddr));
-	/* a blocked connect never got a local address: print it in the flow's family */
-	if (ke->ipver == 4 && !strcmp(rec->laddr, "::"))
-		snprintf(rec->laddr, sizeof(rec->laddr), "0.0.0.0");
-	rec->lport = ke->lport;
-	rec->rport = ke->rport;
-	rec->cookie = ke->cookie;
-	lfp_event_flags_format(ke->flags, rec->flags, sizeof(rec->flags));
-	if (ke->flags & LFP_CF_REDIRECTED) {
-		static const uint8_t zero[16];
-
-		if (memcmp(ke->oaddr, zero, 16) || ke->oport) {
-			lfp_addr_format(ke->oaddr, rec->oaddr, sizeof(rec->oaddr));
-			rec->oport = ke->oport;
-		}
-	}
-	/* ICMP messages, and ICMP errors (whose proto is the quoted flow's) */
-	rec->icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58) ||
-		   ke->layer == LFP_LAYER_INBOUND_ICMP_ERROR ||
-		   ke->layer == LFP_LAYER_OUTBOUND_ICMP_ERROR;
-	rec->icmp_type = ke->icmp_type;
-	rec->icmp_code = ke->icmp_code;
-	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
-		rec->direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
-}
-
 static void publish_event(struct lfpd *d, const struct lfp_event *ke, const struct redir_event *re)
 {
 	struct lfp_event_rec rec;
@@ -464,13 +415,56 @@ static void publish_event(struct lfpd *d, const struct lfp_event *ke, const stru
 	json_t *j;
 
 	d->events_seen++;
-	lfpd_event_rec_fill(d, ke, &rec, comm, pbuf);
+	memset(&rec, 0, sizeof(rec));
+	memcpy(comm, ke->comm, 16);
+	comm[16] = 0;
+	rec.time_ns = ke->ts_ns + d->mono_to_real_ns;
+	rec.verdict = lfp_verdict_name(ke->verdict);
+	rec.layer = lfp_layer_info(ke->layer) ? lfp_layer_info(ke->layer)->name : "?";
+	rec.filter_id = ke->filter_id;
+	rec.filter_name = ke->filter_id ? engine_filter_name(&d->eng, ke->filter_id) : NULL;
+	rec.pid = ke->pid;
+	rec.uid = ke->uid;
+	rec.gid = ke->gid;
+	rec.cgroup = ke->cgroup;
+	rec.path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
+	if (!rec.path && ke->exe_ino)
+		rec.path =
+			exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
+	rec.comm = comm;
+	rec.proto = proto_text(ke->proto, pbuf, sizeof(pbuf));
+	rec.ipver = ke->ipver;
+	lfp_addr_format(ke->laddr, rec.laddr, sizeof(rec.laddr));
+	lfp_addr_format(ke->raddr, rec.raddr, sizeof(rec.raddr));
+	/* a blocked connect never got a local address: print it in the flow's family */
+	if (ke->ipver == 4 && !strcmp(rec.laddr, "::"))
+		snprintf(rec.laddr, sizeof(rec.laddr), "0.0.0.0");
+	rec.lport = ke->lport;
+	rec.rport = ke->rport;
+	rec.cookie = ke->cookie;
+	lfp_event_flags_format(ke->flags, rec.flags, sizeof(rec.flags));
+	if (ke->flags & LFP_CF_REDIRECTED) {
+		static const uint8_t zero[16];
+
+		if (memcmp(ke->oaddr, zero, 16) || ke->oport) {
+			lfp_addr_format(ke->oaddr, rec.oaddr, sizeof(rec.oaddr));
+			rec.oport = ke->oport;
+		}
+	}
 	if (re) {
 		rec.has_bytes = true;
 		rec.bytes_out = re->bytes_out;
 		rec.bytes_in = re->bytes_in;
 		rec.note = re->note;
 	}
+	/* ICMP messages, and ICMP errors (whose proto is the quoted flow's) */
+	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58) ||
+		   ke->layer == LFP_LAYER_INBOUND_ICMP_ERROR ||
+		   ke->layer == LFP_LAYER_OUTBOUND_ICMP_ERROR;
+	rec.icmp_type = ke->icmp_type;
+	rec.icmp_code = ke->icmp_code;
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+		rec.direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
 	/* a payload excerpt: the record begins with the event (on_kernel_event checked
 	 * its size) */
 	if (ke->type == LFP_EV_DATA) {

@@ -1241,8 +1241,43 @@ static json_t *event_json(struct lfpd *d, const struct lfp_event *ke)
 {
 	struct lfp_event_rec rec;
 	char comm[17], pbuf[8];
+	const char *pn;
 
-	lfpd_event_rec_fill(d, ke, &rec, comm, pbuf);
+	memset(&rec, 0, sizeof(rec));
+	memcpy(comm, ke->comm, 16);
+	comm[16] = 0;
+	rec.time_ns = ke->ts_ns + d->mono_to_real_ns;
+	rec.verdict = lfp_verdict_name(ke->verdict);
+	rec.layer = lfp_layer_info(ke->layer) ? lfp_layer_info(ke->layer)->name : "?";
+	rec.filter_id = ke->filter_id;
+	rec.filter_name = ke->filter_id ? engine_filter_name(&d->eng, ke->filter_id) : NULL;
+	rec.pid = ke->pid;
+	rec.uid = ke->uid;
+	rec.gid = ke->gid;
+	rec.cgroup = ke->cgroup;
+	rec.path = exe_cache_get(&d->exes, ke->exe_dev, ke->exe_ino);
+	if (!rec.path && ke->exe_ino)
+		rec.path =
+			exe_cache_learn(&d->exes, (pid_t)ke->pid, ke->exe_dev, ke->exe_ino, NULL);
+	rec.comm = comm;
+	pn = lfp_proto_name(ke->proto);
+	if (!pn) {
+		snprintf(pbuf, sizeof(pbuf), "%u", ke->proto);
+		pn = pbuf;
+	}
+	rec.proto = pn;
+	rec.ipver = ke->ipver;
+	lfp_addr_format(ke->laddr, rec.laddr, sizeof(rec.laddr));
+	lfp_addr_format(ke->raddr, rec.raddr, sizeof(rec.raddr));
+	rec.lport = ke->lport;
+	rec.rport = ke->rport;
+	rec.cookie = ke->cookie;
+	lfp_event_flags_format(ke->flags, rec.flags, sizeof(rec.flags));
+	rec.icmp = (ke->ipver == 4 && ke->proto == 1) || (ke->ipver == 6 && ke->proto == 58);
+	rec.icmp_type = ke->icmp_type;
+	rec.icmp_code = ke->icmp_code;
+	if (ke->layer == LFP_LAYER_DATAGRAM_DATA || ke->layer == LFP_LAYER_STREAM)
+		rec.direction = ke->direction == LFP_DIR_INBOUND ? "in" : "out";
 	return lfp_event_rec_to_json(&rec);
 }
 
